@@ -1,0 +1,259 @@
+//! Sets of u32 IDs stored as sorted inclusive ranges, with HyperQueue's selector syntax
+//! (`1-5,7`, `0-10:2`, `1_000`) for parsing and its compressed form (`1-3,5`) for printing.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A set of IDs kept as sorted, non-overlapping, non-adjacent inclusive ranges, so that a
+/// million-task array costs a few bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdSetError {
+    #[error("invalid ID `{0}`: expected a non-negative integer")]
+    InvalidNumber(String),
+    #[error("invalid range `{0}`: the start must not be larger than the end")]
+    ReversedRange(String),
+    #[error("invalid step in `{0}`: the step must be at least 1 and at most end - start")]
+    InvalidStep(String),
+    #[error("Ranges overlap")]
+    Overlap,
+    #[error("empty ID selector")]
+    Empty,
+}
+
+impl IdSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A set holding `start..=end`.
+    pub fn from_range(start: u32, end: u32) -> Self {
+        if start > end {
+            return Self::default();
+        }
+        Self {
+            ranges: vec![(start, end)],
+        }
+    }
+
+    /// Builds a set from arbitrary IDs (duplicates are merged).
+    pub fn from_ids(ids: impl IntoIterator<Item = u32>) -> Self {
+        let mut v: Vec<u32> = ids.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        let mut set = IdSet::new();
+        for id in v {
+            set.push_sorted(id);
+        }
+        set
+    }
+
+    /// Appends an ID that is larger than every ID already present.
+    fn push_sorted(&mut self, id: u32) {
+        match self.ranges.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(id) => *end = id,
+            _ => self.ranges.push((id, id)),
+        }
+    }
+
+    /// Parses the selector syntax (no `all`/`last`; callers handle those words).
+    pub fn parse(text: &str) -> Result<Self, IdSetError> {
+        let mut items: Vec<(u32, u32, u32)> = Vec::new();
+        for item in text.split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(IdSetError::Empty);
+            }
+            items.push(parse_item(item)?);
+        }
+        items.sort_unstable();
+        let mut set = IdSet::new();
+        let mut last_end: Option<u32> = None;
+        for (start, end, step) in items {
+            if let Some(prev) = last_end {
+                if start <= prev {
+                    return Err(IdSetError::Overlap);
+                }
+            }
+            if step == 1 {
+                match set.ranges.last_mut() {
+                    Some((_, e)) if *e + 1 == start => *e = end,
+                    _ => set.ranges.push((start, end)),
+                }
+            } else {
+                let mut id = start;
+                while id <= end {
+                    set.push_sorted(id);
+                    id = match id.checked_add(step) {
+                        Some(n) => n,
+                        None => break,
+                    };
+                }
+            }
+            last_end = Some(end);
+        }
+        Ok(set)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|(s, e)| (*e - *s) as u64 + 1).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn contains(&self, id: u32) -> bool {
+        let idx = self.ranges.partition_point(|(_, e)| *e < id);
+        self.ranges.get(idx).is_some_and(|(s, _)| *s <= id)
+    }
+
+    pub fn max(&self) -> Option<u32> {
+        self.ranges.last().map(|(_, e)| *e)
+    }
+
+    pub fn min(&self) -> Option<u32> {
+        self.ranges.first().map(|(s, _)| *s)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranges.iter().flat_map(|(s, e)| *s..=*e)
+    }
+
+    pub fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges
+    }
+
+    /// The IDs of `self` that are smaller than `limit`.
+    pub fn below(&self, limit: u32) -> IdSet {
+        let ranges = self
+            .ranges
+            .iter()
+            .filter(|(s, _)| *s < limit)
+            .map(|(s, e)| (*s, (*e).min(limit - 1)))
+            .collect();
+        IdSet { ranges }
+    }
+
+    /// Whether `self` and `other` share an ID.
+    pub fn intersects(&self, other: &IdSet) -> bool {
+        let (mut i, mut j) = (0, 0);
+        while i < self.ranges.len() && j < other.ranges.len() {
+            let (a, b) = (self.ranges[i], other.ranges[j]);
+            if a.1 < b.0 {
+                i += 1;
+            } else if b.1 < a.0 {
+                j += 1;
+            } else {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn parse_number(text: &str, whole: &str) -> Result<u32, IdSetError> {
+    let cleaned: String = text.trim().chars().filter(|c| *c != '_').collect();
+    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_digit()) {
+        return Err(IdSetError::InvalidNumber(whole.to_string()));
+    }
+    cleaned
+        .parse::<u32>()
+        .map_err(|_| IdSetError::InvalidNumber(whole.to_string()))
+}
+
+/// Parses `7`, `1-5` or `0-10:2` into (start, end, step).
+fn parse_item(item: &str) -> Result<(u32, u32, u32), IdSetError> {
+    let (range, step) = match item.split_once(':') {
+        Some((r, s)) => (r, Some(parse_number(s, item)?)),
+        None => (item, None),
+    };
+    let (start, end) = match range.split_once('-') {
+        Some((a, b)) => (parse_number(a, item)?, parse_number(b, item)?),
+        None => {
+            if step.is_some() {
+                return Err(IdSetError::InvalidStep(item.to_string()));
+            }
+            let n = parse_number(range, item)?;
+            (n, n)
+        }
+    };
+    if start > end {
+        return Err(IdSetError::ReversedRange(item.to_string()));
+    }
+    let step = step.unwrap_or(1);
+    if step == 0 || (step > 1 && step > end - start) {
+        return Err(IdSetError::InvalidStep(item.to_string()));
+    }
+    Ok((start, end, step))
+}
+
+impl fmt::Display for IdSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (s, e)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if s == e {
+                write!(f, "{s}")?;
+            } else {
+                write!(f, "{s}-{e}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromIterator<u32> for IdSet {
+    fn from_iter<T: IntoIterator<Item = u32>>(iter: T) -> Self {
+        IdSet::from_ids(iter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_selector_forms() {
+        assert_eq!(IdSet::parse("1-3,5").unwrap().to_string(), "1-3,5");
+        assert_eq!(IdSet::parse("0-10:2").unwrap().to_string(), "0,2,4,6,8,10");
+        assert_eq!(IdSet::parse("2, 8-10").unwrap().to_string(), "2,8-10");
+        assert_eq!(IdSet::parse("1-1_000_000").unwrap().len(), 1_000_000);
+        assert_eq!(IdSet::parse("3,1-2").unwrap().to_string(), "1-3");
+    }
+
+    #[test]
+    fn rejects_bad_selectors() {
+        assert_eq!(IdSet::parse("1-3,2"), Err(IdSetError::Overlap));
+        assert!(matches!(
+            IdSet::parse("5-1"),
+            Err(IdSetError::ReversedRange(_))
+        ));
+        assert!(matches!(
+            IdSet::parse("0-4:0"),
+            Err(IdSetError::InvalidStep(_))
+        ));
+        assert!(matches!(
+            IdSet::parse("0-4:5"),
+            Err(IdSetError::InvalidStep(_))
+        ));
+        assert!(matches!(
+            IdSet::parse("x"),
+            Err(IdSetError::InvalidNumber(_))
+        ));
+        assert!(matches!(IdSet::parse("1,,2"), Err(IdSetError::Empty)));
+    }
+
+    #[test]
+    fn contains_and_below() {
+        let s = IdSet::parse("1-3,10-20").unwrap();
+        assert!(s.contains(2) && s.contains(15) && !s.contains(5) && !s.contains(21));
+        assert_eq!(s.below(12).to_string(), "1-3,10-11");
+        assert_eq!(IdSet::from_ids([5, 1, 2, 3]).to_string(), "1-3,5");
+    }
+}

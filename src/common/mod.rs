@@ -1,0 +1,5 @@
+//! Small shared building blocks: ID sets with selector syntax, durations, placeholders.
+
+pub mod duration;
+pub mod idset;
+pub mod placeholders;

@@ -1,0 +1,1 @@
+//! The server event journal: append, replay, compact.

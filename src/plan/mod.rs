@@ -1,0 +1,1 @@
+//! The planner: turns job-file definitions into a validated submission (petgraph DAG).

@@ -52,6 +52,18 @@ impl IdSet {
         set
     }
 
+    /// Builds a set from sorted, non-overlapping inclusive ranges (adjacent ones are merged).
+    pub fn from_sorted_ranges(ranges: impl IntoIterator<Item = (u32, u32)>) -> Self {
+        let mut set = IdSet::new();
+        for (s, e) in ranges {
+            match set.ranges.last_mut() {
+                Some((_, end)) if end.checked_add(1) == Some(s) => *end = e,
+                _ => set.ranges.push((s, e)),
+            }
+        }
+        set
+    }
+
     /// Appends an ID that is larger than every ID already present.
     fn push_sorted(&mut self, id: u32) {
         match self.ranges.last_mut() {

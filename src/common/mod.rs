@@ -3,3 +3,4 @@
 pub mod duration;
 pub mod idset;
 pub mod placeholders;
+pub mod serverdir;

@@ -1,4 +1,7 @@
 //! The wire protocol: messages (one file), framing with postcard, handshake, authentication and
 //! per-frame encryption.
 
+pub mod connection;
 pub mod messages;
+
+pub use connection::{handshake, FrameReceiver, FrameSender, ProtocolError, SecretKey};

@@ -1,12 +1,20 @@
 //! The allocator: given a worker's pools and what is in use, pick concrete labels for a request.
-//! The server keeps one per worker, so the worker just uses the labels it is sent.
+//! The server keeps one per worker (it runs for every task, so it avoids per-call work beyond
+//! building the returned [`Allocation`]); the worker just uses the labels it is sent.
+//!
+//! Indexed pools track the free fraction of every label (in 1/10000 units) plus a bitset of
+//! fully free labels and per-group counts; sum pools track one number. Group policies are in
+//! `policy`.
 
+use super::amount::FRACTIONS_PER_UNIT;
+use super::policy::{self, PlanScratch, Spread};
 use super::{
     AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorKind, ResourceRequest,
+    ResourceRequestVariants,
 };
 use serde::{Deserialize, Serialize};
 
-const FULL: u64 = super::amount::FRACTIONS_PER_UNIT;
+const FULL: u32 = FRACTIONS_PER_UNIT as u32;
 
 /// What one task got: per pool, the amount and (for indexed pools) which labels.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +23,8 @@ pub struct Allocation {
 }
 
 /// `resource` is the index of the pool in the worker's descriptor; `indices` are label indices
-/// within that pool (flattened over groups) with the amount taken from each (the partial one last).
+/// within that pool (flattened over groups) with the amount taken from each: whole labels in
+/// ascending order, then the partially used label (if any) last. Empty for sum pools.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceAllocation {
     pub resource: u32,
@@ -23,18 +32,36 @@ pub struct ResourceAllocation {
     pub indices: Vec<(u32, ResourceAmount)>,
 }
 
+impl Allocation {
+    /// The allocation of one pool, by its index in the descriptor.
+    pub fn get(&self, resource: u32) -> Option<&ResourceAllocation> {
+        self.resources.iter().find(|r| r.resource == resource)
+    }
+}
+
+/// State of one indexed pool.
+#[derive(Clone, Debug)]
+struct IndexedPool {
+    /// Free units of each label (`FULL` = untouched).
+    free: Vec<u32>,
+    /// Bit `i` set ⇔ label `i` is fully free.
+    full_bits: Vec<u64>,
+    group_of: Vec<u32>,
+    /// Group `g` holds labels `group_start[g]..group_start[g + 1]`.
+    group_start: Vec<u32>,
+    /// Fully free labels per group.
+    group_full: Vec<u32>,
+    total_full: u32,
+    /// Labels that are neither fully free nor fully used.
+    partial: u32,
+    /// Sums of the k largest group sizes, for the strict policies' minimal group count.
+    size_prefix: Vec<u32>,
+}
+
 #[derive(Clone, Debug)]
 enum PoolState {
-    Indexed {
-        /// Free units per label (FULL = untouched).
-        free: Vec<u64>,
-        /// Label indices of each group.
-        groups: Vec<Vec<u32>>,
-    },
-    Sum {
-        free: u64,
-        size: u64,
-    },
+    Indexed(IndexedPool),
+    Sum { free: u64, size: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -43,11 +70,240 @@ struct Pool {
     state: PoolState,
 }
 
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    plan: PlanScratch,
+    takes: Vec<u32>,
+}
+
 /// Tracks free resources of one worker and allocates requests against them.
 #[derive(Clone, Debug)]
 pub struct WorkerAllocator {
     pools: Vec<Pool>,
     running: u32,
+    scratch: Scratch,
+}
+
+impl IndexedPool {
+    fn new(sizes: &[usize]) -> Self {
+        let total: usize = sizes.iter().sum();
+        let mut full_bits = vec![0u64; total.div_ceil(64)];
+        for i in 0..total {
+            full_bits[i / 64] |= 1 << (i % 64);
+        }
+        let mut group_start = vec![0u32];
+        let mut group_of = Vec::with_capacity(total);
+        for (g, &size) in sizes.iter().enumerate() {
+            group_of.extend(std::iter::repeat_n(g as u32, size));
+            group_start.push(group_start[g] + size as u32);
+        }
+        let mut sorted: Vec<u32> = sizes.iter().map(|&s| s as u32).collect();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let size_prefix = sorted
+            .iter()
+            .scan(0u32, |sum, &s| {
+                *sum += s;
+                Some(*sum)
+            })
+            .collect();
+        IndexedPool {
+            free: vec![FULL; total],
+            full_bits,
+            group_of,
+            group_start,
+            group_full: sizes.iter().map(|&s| s as u32).collect(),
+            total_full: total as u32,
+            partial: 0,
+            size_prefix,
+        }
+    }
+
+    fn label_count(&self) -> u32 {
+        self.free.len() as u32
+    }
+
+    /// Sets the free units of a label, keeping the bitset and counters in step.
+    fn set_free(&mut self, i: usize, new: u32) {
+        let old = self.free[i];
+        if old == new {
+            return;
+        }
+        let g = self.group_of[i] as usize;
+        if old == FULL {
+            self.full_bits[i / 64] &= !(1 << (i % 64));
+            self.group_full[g] -= 1;
+            self.total_full -= 1;
+        } else if old > 0 {
+            self.partial -= 1;
+        }
+        if new == FULL {
+            self.full_bits[i / 64] |= 1 << (i % 64);
+            self.group_full[g] += 1;
+            self.total_full += 1;
+        } else if new > 0 {
+            self.partial += 1;
+        }
+        self.free[i] = new;
+    }
+
+    /// The first fully free label in `from..end`.
+    fn next_full(&self, from: usize, end: usize) -> Option<usize> {
+        if from >= end {
+            return None;
+        }
+        let mut word = from / 64;
+        let mut bits = self.full_bits[word] & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                return (i < end).then_some(i);
+            }
+            word += 1;
+            if word * 64 >= end {
+                return None;
+            }
+            bits = self.full_bits[word];
+        }
+    }
+
+    fn allocate(
+        &mut self,
+        req: &AllocationRequest,
+        scratch: &mut Scratch,
+    ) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
+        let (amount, spread, strict) = match *req {
+            AllocationRequest::All => return self.allocate_all(),
+            AllocationRequest::Compact(a) => (a, Spread::Compact, false),
+            AllocationRequest::ForceCompact(a) => (a, Spread::Compact, true),
+            AllocationRequest::Tight(a) => (a, Spread::Tight, false),
+            AllocationRequest::ForceTight(a) => (a, Spread::Tight, true),
+            AllocationRequest::Scatter(a) => (a, Spread::Scatter, false),
+        };
+        if amount.whole_part() > u64::from(self.total_full) {
+            return None;
+        }
+        let n = amount.whole_part() as u32;
+        let frac = amount.fraction_part() as u32;
+        let limit = if strict {
+            policy::min_groups(&self.size_prefix, n)
+        } else {
+            usize::MAX
+        };
+        let takes = &mut scratch.takes;
+        takes.resize(self.group_full.len(), 0);
+        if !policy::plan(&self.group_full, n, spread, limit, &mut scratch.plan, takes) {
+            return None;
+        }
+        let (partial_label, frac_group) = if frac > 0 {
+            match self.best_partial(frac) {
+                Some(i) => (Some(i), None),
+                None => (None, Some(self.fraction_group(takes)?)),
+            }
+        } else {
+            (None, None)
+        };
+        let mut indices = Vec::with_capacity(n as usize + usize::from(frac > 0));
+        let mut frac_label = partial_label;
+        for (g, &take) in takes.iter().enumerate() {
+            let want = take + u32::from(frac_group == Some(g));
+            let end = self.group_start[g + 1] as usize;
+            let mut pos = self.group_start[g] as usize;
+            for k in 0..want {
+                // plan() only takes what the group's free count allows.
+                let i = self.next_full(pos, end)?;
+                pos = i + 1;
+                if k == take {
+                    frac_label = Some(i);
+                } else {
+                    self.set_free(i, 0);
+                    indices.push((i as u32, ResourceAmount::ONE));
+                }
+            }
+        }
+        if let Some(i) = frac_label {
+            self.set_free(i, self.free[i] - frac);
+            indices.push((i as u32, ResourceAmount(u64::from(frac))));
+        }
+        Some((amount, indices))
+    }
+
+    fn allocate_all(&mut self) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
+        if self.total_full == 0 || self.total_full != self.label_count() {
+            return None;
+        }
+        let count = self.label_count() as usize;
+        for i in 0..count {
+            self.set_free(i, 0);
+        }
+        let indices = (0..count as u32)
+            .map(|i| (i, ResourceAmount::ONE))
+            .collect();
+        Some((ResourceAmount::whole(count as u64), indices))
+    }
+
+    /// The partially used label with the least free units that still has `frac` free.
+    fn best_partial(&self, frac: u32) -> Option<usize> {
+        if self.partial == 0 {
+            return None;
+        }
+        (0..self.free.len())
+            .filter(|&i| self.free[i] < FULL && self.free[i] >= frac)
+            .min_by_key(|&i| (self.free[i], i))
+    }
+
+    /// The group that gives a fully free label for the fraction: one already used by the whole
+    /// part if it has a label left, else the group with the fewest (but some) free labels.
+    fn fraction_group(&self, takes: &[u32]) -> Option<usize> {
+        let left = |g: usize| self.group_full[g] - takes[g];
+        (0..takes.len())
+            .find(|&g| takes[g] > 0 && left(g) > 0)
+            .or_else(|| {
+                (0..takes.len())
+                    .filter(|&g| left(g) > 0)
+                    .min_by_key(|&g| (left(g), g))
+            })
+    }
+
+    fn release(&mut self, indices: &[(u32, ResourceAmount)]) {
+        for &(i, amount) in indices {
+            let i = i as usize;
+            let back = self.free[i].saturating_add(amount.0 as u32);
+            debug_assert!(back <= FULL, "released more than was allocated");
+            self.set_free(i, back.min(FULL));
+        }
+    }
+
+    fn sanity_check(&self, name: &str) {
+        let mut group_full = vec![0u32; self.group_full.len()];
+        let mut partial = 0;
+        for (i, &f) in self.free.iter().enumerate() {
+            assert!(f <= FULL, "{name}: label {i} has {f} free units");
+            let bit = self.full_bits[i / 64] & (1 << (i % 64)) != 0;
+            assert_eq!(bit, f == FULL, "{name}: full bit of label {i}");
+            if f == FULL {
+                group_full[self.group_of[i] as usize] += 1;
+            } else if f > 0 {
+                partial += 1;
+            }
+        }
+        assert_eq!(group_full, self.group_full, "{name}: group counts");
+        assert_eq!(
+            group_full.iter().sum::<u32>(),
+            self.total_full,
+            "{name}: total"
+        );
+        assert_eq!(partial, self.partial, "{name}: partial count");
+    }
+
+    fn can_ever(&self, req: &AllocationRequest) -> bool {
+        match req.amount() {
+            None => self.label_count() > 0,
+            Some(a) => {
+                let needed = a.whole_part() + u64::from(!a.is_integral());
+                needed <= u64::from(self.label_count())
+            }
+        }
+    }
 }
 
 impl WorkerAllocator {
@@ -61,22 +317,7 @@ impl WorkerAllocator {
                         free: size.0,
                         size: size.0,
                     },
-                    kind => {
-                        let mut next = 0u32;
-                        let groups: Vec<Vec<u32>> = kind
-                            .groups()
-                            .iter()
-                            .map(|g| {
-                                let ids: Vec<u32> = (next..next + g.len() as u32).collect();
-                                next += g.len() as u32;
-                                ids
-                            })
-                            .collect();
-                        PoolState::Indexed {
-                            free: vec![FULL; next as usize],
-                            groups,
-                        }
-                    }
+                    kind => PoolState::Indexed(IndexedPool::new(&kind.group_sizes())),
                 };
                 Pool {
                     name: item.name.clone(),
@@ -84,7 +325,11 @@ impl WorkerAllocator {
                 }
             })
             .collect();
-        WorkerAllocator { pools, running: 0 }
+        WorkerAllocator {
+            pools,
+            running: 0,
+            scratch: Scratch::default(),
+        }
     }
 
     /// Whether nothing is allocated.
@@ -97,39 +342,64 @@ impl WorkerAllocator {
         self.running
     }
 
-    /// Whether the request could run on an empty worker of this shape.
+    /// Free amount of a pool (fully and partially free labels together), if it exists.
+    pub fn free_amount(&self, name: &str) -> Option<ResourceAmount> {
+        let pool = self.pools.iter().find(|p| p.name == name)?;
+        Some(match &pool.state {
+            PoolState::Sum { free, .. } => ResourceAmount(*free),
+            PoolState::Indexed(p) => ResourceAmount(p.free.iter().map(|&f| u64::from(f)).sum()),
+        })
+    }
+
+    /// Whether the request could run on an empty worker of this shape. Multi-node requests
+    /// (`n_nodes > 0`) are not the allocator's business and always answer true.
     pub fn can_ever_run(&self, req: &ResourceRequest) -> bool {
-        let mut empty = self.clone();
-        empty.reset();
-        empty.try_allocate(req).is_some()
-    }
-
-    fn reset(&mut self) {
-        self.running = 0;
-        for pool in &mut self.pools {
-            match &mut pool.state {
-                PoolState::Indexed { free, .. } => free.iter_mut().for_each(|f| *f = FULL),
-                PoolState::Sum { free, size } => *free = *size,
-            }
+        if req.n_nodes > 0 {
+            return true;
         }
+        req.resources.iter().all(|entry| {
+            let Some(pool) = self.pools.iter().find(|p| p.name == entry.resource) else {
+                return false;
+            };
+            match &pool.state {
+                PoolState::Indexed(p) => p.can_ever(&entry.request),
+                PoolState::Sum { size, .. } => match entry.request.amount() {
+                    None => *size > 0,
+                    Some(a) => a.0 <= *size,
+                },
+            }
+        })
     }
 
-    /// Allocates every entry of the request, or nothing.
+    /// Allocates every entry of a single-node request, or nothing. Multi-node requests get
+    /// `None`: they reserve whole workers, which the scheduler tracks itself (see `is_idle`).
     pub fn try_allocate(&mut self, req: &ResourceRequest) -> Option<Allocation> {
-        let mut out = Allocation::default();
+        if req.n_nodes > 0 {
+            return None;
+        }
+        let mut out = Allocation {
+            resources: Vec::with_capacity(req.resources.len()),
+        };
         for entry in &req.resources {
-            let Some(idx) = self.pools.iter().position(|p| p.name == entry.resource) else {
-                self.undo(&out);
-                return None;
-            };
-            match allocate_in_pool(&mut self.pools[idx].state, &entry.request) {
-                Some((amount, indices)) => out.resources.push(ResourceAllocation {
-                    resource: idx as u32,
-                    amount,
-                    indices,
-                }),
+            let granted = self
+                .pools
+                .iter()
+                .position(|p| p.name == entry.resource)
+                .and_then(|idx| {
+                    let got = match &mut self.pools[idx].state {
+                        PoolState::Indexed(p) => p.allocate(&entry.request, &mut self.scratch),
+                        PoolState::Sum { free, size } => allocate_sum(free, *size, &entry.request),
+                    };
+                    got.map(|(amount, indices)| ResourceAllocation {
+                        resource: idx as u32,
+                        amount,
+                        indices,
+                    })
+                });
+            match granted {
+                Some(r) => out.resources.push(r),
                 None => {
-                    self.undo(&out);
+                    self.give_back(&out);
                     return None;
                 }
             }
@@ -138,198 +408,65 @@ impl WorkerAllocator {
         Some(out)
     }
 
-    fn undo(&mut self, partial: &Allocation) {
-        for r in &partial.resources {
-            release_in_pool(&mut self.pools[r.resource as usize].state, r);
-        }
+    /// Tries the variants in order; returns the index of the first that fits and its allocation.
+    pub fn try_allocate_variants(
+        &mut self,
+        variants: &ResourceRequestVariants,
+    ) -> Option<(usize, Allocation)> {
+        variants
+            .variants
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| self.try_allocate(v).map(|a| (i, a)))
     }
 
     /// Returns an allocation's resources to the pools.
     pub fn release(&mut self, alloc: &Allocation) {
-        self.undo(alloc);
+        self.give_back(alloc);
         self.running = self.running.saturating_sub(1);
     }
-}
 
-fn release_in_pool(state: &mut PoolState, r: &ResourceAllocation) {
-    match state {
-        PoolState::Sum { free, .. } => *free += r.amount.0,
-        PoolState::Indexed { free, .. } => {
-            for (i, a) in &r.indices {
-                free[*i as usize] += a.0;
+    /// Panics if the internal bookkeeping is inconsistent (counters vs. per-label state).
+    /// Cheap enough for tests to call after every step.
+    pub fn sanity_check(&self) {
+        for pool in &self.pools {
+            match &pool.state {
+                PoolState::Sum { free, size } => {
+                    assert!(free <= size, "{}: free > size", pool.name)
+                }
+                PoolState::Indexed(p) => p.sanity_check(&pool.name),
+            }
+        }
+    }
+
+    fn give_back(&mut self, alloc: &Allocation) {
+        for r in &alloc.resources {
+            let Some(pool) = self.pools.get_mut(r.resource as usize) else {
+                debug_assert!(false, "allocation of an unknown pool {}", r.resource);
+                continue;
+            };
+            match &mut pool.state {
+                PoolState::Sum { free, size } => *free = (*free + r.amount.0).min(*size),
+                PoolState::Indexed(p) => p.release(&r.indices),
             }
         }
     }
 }
 
-fn allocate_in_pool(
-    state: &mut PoolState,
+fn allocate_sum(
+    free: &mut u64,
+    size: u64,
     req: &AllocationRequest,
 ) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
-    match state {
-        PoolState::Sum { free, size } => {
-            let want = req.amount().unwrap_or(ResourceAmount(*size)).0;
-            if want == 0 || want > *free || (req.amount().is_none() && *free != *size) {
-                return None;
-            }
-            *free -= want;
-            Some((ResourceAmount(want), vec![]))
-        }
-        PoolState::Indexed { free, groups } => {
-            let indices = match req.amount() {
-                None => {
-                    if free.iter().any(|f| *f != FULL) || free.is_empty() {
-                        return None;
-                    }
-                    (0..free.len() as u32).collect::<Vec<_>>()
-                }
-                Some(amount) => pick_whole(free, groups, req, amount.whole_part() as usize)?,
-            };
-            let mut taken: Vec<(u32, ResourceAmount)> =
-                indices.iter().map(|i| (*i, ResourceAmount(FULL))).collect();
-            let frac = req.amount().map(|a| a.fraction_part()).unwrap_or(0);
-            if frac > 0 {
-                let best = (0..free.len())
-                    .filter(|i| !indices.contains(&(*i as u32)) && free[*i] >= frac)
-                    .min_by_key(|i| free[*i])?;
-                taken.push((best as u32, ResourceAmount(frac)));
-            }
-            for (i, a) in &taken {
-                free[*i as usize] -= a.0;
-            }
-            let total = taken.iter().map(|(_, a)| a.0).sum();
-            Some((ResourceAmount(total), taken))
-        }
-    }
-}
-
-/// Chooses `count` fully free labels following the group policy.
-fn pick_whole(
-    free: &[u64],
-    groups: &[Vec<u32>],
-    req: &AllocationRequest,
-    count: usize,
-) -> Option<Vec<u32>> {
-    if count == 0 {
-        return Some(vec![]);
-    }
-    let mut per_group: Vec<Vec<u32>> = groups
-        .iter()
-        .map(|g| {
-            g.iter()
-                .copied()
-                .filter(|i| free[*i as usize] == FULL)
-                .collect()
-        })
-        .collect();
-    let available: usize = per_group.iter().map(|g| g.len()).sum();
-    if available < count {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..per_group.len()).collect();
-    order.sort_by_key(|g| std::cmp::Reverse(per_group[*g].len()));
-    let mut picked = Vec::with_capacity(count);
-    match req {
-        AllocationRequest::Scatter(_) => {
-            let mut round = 0;
-            while picked.len() < count {
-                for g in &order {
-                    if picked.len() < count && round < per_group[*g].len() {
-                        picked.push(per_group[*g][round]);
-                    }
-                }
-                round += 1;
-            }
-        }
-        _ => {
-            // Fewest groups: take the largest groups first.
-            let mut needed = 0;
-            let mut acc = 0;
-            for g in &order {
-                if acc >= count {
-                    break;
-                }
-                acc += per_group[*g].len();
-                needed += 1;
-            }
-            if matches!(
-                req,
-                AllocationRequest::ForceCompact(_) | AllocationRequest::ForceTight(_)
-            ) {
-                let max_group = groups.iter().map(|g| g.len()).max().unwrap_or(1).max(1);
-                if needed > count.div_ceil(max_group) {
-                    return None;
-                }
-            }
-            let chosen = &order[..needed];
-            if matches!(
-                req,
-                AllocationRequest::Compact(_) | AllocationRequest::ForceCompact(_)
-            ) && needed > 1
-            {
-                // Take evenly from the chosen groups.
-                let mut round = 0;
-                while picked.len() < count {
-                    for g in chosen {
-                        if picked.len() < count && round < per_group[*g].len() {
-                            picked.push(per_group[*g][round]);
-                        }
-                    }
-                    round += 1;
-                }
-            } else {
-                for g in chosen {
-                    let group = std::mem::take(&mut per_group[*g]);
-                    for i in group {
-                        if picked.len() < count {
-                            picked.push(i);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    picked.sort_unstable();
-    Some(picked)
+    let want = match req.amount() {
+        None if size > 0 && *free == size => size,
+        None => return None,
+        Some(a) if a.0 <= *free => a.0,
+        Some(_) => return None,
+    };
+    *free -= want;
+    Some((ResourceAmount(want), Vec::new()))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::resources::descriptor::parse_cpu_definition;
-    use crate::resources::ResourceDescriptorItem;
-
-    fn worker(cpus: &str) -> WorkerAllocator {
-        WorkerAllocator::new(&ResourceDescriptor {
-            resources: vec![ResourceDescriptorItem {
-                name: "cpus".into(),
-                kind: parse_cpu_definition(cpus).unwrap(),
-            }],
-        })
-    }
-
-    fn req(text: &str) -> ResourceRequest {
-        let mut r = ResourceRequest::default();
-        r.add("cpus", AllocationRequest::parse(text).unwrap())
-            .unwrap();
-        r
-    }
-
-    #[test]
-    fn allocates_until_full_then_releases() {
-        let mut w = worker("4");
-        let a = w.try_allocate(&req("3")).unwrap();
-        assert!(w.try_allocate(&req("2")).is_none());
-        w.release(&a);
-        assert!(w.try_allocate(&req("4")).is_some());
-    }
-
-    #[test]
-    fn fractions_share_one_label() {
-        let mut w = worker("1");
-        let a = w.try_allocate(&req("0.5")).unwrap();
-        let b = w.try_allocate(&req("0.5")).unwrap();
-        assert_eq!(a.resources[0].indices[0].0, b.resources[0].indices[0].0);
-        assert!(w.try_allocate(&req("0.5")).is_none());
-    }
-}
+mod tests;

@@ -1,23 +1,39 @@
-//! Worker resource pools (`--cpus`, `--resource NAME=DEF`): parsing and human summaries.
+//! Worker resource pools (`--cpus`, `--resource NAME=DEF`): the descriptor types, human
+//! summaries and the mapping from allocated label indices back to label strings.
+//!
+//! Parsing of pool definitions lives in `pool_parse` and is re-exported here.
 
-use super::{ResourceAmount, ResourceError};
-use serde::{Deserialize, Serialize};
+use super::allocator::ResourceAllocation;
+use super::{ResourceAmount, ResourceError, CPU_RESOURCE_NAME, MEM_RESOURCE_NAME};
+use std::borrow::Cow;
 
-/// Every pool a worker offers; `cpus` is always present.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub use super::pool_parse::{
+    parse_cpu_definition, parse_resource_definition, parse_resource_flag, validate_name,
+    MAX_POOL_LABELS,
+};
+
+/// Every pool a worker offers; `cpus` is always present on a running worker.
+///
+/// Serialised to JSON as `{"resources": [{"name", "kind": "range", "start", "end"}, ...],
+/// "coupling": {"weights": []}}` (the descriptor format of cli.md); binary formats (postcard)
+/// get a compact externally tagged form, since they cannot decode internally tagged enums.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceDescriptor {
     pub resources: Vec<ResourceDescriptorItem>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One named pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceDescriptorItem {
     pub name: String,
     pub kind: ResourceDescriptorKind,
 }
 
 /// One pool: indexed labels (a list, groups of lists, an integer range) or a plain sum.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+///
+/// Label indices used by the allocator are positions in the flattened label order: list order,
+/// groups one after another, or `start..=end` for ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResourceDescriptorKind {
     List { values: Vec<String> },
     Groups { groups: Vec<Vec<String>> },
@@ -26,7 +42,42 @@ pub enum ResourceDescriptorKind {
 }
 
 impl ResourceDescriptorKind {
-    /// The groups of labels of an indexed pool (one group unless NUMA-like groups were given).
+    /// `N` labels `0..N-1` in one group, or `N` groups of `M` labels numbered consecutively.
+    pub fn regular_groups(n_groups: u32, group_size: u32) -> Self {
+        if n_groups <= 1 {
+            return ResourceDescriptorKind::Range {
+                start: 0,
+                end: group_size.saturating_sub(1),
+            };
+        }
+        let groups = (0..n_groups)
+            .map(|g| {
+                (g * group_size..(g + 1) * group_size)
+                    .map(|i| i.to_string())
+                    .collect()
+            })
+            .collect();
+        ResourceDescriptorKind::Groups { groups }
+    }
+
+    /// Builds an indexed pool from groups; a single group becomes a plain list.
+    pub fn from_groups(mut groups: Vec<Vec<String>>) -> Self {
+        if groups.len() == 1 {
+            ResourceDescriptorKind::List {
+                values: groups.pop().unwrap_or_default(),
+            }
+        } else {
+            ResourceDescriptorKind::Groups { groups }
+        }
+    }
+
+    /// Whether the pool hands out labels (everything but `sum`).
+    pub fn is_indexed(&self) -> bool {
+        !matches!(self, ResourceDescriptorKind::Sum { .. })
+    }
+
+    /// The groups of labels of an indexed pool (one group unless NUMA-like groups were given);
+    /// empty for sum pools. Allocates; prefer [`Self::group_sizes`] and [`Self::label`].
     pub fn groups(&self) -> Vec<Vec<String>> {
         match self {
             ResourceDescriptorKind::List { values } => vec![values.clone()],
@@ -38,18 +89,59 @@ impl ResourceDescriptorKind {
         }
     }
 
+    /// Number of labels in each group (empty for sum pools).
+    pub fn group_sizes(&self) -> Vec<usize> {
+        match self {
+            ResourceDescriptorKind::List { values } => vec![values.len()],
+            ResourceDescriptorKind::Groups { groups } => groups.iter().map(Vec::len).collect(),
+            ResourceDescriptorKind::Range { start, end } => {
+                vec![(u64::from(*end) - u64::from(*start) + 1) as usize]
+            }
+            ResourceDescriptorKind::Sum { .. } => vec![],
+        }
+    }
+
+    /// Number of labels of an indexed pool (0 for sum pools).
+    pub fn label_count(&self) -> usize {
+        self.group_sizes().iter().sum()
+    }
+
+    /// The label at a flattened index, if any.
+    pub fn label(&self, index: u32) -> Option<Cow<'_, str>> {
+        let index = index as usize;
+        match self {
+            ResourceDescriptorKind::List { values } => values.get(index).map(|s| s.as_str().into()),
+            ResourceDescriptorKind::Groups { groups } => {
+                let mut rest = index;
+                for g in groups {
+                    if rest < g.len() {
+                        return Some(g[rest].as_str().into());
+                    }
+                    rest -= g.len();
+                }
+                None
+            }
+            ResourceDescriptorKind::Range { start, end } => {
+                let label = u64::from(*start) + index as u64;
+                (label <= u64::from(*end)).then(|| label.to_string().into())
+            }
+            ResourceDescriptorKind::Sum { .. } => None,
+        }
+    }
+
     /// Total amount in the pool.
     pub fn size(&self) -> ResourceAmount {
         match self {
             ResourceDescriptorKind::Sum { size } => *size,
-            other => ResourceAmount::whole(other.groups().iter().map(|g| g.len() as u64).sum()),
+            other => ResourceAmount::whole(other.label_count() as u64),
         }
     }
 
-    /// One-line summary: count, `<n>x<size>` per distinct group size, or the sum.
+    /// One-line summary: count, `<n>x<size>` per distinct group size, or the sum (`mem` as a
+    /// human size).
     pub fn summary(&self, name: &str) -> String {
         match self {
-            ResourceDescriptorKind::Sum { size } if name == "mem" => format_mib(*size),
+            ResourceDescriptorKind::Sum { size } if name == MEM_RESOURCE_NAME => format_mib(*size),
             ResourceDescriptorKind::Sum { size } => size.to_string(),
             ResourceDescriptorKind::Groups { groups } if groups.len() > 1 => {
                 let mut sizes: Vec<(usize, usize)> = Vec::new();
@@ -62,14 +154,17 @@ impl ResourceDescriptorKind {
                 let parts: Vec<String> = sizes.iter().map(|(s, c)| format!("{c}x{s}")).collect();
                 parts.join(" ")
             }
-            other => other.size().whole_part().to_string(),
+            other => other.label_count().to_string(),
         }
     }
 
-    /// Full description as `hq worker hwdetect` prints it.
+    /// Full description as `hq worker hwdetect` prints it: `[0,1]`, `[[0,1],[2,3]]`,
+    /// `range(1-3)` (`[5]` when start = end), `sum(1234)`. Labels that would not parse back
+    /// unquoted are quoted.
     pub fn full_description(&self) -> String {
         fn list(values: &[String]) -> String {
-            format!("[{}]", values.join(","))
+            let items: Vec<Cow<str>> = values.iter().map(|v| quote_label(v)).collect();
+            format!("[{}]", items.join(","))
         }
         match self {
             ResourceDescriptorKind::List { values } => list(values),
@@ -84,8 +179,21 @@ impl ResourceDescriptorKind {
     }
 }
 
-fn format_mib(size: ResourceAmount) -> String {
-    let mib = size.0 as f64 / 10_000.0;
+fn quote_label(label: &str) -> Cow<'_, str> {
+    let needs_quotes = label.is_empty()
+        || label
+            .chars()
+            .any(|c| matches!(c, '[' | ']' | ',' | '"' | '\'') || c.is_whitespace());
+    if needs_quotes {
+        format!("\"{label}\"").into()
+    } else {
+        label.into()
+    }
+}
+
+/// `mem` sizes are MiB: below 512 MiB as `N.NN MiB`, else `N.NN GiB`.
+pub fn format_mib(size: ResourceAmount) -> String {
+    let mib = size.as_f64();
     if mib < 512.0 {
         format!("{mib:.2} MiB")
     } else {
@@ -94,11 +202,20 @@ fn format_mib(size: ResourceAmount) -> String {
 }
 
 impl ResourceDescriptor {
+    pub fn new(resources: Vec<ResourceDescriptorItem>) -> Self {
+        ResourceDescriptor { resources }
+    }
+
     pub fn get(&self, name: &str) -> Option<&ResourceDescriptorKind> {
         self.resources
             .iter()
             .find(|r| r.name == name)
             .map(|r| &r.kind)
+    }
+
+    /// Position of a pool (the `resource` index used in allocations).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.resources.iter().position(|r| r.name == name)
     }
 
     /// `cpus 2x8; gpus/nvidia 2; mem 62.71 GiB`
@@ -109,6 +226,14 @@ impl ResourceDescriptor {
             .map(|r| format!("{} {}", r.name, r.kind.summary(&r.name)))
             .collect();
         parts.join("; ")
+    }
+
+    /// `name: summary` lines, as in `hq worker info` and the `Summary:` of hwdetect.
+    pub fn summary_lines(&self) -> Vec<String> {
+        self.resources
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.kind.summary(&r.name)))
+            .collect()
     }
 
     /// Adds a pool, refusing a name that is already defined.
@@ -122,249 +247,177 @@ impl ResourceDescriptor {
         });
         Ok(())
     }
-}
 
-/// Checks a resource name: an ASCII letter, then ASCII letters, digits or `/`.
-pub fn validate_name(name: &str) -> Result<(), ResourceError> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ResourceError::Invalid(format!(
-            "invalid resource name `{name}`: it must start with a letter and contain only letters, digits or `/`"
-        )))
-    }
-}
-
-/// Parses `NAME=DEF` of `--resource`.
-pub fn parse_resource_flag(text: &str) -> Result<(String, ResourceDescriptorKind), ResourceError> {
-    let (name, def) = text.split_once('=').ok_or_else(|| {
-        ResourceError::Invalid(format!(
-            "invalid resource `{text}`: expected NAME=DEFINITION, e.g. `gpus=[0,1]`"
-        ))
-    })?;
-    let name = name.trim();
-    validate_name(name)?;
-    let kind = if name == "cpus" {
-        parse_cpu_definition(def)?
-    } else {
-        parse_resource_definition(def)?
-    };
-    Ok((name.to_string(), kind))
-}
-
-/// Parses a pool definition: `[a,b]`, `[[0,1],[2,3]]`, `range(1-4)`, `NxM`, `sum(SIZE)`.
-pub fn parse_resource_definition(text: &str) -> Result<ResourceDescriptorKind, ResourceError> {
-    let t = text.trim();
-    let bad =
-        |why: &str| ResourceError::Invalid(format!("invalid resource definition `{text}`: {why}"));
-    if let Some(inner) = t.strip_prefix("sum(").and_then(|r| r.strip_suffix(')')) {
-        return Ok(ResourceDescriptorKind::Sum {
-            size: ResourceAmount::parse(inner)?,
-        });
-    }
-    let range_inner = t
-        .strip_prefix("range(")
-        .or_else(|| t.strip_prefix("indices("))
-        .and_then(|r| r.strip_suffix(')'));
-    if let Some(inner) = range_inner {
-        let (a, b) = inner
-            .split_once('-')
-            .ok_or_else(|| bad("expected range(START-END)"))?;
-        let start: u32 = a
-            .trim()
-            .parse()
-            .map_err(|_| bad("range bounds must be integers"))?;
-        let end: u32 = b
-            .trim()
-            .parse()
-            .map_err(|_| bad("range bounds must be integers"))?;
-        if start > end {
-            return Err(bad("the range start is larger than its end"));
-        }
-        return Ok(ResourceDescriptorKind::Range { start, end });
-    }
-    if let Some(inner) = t.strip_prefix("list(").and_then(|r| r.strip_suffix(')')) {
-        return parse_resource_definition(&format!("[{inner}]"));
-    }
-    if let Some((n, m)) = t.split_once('x') {
-        if let (Ok(n), Ok(m)) = (n.trim().parse::<u32>(), m.trim().parse::<u32>()) {
-            if n == 0 || m == 0 {
-                return Err(bad("groups must not be empty"));
-            }
-            let groups = (0..n)
-                .map(|g| (g * m..(g + 1) * m).map(|i| i.to_string()).collect())
-                .collect();
-            return Ok(normalize_groups(groups));
-        }
-    }
-    if t.starts_with('[') {
-        return parse_bracketed(t).map_err(|why| bad(&why));
-    }
-    Err(bad(
-        "expected `[a,b,...]`, `[[..],[..]]`, `range(A-B)`, `NxM` or `sum(N)`",
-    ))
-}
-
-/// Parses `--cpus`: a plain count `N` or any pool definition except `sum`.
-pub fn parse_cpu_definition(text: &str) -> Result<ResourceDescriptorKind, ResourceError> {
-    let t = text.trim();
-    if let Ok(n) = t.parse::<u32>() {
-        if n == 0 {
-            return Err(ResourceError::Invalid(
-                "invalid CPU definition `0`: a worker needs at least one CPU".into(),
-            ));
-        }
-        return Ok(ResourceDescriptorKind::Range {
-            start: 0,
-            end: n - 1,
-        });
-    }
-    if let Some((a, b)) = t.split_once('-') {
-        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-            if a <= b {
-                return Ok(ResourceDescriptorKind::Range { start: a, end: b });
-            }
-        }
-    }
-    let kind = parse_resource_definition(t)?;
-    if matches!(kind, ResourceDescriptorKind::Sum { .. }) {
-        return Err(ResourceError::Invalid(
-            "Resource kind `sum` cannot be used with CPUs. CPUs must have identity".into(),
-        ));
-    }
-    Ok(kind)
-}
-
-fn normalize_groups(groups: Vec<Vec<String>>) -> ResourceDescriptorKind {
-    if groups.len() == 1 {
-        ResourceDescriptorKind::List {
-            values: groups.into_iter().next().unwrap_or_default(),
-        }
-    } else {
-        ResourceDescriptorKind::Groups { groups }
-    }
-}
-
-/// Parses `[a, "b c", 1-3]` or `[[0-3],[4-7]]`; `A-B` items expand to ranges.
-fn parse_bracketed(t: &str) -> Result<ResourceDescriptorKind, String> {
-    let inner = t
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .ok_or("unbalanced brackets")?;
-    let inner = inner.trim();
-    let groups: Vec<Vec<String>> = if inner.starts_with('[') {
-        let mut groups = Vec::new();
-        let mut rest = inner;
-        while !rest.is_empty() {
-            let rest_trim = rest.trim_start_matches([',', ' ']);
-            if rest_trim.is_empty() {
-                break;
-            }
-            let body = rest_trim
-                .strip_prefix('[')
-                .ok_or("expected `[` to start a group")?;
-            let close = body.find(']').ok_or("unbalanced brackets")?;
-            groups.push(parse_items(&body[..close])?);
-            rest = &body[close + 1..];
-        }
-        groups
-    } else {
-        vec![parse_items(inner)?]
-    };
-    if groups.iter().any(|g| g.is_empty()) || groups.is_empty() {
-        return Err("groups and lists must not be empty".into());
-    }
-    let mut all: Vec<&String> = groups.iter().flatten().collect();
-    all.sort();
-    if all.windows(2).any(|w| w[0] == w[1]) {
-        return Err("labels must be unique".into());
-    }
-    Ok(normalize_groups(groups))
-}
-
-fn parse_items(text: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    let mut current = String::new();
-    let mut quoted = false;
-    let push = |item: &str, quoted: bool, out: &mut Vec<String>| -> Result<(), String> {
-        let item = if quoted {
-            item.to_string()
-        } else {
-            item.trim().to_string()
+    /// The label strings of an allocation, in allocation order (the partially used label last);
+    /// empty for sum pools. Used for `HQ_CPUS`, `HQ_RESOURCE_VALUES_*`, `CUDA_VISIBLE_DEVICES`.
+    pub fn labels_of(&self, alloc: &ResourceAllocation) -> Vec<String> {
+        let Some(item) = self.resources.get(alloc.resource as usize) else {
+            return Vec::new();
         };
-        if item.is_empty() {
-            return Ok(());
-        }
-        match item.split_once('-') {
-            Some((a, b)) if !quoted => match (a.parse::<u32>(), b.parse::<u32>()) {
-                (Ok(a), Ok(b)) if a <= b => out.extend((a..=b).map(|i| i.to_string())),
-                _ => out.push(item),
-            },
-            _ => out.push(item),
+        alloc
+            .indices
+            .iter()
+            .filter_map(|(index, _)| item.kind.label(*index).map(Cow::into_owned))
+            .collect()
+    }
+
+    /// Name of the pool an allocation refers to.
+    pub fn name_of(&self, alloc: &ResourceAllocation) -> Option<&str> {
+        self.resources
+            .get(alloc.resource as usize)
+            .map(|r| r.name.as_str())
+    }
+
+    /// Checks a descriptor that did not come from our parsers (wire, journal, JSON): valid
+    /// unique names, non-empty pools, unique labels, no `sum` CPUs.
+    pub fn validate(&self) -> Result<(), ResourceError> {
+        for (i, item) in self.resources.iter().enumerate() {
+            validate_name(&item.name)?;
+            if self.resources[..i].iter().any(|r| r.name == item.name) {
+                return Err(ResourceError::DefinedTwice(item.name.clone()));
+            }
+            let text = item.kind.full_description();
+            match &item.kind {
+                ResourceDescriptorKind::Sum { .. } if item.name == CPU_RESOURCE_NAME => {
+                    return Err(ResourceError::SumForCpus)
+                }
+                ResourceDescriptorKind::Sum { size } if size.is_zero() => {
+                    return Err(ResourceError::definition(&text, "the pool is empty"))
+                }
+                ResourceDescriptorKind::Range { start, end } if start > end => {
+                    return Err(ResourceError::definition(&text, "start is larger than end"))
+                }
+                ResourceDescriptorKind::List { .. } | ResourceDescriptorKind::Groups { .. } => {
+                    let sizes = item.kind.group_sizes();
+                    if sizes.is_empty() || sizes.contains(&0) {
+                        return Err(ResourceError::definition(
+                            &text,
+                            "the pool or one of its groups is empty",
+                        ));
+                    }
+                    let mut labels: Vec<String> = item.kind.groups().concat();
+                    labels.sort_unstable();
+                    if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+                        return Err(ResourceError::definition(
+                            &text,
+                            format!("label `{}` occurs more than once", w[0]),
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                quoted = true;
-                for c in chars.by_ref() {
-                    if c == '"' {
-                        break;
-                    }
-                    current.push(c);
-                }
-            }
-            ',' => {
-                push(&current, quoted, &mut out)?;
-                current.clear();
-                quoted = false;
-            }
-            _ => current.push(c),
-        }
     }
-    push(&current, quoted, &mut out)?;
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::allocator::ResourceAllocation;
+
+    fn kind(def: &str) -> ResourceDescriptorKind {
+        parse_resource_definition(def).unwrap()
+    }
 
     #[test]
-    fn parses_pool_forms() {
+    fn summaries() {
+        assert_eq!(kind("2x4").summary("cpus"), "2x4");
         assert_eq!(
-            parse_cpu_definition("4").unwrap().full_description(),
-            "range(0-3)"
+            kind("[[0,1],[2,3],[4,5],[6,7],[8,9],[a,b,c,d,e,f]]").summary("x"),
+            "5x2 1x6"
+        );
+        assert_eq!(kind("[[0,1,2]]").summary("x"), "3");
+        assert_eq!(kind("range(1-3)").summary("x"), "3");
+        assert_eq!(kind("sum(12.5)").summary("x"), "12.5");
+        assert_eq!(kind("sum(64215.3)").summary("mem"), "62.71 GiB");
+        assert_eq!(kind("sum(100)").summary("mem"), "100.00 MiB");
+        let desc = ResourceDescriptor::new(vec![
+            ResourceDescriptorItem {
+                name: "cpus".into(),
+                kind: kind("2x8"),
+            },
+            ResourceDescriptorItem {
+                name: "gpus/nvidia".into(),
+                kind: kind("[0,1]"),
+            },
+            ResourceDescriptorItem {
+                name: "mem".into(),
+                kind: kind("sum(64215.3)"),
+            },
+        ]);
+        assert_eq!(desc.summary(), "cpus 2x8; gpus/nvidia 2; mem 62.71 GiB");
+        assert_eq!(desc.summary_lines()[1], "gpus/nvidia: 2");
+    }
+
+    #[test]
+    fn full_descriptions() {
+        assert_eq!(kind("[0,1]").full_description(), "[0,1]");
+        assert_eq!(kind("2x2").full_description(), "[[0,1],[2,3]]");
+        assert_eq!(kind("range(1-3)").full_description(), "range(1-3)");
+        assert_eq!(kind("range(5-5)").full_description(), "[5]");
+        assert_eq!(kind("sum(1234)").full_description(), "sum(1234)");
+        let quoted = kind(r#"["a b", "x,y", c]"#);
+        assert_eq!(quoted.full_description(), r#"["a b","x,y",c]"#);
+        assert_eq!(kind(&quoted.full_description()), quoted);
+    }
+
+    #[test]
+    fn labels_by_flattened_index() {
+        let groups = kind("[[a,b],[c,d,e]]");
+        assert_eq!(groups.label(3).as_deref(), Some("d"));
+        assert_eq!(groups.label(5), None);
+        let range = kind("range(10-12)");
+        assert_eq!(range.label(2).as_deref(), Some("12"));
+        assert_eq!(range.label(3), None);
+        assert_eq!(range.group_sizes(), vec![3]);
+
+        let mut desc = ResourceDescriptor::default();
+        desc.add("cpus", range).unwrap();
+        desc.add("gpus", groups).unwrap();
+        let alloc = ResourceAllocation {
+            resource: 1,
+            amount: ResourceAmount::new(1, 5000),
+            indices: vec![(4, ResourceAmount::ONE), (0, ResourceAmount(5000))],
+        };
+        assert_eq!(desc.labels_of(&alloc), vec!["e", "a"]);
+        assert_eq!(desc.name_of(&alloc), Some("gpus"));
+    }
+
+    #[test]
+    fn add_and_validate() {
+        let mut desc = ResourceDescriptor::default();
+        desc.add("cpus", kind("4x2")).unwrap();
+        assert_eq!(
+            desc.add("cpus", kind("[0]")).unwrap_err().to_string(),
+            "Resource cpus defined twice"
+        );
+        assert!(desc.validate().is_ok());
+        desc.resources.push(ResourceDescriptorItem {
+            name: "x".into(),
+            kind: ResourceDescriptorKind::Groups {
+                groups: vec![vec!["a".into()], vec!["a".into()]],
+            },
+        });
+        assert!(desc.validate().unwrap_err().to_string().contains("`a`"));
+        let sum_cpus = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+            name: "cpus".into(),
+            kind: ResourceDescriptorKind::Sum {
+                size: ResourceAmount::ONE,
+            },
+        }]);
+        assert_eq!(sum_cpus.validate(), Err(ResourceError::SumForCpus));
+    }
+
+    #[test]
+    fn regular_groups() {
+        assert_eq!(
+            ResourceDescriptorKind::regular_groups(1, 4),
+            ResourceDescriptorKind::Range { start: 0, end: 3 }
         );
         assert_eq!(
-            parse_cpu_definition("2x2").unwrap().full_description(),
-            "[[0,1],[2,3]]"
+            ResourceDescriptorKind::regular_groups(2, 3).full_description(),
+            "[[0,1,2],[3,4,5]]"
         );
-        assert_eq!(
-            parse_cpu_definition("[[0-1],[2-3]]")
-                .unwrap()
-                .summary("cpus"),
-            "2x2"
-        );
-        assert_eq!(
-            parse_resource_definition("[a, b]")
-                .unwrap()
-                .full_description(),
-            "[a,b]"
-        );
-        assert_eq!(
-            parse_resource_definition("sum(100)")
-                .unwrap()
-                .full_description(),
-            "sum(100)"
-        );
-        assert!(parse_cpu_definition("sum(4)").is_err());
-        assert!(parse_resource_definition("[a,a]").is_err());
-        assert!(parse_resource_definition("nonsense").is_err());
     }
 }

@@ -1,21 +1,39 @@
 //! The resource model: fixed-point amounts, worker pools (descriptors), task requests with
 //! variants, and the allocator that picks concrete labels (which CPUs, which GPUs).
+//!
+//! Everything here is pure: no I/O, no clock. Hardware detection lives in `worker::hwdetect`.
 
 pub mod allocator;
 pub mod amount;
 pub mod descriptor;
+mod descriptor_serde;
+pub mod flags;
+mod policy;
+mod pool_parse;
 pub mod request;
 
 pub use allocator::{Allocation, ResourceAllocation, WorkerAllocator};
 pub use amount::ResourceAmount;
 pub use descriptor::{ResourceDescriptor, ResourceDescriptorItem, ResourceDescriptorKind};
+pub use flags::{variants_from_cli, worker_pools_from_cli, WorkerPoolFlags};
 pub use request::{
     AllocationRequest, ResourceRequest, ResourceRequestEntry, ResourceRequestVariants,
 };
 
-/// Errors in resource definitions and requests; messages name the offending text.
+/// Name of the CPU pool, which every worker has and every CLI task requests by default.
+pub const CPU_RESOURCE_NAME: &str = "cpus";
+/// Name of the NVIDIA GPU pool (sets `CUDA_VISIBLE_DEVICES`).
+pub const NVIDIA_GPU_RESOURCE_NAME: &str = "gpus/nvidia";
+/// Name of the AMD GPU pool (sets `ROCR_VISIBLE_DEVICES`).
+pub const AMD_GPU_RESOURCE_NAME: &str = "gpus/amd";
+/// Name of the memory pool (a sum pool in MiB).
+pub const MEM_RESOURCE_NAME: &str = "mem";
+
+/// Errors in resource definitions and requests; messages name the offending text and say how
+/// to fix it. Where the specification gives a message, it is used verbatim.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum ResourceError {
+    /// Kept for callers that build their own messages.
     #[error("{0}")]
     Invalid(String),
     #[error("Zero resources cannot be requested")]
@@ -24,4 +42,42 @@ pub enum ResourceError {
     PrecisionExceeded(String),
     #[error("Resource {0} defined twice")]
     DefinedTwice(String),
+    #[error("invalid amount `{0}`: expected a non-negative number such as `2`, `0.5` or `1_000`")]
+    InvalidAmount(String),
+    #[error(
+        "invalid resource name `{0}`: a name starts with an ASCII letter followed by ASCII \
+         letters, digits or `/` (e.g. `gpus/nvidia`)"
+    )]
+    InvalidName(String),
+    #[error("invalid resource definition `{text}`: {reason}")]
+    InvalidDefinition { text: String, reason: String },
+    #[error("Resource kind `sum` cannot be used with CPUs. CPUs must have identity")]
+    SumForCpus,
+    #[error(
+        "CPUs are defined twice: `--cpus` and `--resource cpus=...` cannot be used together; \
+         keep only one of them"
+    )]
+    CpusGivenTwice,
+    #[error("You have to specify --cpus explicitly when opting out of CPU automatic detection")]
+    CpusRequired,
+    #[error("invalid resource request `{text}`: {reason}")]
+    InvalidRequest { text: String, reason: String },
+    #[error("invalid resource variants: {0}")]
+    InvalidVariants(String),
+}
+
+impl ResourceError {
+    pub(crate) fn definition(text: &str, reason: impl Into<String>) -> Self {
+        ResourceError::InvalidDefinition {
+            text: text.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn request(text: &str, reason: impl Into<String>) -> Self {
+        ResourceError::InvalidRequest {
+            text: text.to_string(),
+            reason: reason.into(),
+        }
+    }
 }

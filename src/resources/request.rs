@@ -28,7 +28,7 @@ impl AllocationRequest {
         }
     }
 
-    /// Parses `<amount>[ <policy>]` or `all`.
+    /// Parses `<amount>[ <policy>]` or `all`; `0` and more than 4 decimals are rejected.
     pub fn parse(text: &str) -> Result<Self, ResourceError> {
         let t = text.trim();
         if t == "all" {
@@ -36,32 +36,52 @@ impl AllocationRequest {
         }
         let mut words = t.split_whitespace();
         let amount_text = words.next().ok_or_else(|| {
-            ResourceError::Invalid(
-                "empty resource request: expected an amount like `2` or `0.5 compact`".into(),
-            )
+            ResourceError::request(text, "expected an amount like `2`, `0.5 compact` or `all`")
         })?;
         let amount = ResourceAmount::parse(amount_text)?;
-        if amount == ResourceAmount::ZERO {
+        if amount.is_zero() {
             return Err(ResourceError::ZeroAmount);
         }
         let policy = words.next().unwrap_or("compact");
         if let Some(extra) = words.next() {
-            return Err(ResourceError::Invalid(format!(
-                "invalid resource request `{t}`: unexpected `{extra}`"
-            )));
+            return Err(ResourceError::request(
+                text,
+                format!("unexpected `{extra}`; write `<amount> [<policy>]`, e.g. `4 compact!`"),
+            ));
         }
-        Ok(match policy {
+        Self::with_policy(amount, policy).ok_or_else(|| {
+            ResourceError::request(
+                text,
+                format!(
+                    "unknown policy `{policy}`; use compact, compact!, tight, tight! or scatter"
+                ),
+            )
+        })
+    }
+
+    /// Builds a request from an amount and a policy name (`compact`, `compact!`, `tight`,
+    /// `tight!`, `scatter`).
+    pub fn with_policy(amount: ResourceAmount, policy: &str) -> Option<Self> {
+        Some(match policy {
             "compact" => AllocationRequest::Compact(amount),
             "compact!" => AllocationRequest::ForceCompact(amount),
             "tight" => AllocationRequest::Tight(amount),
             "tight!" => AllocationRequest::ForceTight(amount),
             "scatter" => AllocationRequest::Scatter(amount),
-            other => {
-                return Err(ResourceError::Invalid(format!(
-                    "invalid policy `{other}` in `{t}`: use compact, compact!, tight, tight! or scatter"
-                )))
-            }
+            _ => return None,
         })
+    }
+
+    /// The same policy with another amount (`All` stays `All`).
+    pub fn with_amount(&self, amount: ResourceAmount) -> Self {
+        match self {
+            AllocationRequest::Compact(_) => AllocationRequest::Compact(amount),
+            AllocationRequest::ForceCompact(_) => AllocationRequest::ForceCompact(amount),
+            AllocationRequest::Tight(_) => AllocationRequest::Tight(amount),
+            AllocationRequest::ForceTight(_) => AllocationRequest::ForceTight(amount),
+            AllocationRequest::Scatter(_) => AllocationRequest::Scatter(amount),
+            AllocationRequest::All => AllocationRequest::All,
+        }
     }
 
     /// `compact`, `compact!`, ... as shown after the amount.
@@ -146,9 +166,35 @@ impl ResourceRequest {
         Ok(())
     }
 
+    /// Checks one variant: single-node requests name each resource once with a non-zero
+    /// amount; multi-node requests carry no resources.
     pub fn validate(&self) -> Result<(), ResourceError> {
-        if self.n_nodes == 0 && self.resources.is_empty() {
-            return Err(ResourceError::Invalid("Resource request is empty".into()));
+        if self.n_nodes > 0 {
+            if !self.resources.is_empty() {
+                return Err(ResourceError::InvalidVariants(
+                    "a multi-node request (`--nodes`) reserves whole workers and cannot also \
+                     request resources; remove `--cpus`/`--resource`"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
+        if self.resources.is_empty() {
+            return Err(ResourceError::InvalidVariants(
+                "Resource request is empty: request at least one resource, e.g. `cpus = 1`".into(),
+            ));
+        }
+        for (i, entry) in self.resources.iter().enumerate() {
+            super::descriptor::validate_name(&entry.resource)?;
+            if self.resources[..i]
+                .iter()
+                .any(|e| e.resource == entry.resource)
+            {
+                return Err(ResourceError::DefinedTwice(entry.resource.clone()));
+            }
+            if entry.request.amount().is_some_and(ResourceAmount::is_zero) {
+                return Err(ResourceError::ZeroAmount);
+            }
         }
         Ok(())
     }
@@ -176,15 +222,15 @@ impl ResourceRequestVariants {
 
     pub fn validate(&self) -> Result<(), ResourceError> {
         if self.variants.is_empty() || self.variants.len() > MAX_VARIANTS {
-            return Err(ResourceError::Invalid(format!(
+            return Err(ResourceError::InvalidVariants(format!(
                 "a task needs between 1 and {MAX_VARIANTS} resource variants, found {}",
                 self.variants.len()
             )));
         }
         let multi = self.is_multi_node();
         if self.variants.iter().any(|v| (v.n_nodes > 0) != multi) {
-            return Err(ResourceError::Invalid(
-                "resource variants must be all single-node or all multi-node".into(),
+            return Err(ResourceError::InvalidVariants(
+                "variants must be all single-node or all multi-node".into(),
             ));
         }
         self.variants.iter().try_for_each(|v| v.validate())
@@ -195,28 +241,97 @@ impl ResourceRequestVariants {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<AllocationRequest, ResourceError> {
+        AllocationRequest::parse(text)
+    }
+
     #[test]
     fn parses_requests() {
         assert_eq!(
-            AllocationRequest::parse("2").unwrap(),
+            parse("2").unwrap(),
             AllocationRequest::Compact(ResourceAmount::whole(2))
         );
+        assert_eq!(parse("4 compact!").unwrap().to_string(), "4 compact!");
+        assert_eq!(parse("  4   tight! ").unwrap().to_string(), "4 tight!");
+        assert_eq!(parse("0.5").unwrap().to_string(), "0.5 compact");
+        assert_eq!(parse("1.1 scatter").unwrap().to_string(), "1.1 scatter");
+        assert_eq!(parse("1_000 tight").unwrap().to_string(), "1000 tight");
+        assert_eq!(parse("all").unwrap(), AllocationRequest::All);
+        assert_eq!(parse("all").unwrap().to_string(), "all");
+        assert_eq!(parse("all").unwrap().amount(), None);
+    }
+
+    #[test]
+    fn rejects_bad_requests() {
+        assert_eq!(parse("0"), Err(ResourceError::ZeroAmount));
+        assert_eq!(parse("0.0 compact"), Err(ResourceError::ZeroAmount));
         assert_eq!(
-            AllocationRequest::parse("4 compact!").unwrap().to_string(),
-            "4 compact!"
+            parse("0.00001"),
+            Err(ResourceError::PrecisionExceeded("0.00001".into()))
         );
+        let err = parse("2 sideways").unwrap_err().to_string();
+        assert!(
+            err.contains("`sideways`") && err.contains("compact!"),
+            "{err}"
+        );
+        assert!(parse("2 compact extra")
+            .unwrap_err()
+            .to_string()
+            .contains("`extra`"));
+        assert!(parse("").is_err());
+        assert!(parse("x").is_err());
+    }
+
+    fn request(entries: &[(&str, &str)]) -> ResourceRequest {
+        let mut r = ResourceRequest::default();
+        for (name, req) in entries {
+            r.add(name, parse(req).unwrap()).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn validates_requests_and_variants() {
+        assert!(request(&[("cpus", "1"), ("gpus", "0.5")])
+            .validate()
+            .is_ok());
+        assert!(ResourceRequest::default().validate().is_err());
+        let mut r = request(&[("cpus", "1")]);
         assert_eq!(
-            AllocationRequest::parse("0.5").unwrap().to_string(),
-            "0.5 compact"
+            r.add("cpus", AllocationRequest::All),
+            Err(ResourceError::DefinedTwice("cpus".into()))
         );
+        r.resources.push(r.resources[0].clone());
         assert_eq!(
-            AllocationRequest::parse("all").unwrap(),
-            AllocationRequest::All
+            r.validate(),
+            Err(ResourceError::DefinedTwice("cpus".into()))
         );
-        assert_eq!(
-            AllocationRequest::parse("0"),
-            Err(ResourceError::ZeroAmount)
-        );
-        assert!(AllocationRequest::parse("2 sideways").is_err());
+        let multi = ResourceRequest {
+            n_nodes: 2,
+            ..Default::default()
+        };
+        assert!(multi.validate().is_ok());
+        let mixed = ResourceRequestVariants {
+            variants: vec![ResourceRequest::default_cpu(), multi.clone()],
+        };
+        assert!(mixed.validate().is_err());
+        let too_many = ResourceRequestVariants {
+            variants: vec![ResourceRequest::default_cpu(); MAX_VARIANTS + 1],
+        };
+        assert!(too_many.validate().is_err());
+        assert!(ResourceRequestVariants::single(multi).is_multi_node());
+        let bad_multi = ResourceRequest {
+            n_nodes: 1,
+            ..ResourceRequest::default_cpu()
+        };
+        assert!(bad_multi.validate().is_err());
+    }
+
+    #[test]
+    fn json_shape() {
+        let json = serde_json::to_value(ResourceRequest::default_cpu()).unwrap();
+        assert_eq!(json["resources"][0]["request"]["Compact"], 10000);
+        let all = serde_json::to_value(AllocationRequest::All).unwrap();
+        assert_eq!(all, serde_json::json!("All"));
     }
 }

@@ -1,1 +1,9 @@
-//! scheduler
+//! The scheduling core: a synchronous state machine with no sockets, clocks or tokio. The server
+//! feeds it events (workers come and go, tasks become ready, finish, jobs are cancelled) and
+//! asks for a pass, which returns assignments with concrete resource allocations.
+
+mod core;
+#[cfg(test)]
+mod tests;
+
+pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};

@@ -1,1 +1,294 @@
-//! worker
+//! The worker: connects to the server, registers its resources, runs assigned tasks as real
+//! processes, reports results in batches, and stops on idle timeout, time limit or request.
+
+pub mod env;
+pub mod hwdetect;
+pub mod launcher;
+
+use self::env::WorkerContext;
+use crate::common::serverdir;
+use crate::protocol::messages::*;
+use crate::protocol::{handshake, FrameReceiver, FrameSender, ProtocolError};
+use crate::resources::ResourceDescriptor;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    pub server_dir: PathBuf,
+    pub resources: ResourceDescriptor,
+    pub group: String,
+    pub hostname: String,
+    pub work_dir: PathBuf,
+    pub heartbeat: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub time_limit: Option<Duration>,
+    pub on_server_lost: String,
+    /// Benchmark mode: complete every task at once without starting a process.
+    pub noop_tasks: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Dir(#[from] serverdir::ServerDirError),
+    #[error(
+        "No running instance of HQ found at {0:?}.\nTry to start the server: `hq server start`"
+    )]
+    NoServer(PathBuf),
+    #[error("cannot connect to the server at {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("the server refused the registration")]
+    Refused,
+}
+
+/// Why the worker ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    Stopped,
+    IdleTimeout,
+    TimeLimit,
+    ServerLost,
+    Signal,
+}
+
+type RunningTasks = HashMap<(JobId, TaskId, InstanceId), oneshot::Sender<()>>;
+
+/// Connects, registers and runs until the worker stops; `on_registered` sees the ID and config.
+pub async fn run(
+    opts: WorkerOptions,
+    on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<WorkerExit, WorkerError> {
+    let dir = serverdir::resolve_active_dir(&opts.server_dir);
+    let record = serverdir::read_access(&dir)?
+        .ok_or_else(|| WorkerError::NoServer(opts.server_dir.clone()))?;
+    let part = record
+        .worker_part(&dir.join(serverdir::ACCESS_FILE))?
+        .clone();
+    let key = part
+        .key()
+        .map_err(|reason| serverdir::ServerDirError::Invalid {
+            path: dir.join("access.json"),
+            reason,
+        })?;
+    let addr = format!("{}:{}", part.host, part.port);
+    let stream = TcpStream::connect(&addr)
+        .await
+        .map_err(|source| WorkerError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+    let (mut sender, mut receiver) = handshake(stream, "worker", "server", key.as_ref()).await?;
+    std::fs::create_dir_all(&opts.work_dir).ok();
+    let config = WorkerConfiguration {
+        hostname: opts.hostname.clone(),
+        work_dir: opts.work_dir.display().to_string(),
+        group: opts.group.clone(),
+        resources: opts.resources.clone(),
+        heartbeat_ms: opts.heartbeat.as_millis() as u64,
+        idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
+        time_limit_ms: opts.time_limit.map(|d| d.as_millis() as u64),
+        on_server_lost: opts.on_server_lost.clone(),
+        pid: std::process::id(),
+        listen_address: format!("{}:0", opts.hostname),
+    };
+    sender.send(&FromWorker::Register(config.clone())).await?;
+    let Some(ToWorker::Registered {
+        worker_id,
+        server_uid,
+        server_idle_timeout_ms,
+    }) = receiver.recv().await?
+    else {
+        return Err(WorkerError::Refused);
+    };
+    on_registered(worker_id, &config);
+    let ctx = Arc::new(WorkerContext {
+        worker_id,
+        server_uid,
+        hostname: opts.hostname.clone(),
+        work_dir: opts.work_dir.clone(),
+        resources: opts.resources.clone(),
+        hq_path: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hq".into()),
+    });
+    let idle_timeout = opts
+        .idle_timeout
+        .or(server_idle_timeout_ms.map(Duration::from_millis));
+    let mut lp = WorkerLoop {
+        ctx,
+        opts,
+        idle_timeout,
+        bodies: HashMap::new(),
+        running: HashMap::new(),
+    };
+    lp.run(sender, receiver, shutdown).await
+}
+
+struct WorkerLoop {
+    ctx: Arc<WorkerContext>,
+    opts: WorkerOptions,
+    idle_timeout: Option<Duration>,
+    bodies: HashMap<BodyKey, Arc<BodyMsg>>,
+    running: RunningTasks,
+}
+
+impl WorkerLoop {
+    async fn run(
+        &mut self,
+        mut sender: FrameSender,
+        mut receiver: FrameReceiver,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<WorkerExit, WorkerError> {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskResult>();
+        let mut heartbeat = tokio::time::interval(self.opts.heartbeat);
+        let started = Instant::now();
+        let mut idle_since = Instant::now();
+        let mut check = tokio::time::interval(Duration::from_millis(200));
+        tokio::pin!(shutdown);
+        let exit = loop {
+            tokio::select! {
+                msg = receiver.recv::<ToWorker>() => match msg {
+                    Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
+                    Ok(Some(msg)) => self.on_message(msg, &done_tx),
+                    Ok(None) | Err(_) => {
+                        if self.opts.on_server_lost == "finish-running" {
+                            self.finish_running(&mut done_rx).await;
+                        }
+                        break WorkerExit::ServerLost;
+                    }
+                },
+                Some(result) = done_rx.recv() => {
+                    let mut results = vec![result];
+                    while let Ok(r) = done_rx.try_recv() {
+                        results.push(r);
+                    }
+                    for r in &results {
+                        self.running.remove(&(r.job, r.task, r.instance));
+                    }
+                    if self.running.is_empty() {
+                        idle_since = Instant::now();
+                    }
+                    sender.send(&FromWorker::Results(results)).await?;
+                }
+                _ = heartbeat.tick() => sender.send(&FromWorker::Heartbeat).await?,
+                _ = check.tick() => {
+                    if self.opts.time_limit.is_some_and(|t| started.elapsed() >= t) {
+                        let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
+                        break WorkerExit::TimeLimit;
+                    }
+                    if self.running.is_empty() && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                        let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
+                        break WorkerExit::IdleTimeout;
+                    }
+                }
+                _ = &mut shutdown => {
+                    let _ = sender.send(&FromWorker::Leaving(WorkerState::Stopped)).await;
+                    break WorkerExit::Signal;
+                }
+            }
+            if !self.running.is_empty() {
+                idle_since = Instant::now();
+            }
+        };
+        self.stop_all(&mut done_rx).await;
+        Ok(exit)
+    }
+
+    fn on_message(&mut self, msg: ToWorker, done: &mpsc::UnboundedSender<TaskResult>) {
+        match msg {
+            ToWorker::Compute { bodies, tasks } => {
+                for b in bodies {
+                    self.bodies.insert(b.key, Arc::new(b));
+                }
+                for a in tasks {
+                    self.start(a, done);
+                }
+            }
+            ToWorker::Cancel(keys) => {
+                for key in keys {
+                    if let Some(cancel) = self.running.remove(&key) {
+                        let _ = cancel.send(());
+                    }
+                }
+            }
+            ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
+            ToWorker::Registered { .. } | ToWorker::Stop => {}
+        }
+    }
+
+    fn start(&mut self, a: TaskAssignment, done: &mpsc::UnboundedSender<TaskResult>) {
+        let key = (a.job, a.task, a.instance);
+        let Some(body) = self.bodies.get(&a.body).cloned() else {
+            let outcome = TaskOutcome::Failed(
+                "internal error: task body missing on the worker, please report".into(),
+            );
+            let _ = done.send(TaskResult {
+                job: a.job,
+                task: a.task,
+                instance: a.instance,
+                outcome,
+            });
+            return;
+        };
+        if self.opts.noop_tasks {
+            let _ = done.send(TaskResult {
+                job: a.job,
+                task: a.task,
+                instance: a.instance,
+                outcome: TaskOutcome::Finished,
+            });
+            return;
+        }
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        self.running.insert(key, cancel_tx);
+        let ctx = self.ctx.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let (job, task, instance) = (a.job, a.task, a.instance);
+            let outcome = launcher::run_task(ctx, a, body, cancel_rx).await;
+            let _ = done.send(TaskResult {
+                job,
+                task,
+                instance,
+                outcome,
+            });
+        });
+    }
+
+    /// Lets running tasks end on their own (`--on-server-lost finish-running`).
+    async fn finish_running(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        while !self.running.is_empty() {
+            match done_rx.recv().await {
+                Some(r) => {
+                    self.running.remove(&(r.job, r.task, r.instance));
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Stops every running task and waits until their process groups are gone.
+    async fn stop_all(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        let mut pending = self.running.len();
+        for (_, cancel) in self.running.drain() {
+            let _ = cancel.send(());
+        }
+        while pending > 0 {
+            if done_rx.recv().await.is_none() {
+                break;
+            }
+            pending -= 1;
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Printing jobs: `hq job list`, `summary`, `info`, `task-ids` in human, JSON and quiet forms.
+
+use super::job::job_status;
+use super::output::*;
+use crate::common::duration::format_duration;
+use crate::common::idset::IdSet;
+use crate::common::placeholders;
+use crate::protocol::messages::*;
+use std::time::Duration;
+
+pub fn info_json(i: &JobInfo) -> serde_json::Value {
+    serde_json::json!({
+        "id": i.id, "name": i.name, "task_count": i.task_count, "is_open": i.is_open,
+        "cancel_reason": i.cancel_reason,
+        "task_stats": {"waiting": i.stats.waiting, "running": i.stats.running, "finished": i.stats.finished,
+                        "failed": i.stats.failed, "canceled": i.stats.canceled, "aborted": i.stats.aborted},
+    })
+}
+
+fn shorten(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= 50 {
+        return name.to_string();
+    }
+    let head: String = chars[..24].iter().collect();
+    let tail: String = chars[chars.len() - 23..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+pub fn print_job_list(
+    out: &Out,
+    jobs: &[JobInfo],
+    all: bool,
+    filter: Option<&[JobStatus]>,
+    verbose: bool,
+) {
+    let shown: Vec<&JobInfo> = jobs
+        .iter()
+        .filter(|j| {
+            let st = job_status(j);
+            match filter {
+                _ if all => true,
+                Some(f) => f.contains(&st),
+                None => {
+                    matches!(
+                        st,
+                        JobStatus::Waiting | JobStatus::Running | JobStatus::Opened
+                    ) || j.is_open
+                }
+            }
+        })
+        .collect();
+    match out.mode {
+        OutputMode::Json => out.json(&serde_json::Value::Array(
+            shown.iter().map(|j| info_json(j)).collect(),
+        )),
+        OutputMode::Quiet => shown
+            .iter()
+            .for_each(|j| println!("{} {}", j.id, job_status_word(job_status(j)))),
+        OutputMode::Cli => {
+            let width = shown
+                .iter()
+                .map(|j| j.id.to_string().len())
+                .max()
+                .unwrap_or(1);
+            let any_open = shown.iter().any(|j| j.is_open);
+            let rows = shown
+                .iter()
+                .map(|j| {
+                    let id = if j.is_open {
+                        format!("*{}", j.id)
+                    } else {
+                        j.id.to_string()
+                    };
+                    let id = if any_open {
+                        format!("{id:>w$}", w = width + 1)
+                    } else {
+                        id
+                    };
+                    let mut row = vec![
+                        id,
+                        shorten(&j.name),
+                        out.job_status(job_status(j)),
+                        j.task_count.to_string(),
+                    ];
+                    if verbose {
+                        row.push(j.cancel_reason.clone().unwrap_or_default());
+                    }
+                    row
+                })
+                .collect();
+            let mut header = vec!["ID", "Name", "State", "Tasks"];
+            if verbose {
+                header.push("Cancel Reason");
+            }
+            print_horizontal(out, &header, rows);
+            if any_open {
+                println!("* = Open jobs");
+            }
+            if shown.len() < jobs.len() {
+                println!(
+                    "There are {} jobs in total. Use `--all` to display all jobs.",
+                    jobs.len()
+                );
+            }
+        }
+    }
+}
+
+pub fn print_summary(out: &Out, jobs: &[JobInfo]) {
+    let mut counts = [0u32; 7];
+    for j in jobs {
+        let idx = match job_status(j) {
+            JobStatus::Running => 0,
+            JobStatus::Waiting => 1,
+            JobStatus::Finished => 2,
+            JobStatus::Failed => 3,
+            JobStatus::Aborted => 4,
+            JobStatus::Canceled => 5,
+            JobStatus::Opened => 6,
+        };
+        counts[idx] += 1;
+    }
+    let names = [
+        "RUNNING", "WAITING", "FINISHED", "FAILED", "ABORTED", "CANCELED",
+    ];
+    match out.mode {
+        OutputMode::Json => {
+            let mut v = serde_json::json!({"Running": counts[0], "Waiting": counts[1], "Finished": counts[2],
+                "Failed": counts[3], "Aborted": counts[4], "Canceled": counts[5]});
+            if counts[6] > 0 {
+                v["Opened"] = counts[6].into();
+            }
+            out.json(&v)
+        }
+        OutputMode::Quiet => names
+            .iter()
+            .zip(counts)
+            .for_each(|(n, c)| println!("{n} {c}")),
+        OutputMode::Cli => {
+            let rows = names
+                .iter()
+                .zip(counts)
+                .map(|(n, c)| vec![n.to_string(), c.to_string()])
+                .collect();
+            print_horizontal(out, &["Status", "Count"], rows);
+        }
+    }
+}
+
+/// The path of a task's stdout/stderr with every placeholder the client can know filled in.
+pub fn resolved_path(
+    job: &JobDetail,
+    t: &TaskDetail,
+    body: &TaskBody,
+    stdout: bool,
+) -> Option<String> {
+    let def = if stdout {
+        &body.program.stdout
+    } else {
+        &body.program.stderr
+    };
+    let StdioDef::File { path, .. } = def else {
+        return None;
+    };
+    let cwd = resolved_cwd(job, t, body);
+    let filled = fill_task(path, t, Some(&cwd));
+    Some(join(&cwd, &filled))
+}
+
+fn fill_task(text: &str, t: &TaskDetail, cwd: Option<&str>) -> String {
+    placeholders::fill(text, |n| match n {
+        "TASK_ID" => Some(t.id.to_string()),
+        "INSTANCE_ID" => Some(t.instance.to_string()),
+        "CWD" => cwd.map(String::from),
+        _ => None,
+    })
+}
+
+fn join(base: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{path}", base.trim_end_matches('/'))
+    }
+}
+
+pub fn resolved_cwd(job: &JobDetail, t: &TaskDetail, body: &TaskBody) -> String {
+    join(&job.submit_dir, &fill_task(&body.program.cwd, t, None))
+}
+
+pub fn stdio_text(def: &StdioDef) -> String {
+    match def {
+        StdioDef::Null => "<None>".into(),
+        StdioDef::Stream => "<Stream>".into(),
+        StdioDef::File { path, .. } => path.clone(),
+    }
+}
+
+pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
+    let one = |v: &crate::resources::ResourceRequest| {
+        let mut lines: Vec<String> = Vec::new();
+        if v.n_nodes > 0 {
+            lines.push(format!("nodes: {}", v.n_nodes));
+        }
+        lines.extend(
+            v.resources
+                .iter()
+                .map(|e| format!("{}: {}", e.resource, e.request)),
+        );
+        if v.weight != crate::resources::ResourceAmount::ONE {
+            lines.push(format!("[weight: {}]", v.weight));
+        }
+        if v.min_time_secs > 0 {
+            lines.push(format!(
+                "[time request: {}]",
+                format_duration(Duration::from_secs(v.min_time_secs))
+            ));
+        }
+        lines.join("\n")
+    };
+    if r.variants.len() == 1 {
+        one(&r.variants[0])
+    } else {
+        r.variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("# Variant {i}\n{}", one(v)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub fn crash_limit_text(c: CrashLimit) -> String {
+    match c {
+        CrashLimit::Limit(n) => n.to_string(),
+        CrashLimit::NeverRestart => "never-restart".into(),
+        CrashLimit::Unlimited => "unlimited".into(),
+    }
+}
+
+fn progress_cell(out: &Out, s: &TaskStats) -> String {
+    let total = s.total().max(1);
+    let filled = (s.completed() as u64 * 40 / total as u64) as usize;
+    let mut lines = vec![format!(
+        "[{}{}]",
+        "#".repeat(filled),
+        ".".repeat(40 - filled)
+    )];
+    for (n, st) in [
+        (s.running, TaskStatus::Running),
+        (s.failed, TaskStatus::Failed),
+        (s.finished, TaskStatus::Finished),
+        (s.canceled, TaskStatus::Canceled),
+        (s.waiting, TaskStatus::Waiting),
+        (s.aborted, TaskStatus::Aborted),
+    ] {
+        if n > 0 {
+            lines.push(format!("{} ({n})", out.task_status(st)));
+        }
+    }
+    lines.join("\n")
+}
+
+pub fn task_json(job: &JobDetail, t: &TaskDetail) -> serde_json::Value {
+    let body = &job.groups[t.group as usize].body;
+    let started = t.started_at.is_some();
+    let path = |stdout: bool| match if stdout {
+        &body.program.stdout
+    } else {
+        &body.program.stderr
+    } {
+        StdioDef::Null => serde_json::Value::Null,
+        StdioDef::Stream => "<pipe>".into(),
+        StdioDef::File { .. } => resolved_path(job, t, body, stdout).into(),
+    };
+    let mut v = serde_json::json!({
+        "id": t.id,
+        "state": task_status_word(t.status),
+        "started_at": t.started_at.map(format_iso),
+        "finished_at": t.finished_at.map(format_iso),
+        "instance_id": t.instance,
+        "crash_count": t.crash_count,
+        "retries": t.retries,
+    });
+    if started {
+        v["cwd"] = resolved_cwd(job, t, body).into();
+        v["stdout"] = path(true);
+        v["stderr"] = path(false);
+    }
+    match t.workers.as_slice() {
+        [] => {}
+        [(w, _)] => v["worker"] = (*w).into(),
+        many => v["workers"] = many.iter().map(|(w, _)| *w).collect::<Vec<_>>().into(),
+    }
+    if let Some(e) = &t.error {
+        v["error"] = e.clone().into();
+    }
+    v
+}
+
+fn body_json(body: &TaskBody) -> serde_json::Value {
+    let p = &body.program;
+    serde_json::json!({
+        "program": {"args": p.args, "env": p.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                    "cwd": p.cwd, "stdout": stdio_text(&p.stdout), "stderr": stdio_text(&p.stderr)},
+        "resources": body.resources.variants.iter().map(|v| serde_json::json!({
+            "n_nodes": v.n_nodes, "min_time": v.min_time_secs as f64, "weight": v.weight.0,
+            "resources": v.resources.iter().map(|e| serde_json::json!({"resource": e.resource, "request": request_json(&e.request)})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "pin_mode": match body.pin { PinMode::None => serde_json::Value::Null, PinMode::TaskSet => "taskset".into(), PinMode::OpenMp => "openmp".into() },
+        "priority": body.priority,
+        "time_limit": body.time_limit_ms.map(|t| t as f64 / 1000.0),
+        "task_dir": body.task_dir,
+        "crash_limit": match body.crash_limit { CrashLimit::Limit(n) => serde_json::Value::from(n), other => crash_limit_text(other).into() },
+        "max_retries": body.max_retries,
+    })
+}
+
+fn request_json(r: &crate::resources::AllocationRequest) -> serde_json::Value {
+    use crate::resources::AllocationRequest as A;
+    match r {
+        A::Compact(a) => serde_json::json!({"Compact": a.0}),
+        A::ForceCompact(a) => serde_json::json!({"ForceCompact": a.0}),
+        A::Tight(a) => serde_json::json!({"Tight": a.0}),
+        A::ForceTight(a) => serde_json::json!({"ForceTight": a.0}),
+        A::Scatter(a) => serde_json::json!({"Scatter": a.0}),
+        A::All => "All".into(),
+    }
+}
+
+pub fn job_detail_json(j: &JobDetail) -> serde_json::Value {
+    serde_json::json!({
+        "info": info_json(&j.info),
+        "max_fails": j.max_fails,
+        "started_at": format_iso(j.submitted_at),
+        "finished_at": j.completed_at.map(format_iso),
+        "submit_dir": j.submit_dir,
+        "submits": j.groups.iter().map(|g| if g.ids.len() == 1 && j.groups.len() > 1 {
+            serde_json::json!({"graph": [body_json(&g.body)]})
+        } else {
+            serde_json::json!({"array": body_json(&g.body)})
+        }).collect::<Vec<_>>(),
+        "tasks": j.tasks.iter().map(|t| task_json(j, t)).collect::<Vec<_>>(),
+    })
+}
+
+pub fn print_job_info(out: &Out, jobs: &[JobDetail]) {
+    match out.mode {
+        OutputMode::Json => out.json(&serde_json::Value::Array(
+            jobs.iter().map(job_detail_json).collect(),
+        )),
+        OutputMode::Quiet => {}
+        OutputMode::Cli => jobs.iter().for_each(|j| print_one_job(out, j)),
+    }
+}
+
+fn print_one_job(out: &Out, j: &JobDetail) {
+    let info = &j.info;
+    let ids = IdSet::from_ids(j.tasks.iter().map(|t| t.id));
+    let state = if info.task_count == 1 {
+        out.job_status(job_status(info))
+    } else {
+        progress_cell(out, &info.stats)
+    };
+    let mut hosts: Vec<String> = Vec::new();
+    for t in &j.tasks {
+        for (_, h) in &t.workers {
+            if !hosts.contains(h) {
+                hosts.push(h.clone());
+            }
+        }
+    }
+    let workers = match hosts.len() {
+        0..=2 => hosts.join(", "),
+        n => format!("{}, {}, … ({n} total)", hosts[0], hosts[1]),
+    };
+    let mut rows = vec![
+        ("ID", info.id.to_string()),
+        ("Name", info.name.clone()),
+        ("State", state),
+        (
+            "Cancel Reason",
+            info.cancel_reason.clone().unwrap_or_default(),
+        ),
+        (
+            "Session",
+            if info.is_open { "open" } else { "closed" }.to_string(),
+        ),
+        (
+            "Tasks",
+            if info.task_count > 1 {
+                format!("{}; Ids: {ids}", info.task_count)
+            } else {
+                info.task_count.to_string()
+            },
+        ),
+        ("Workers", workers),
+    ];
+    if let [g] = j.groups.as_slice() {
+        let p = &g.body.program;
+        let env: Vec<String> = p
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("HQ_"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        rows.extend([
+            ("Resources", resources_text(&g.body.resources)),
+            (
+                "Pin",
+                match g.body.pin {
+                    PinMode::None => "none",
+                    PinMode::TaskSet => "taskset",
+                    PinMode::OpenMp => "omp",
+                }
+                .to_string(),
+            ),
+            ("Priority", g.body.priority.to_string()),
+            ("Command", p.args.join("\n")),
+            ("Stdout", stdio_text(&p.stdout)),
+            ("Stderr", stdio_text(&p.stderr)),
+            ("Environment", env.join("\n")),
+            ("Working directory", p.cwd.clone()),
+            (
+                "Task time limit",
+                g.body
+                    .time_limit_ms
+                    .map(|t| format_duration(Duration::from_millis(t)))
+                    .unwrap_or_else(|| "None".into()),
+            ),
+            ("Crash limit", crash_limit_text(g.body.crash_limit)),
+        ]);
+    }
+    let end = j.completed_at.unwrap_or_else(crate::server::now_ms);
+    rows.extend([
+        ("Submission date", format_utc(j.submitted_at)),
+        ("Submission directory", j.submit_dir.clone()),
+        (
+            "Makespan",
+            format_duration(Duration::from_millis(end.saturating_sub(j.submitted_at))),
+        ),
+    ]);
+    print_vertical(out, rows);
+    let failed: Vec<&TaskDetail> = j
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Failed)
+        .collect();
+    if !failed.is_empty() {
+        let rows = failed
+            .iter()
+            .take(5)
+            .map(|t| {
+                let worker = t
+                    .workers
+                    .first()
+                    .map(|(_, h)| h.clone())
+                    .unwrap_or_default();
+                vec![
+                    t.id.to_string(),
+                    worker,
+                    t.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_horizontal(out, &["Task ID", "Worker", "Error"], rows);
+        if failed.len() > 5 {
+            println!("{} tasks failed. (5 shown)", failed.len());
+        } else {
+            println!("{} tasks failed.", failed.len());
+        }
+    }
+}
+
+pub fn print_task_ids(out: &Out, jobs: &[JobDetail], states: Option<&[TaskStatus]>) {
+    let sets: Vec<(JobId, IdSet)> = jobs
+        .iter()
+        .map(|j| {
+            let ids = j
+                .tasks
+                .iter()
+                .filter(|t| states.is_none_or(|s| s.contains(&t.status)))
+                .map(|t| t.id);
+            (j.info.id, IdSet::from_ids(ids))
+        })
+        .collect();
+    match out.mode {
+        OutputMode::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = sets
+                .iter()
+                .map(|(j, s)| (j.to_string(), s.iter().collect::<Vec<_>>().into()))
+                .collect();
+            out.json(&serde_json::Value::Object(map))
+        }
+        _ if sets.len() == 1 => println!("{}", sets[0].1),
+        _ => sets.iter().for_each(|(j, s)| println!("{j}: {s}")),
+    }
+}

@@ -1,0 +1,407 @@
+//! `hq worker start|stop|list|info|hwdetect`.
+
+use super::output::{
+    format_iso, format_local, print_horizontal, print_log_lines, print_vertical, Out, OutputMode,
+};
+use super::{connect, CliError, CliResult, GlobalOpts};
+use crate::common::duration::{format_duration, parse_duration};
+use crate::common::serverdir;
+use crate::protocol::messages::*;
+use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
+use crate::resources::ResourceDescriptor;
+use crate::worker::hwdetect::{detect_host, format_hwdetect, DetectKinds};
+use crate::worker::{WorkerExit, WorkerOptions};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Subcommand, Debug)]
+pub enum WorkerCommand {
+    /// Connect a worker to the server and run tasks
+    Start(Box<StartArgs>),
+    /// Stop workers
+    Stop {
+        /// Worker IDs: `1`, `1-3`, `last`, `all`
+        selector: String,
+    },
+    /// List workers
+    List {
+        /// Show all workers, also those that are gone
+        #[arg(long)]
+        all: bool,
+        /// `running` or `offline`
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Show details of workers
+    Info { selector: String },
+    /// Print the hardware this machine would offer as a worker
+    Hwdetect {
+        #[arg(long)]
+        no_hyper_threading: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    /// CPU pool: `N`, `NxM`, `[0,1,2]`, `[[0-3],[4-7]]`, `range(0-7)` (default: detected)
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Extra resource pool `NAME=DEF` (repeatable)
+    #[arg(long = "resource", value_name = "NAME=DEF")]
+    pub resources: Vec<String>,
+    /// Resource kinds to detect: `all`, `none`, or a list of cpus,mem,gpus/nvidia,gpus/amd
+    #[arg(long, default_value = "all")]
+    pub detect_resources: String,
+    /// Same as `--detect-resources=none`
+    #[arg(long)]
+    pub no_detect_resources: bool,
+    /// Keep only the first hardware thread of each core
+    #[arg(long)]
+    pub no_hyper_threading: bool,
+    /// Worker group for multi-node tasks
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Stop after this long
+    #[arg(long, value_parser = parse_duration)]
+    pub time_limit: Option<Duration>,
+    /// Stop after this long without tasks
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Heartbeat period
+    #[arg(long, value_parser = parse_duration, default_value = "8s")]
+    pub heartbeat: Duration,
+    /// Hostname to report
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Directory for task directories and internal files
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// What to do when the server goes away: `stop` or `finish-running`
+    #[arg(long, alias = "on-worker-lost", default_value = "stop", value_parser = ["stop", "finish-running"])]
+    pub on_server_lost: String,
+    /// `detect`, `none`, `pbs` or `slurm`
+    #[arg(long, default_value = "detect")]
+    pub manager: String,
+    /// Period of hardware-usage reports (accepted; reports are not sent yet)
+    #[arg(long, value_parser = parse_duration)]
+    pub overview_interval: Option<Duration>,
+    /// Assign tasks only when at least this fraction of CPUs would be used (accepted)
+    #[arg(long, default_value = "0.0")]
+    pub min_utilization: f32,
+    /// Benchmarks only: complete every task at once without starting it
+    #[cfg(feature = "bench-noop")]
+    #[arg(long, hide = true)]
+    pub noop_tasks: bool,
+}
+
+pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
+    let out = g.out();
+    match cmd {
+        WorkerCommand::Start(args) => start(g, *args).await,
+        WorkerCommand::Stop { selector } => {
+            let selector = super::job::parse_selector(&selector)?;
+            let mut session = connect(g).await?;
+            if let ClientResponse::Log { lines, .. } = session
+                .request(ClientRequest::StopWorker { selector })
+                .await?
+            {
+                print_log_lines(&lines);
+            }
+            if out.mode == OutputMode::Json {
+                out.json(&serde_json::json!({}));
+            }
+            Ok(())
+        }
+        WorkerCommand::List { all, filter } => {
+            let workers = fetch(g).await?;
+            let workers: Vec<WorkerInfo> = workers
+                .into_iter()
+                .filter(|w| match (all, filter.as_deref()) {
+                    (true, _) => true,
+                    (_, Some("offline")) => w.state != WorkerState::Running,
+                    _ => w.state == WorkerState::Running,
+                })
+                .collect();
+            print_list(&out, &workers);
+            Ok(())
+        }
+        WorkerCommand::Info { selector } => {
+            let selector = super::job::parse_selector(&selector)?;
+            let workers = fetch(g).await?;
+            let ids: Vec<u32> = workers.iter().map(|w| w.id).collect();
+            let (chosen, missing) = crate::server::select_ids(ids.into_iter(), &selector);
+            for id in missing {
+                log::error!("Worker {id} not found");
+            }
+            let chosen: Vec<&WorkerInfo> =
+                workers.iter().filter(|w| chosen.contains(&w.id)).collect();
+            print_info(&out, &chosen);
+            Ok(())
+        }
+        WorkerCommand::Hwdetect { no_hyper_threading } => {
+            let (desc, warnings) = detect_host(no_hyper_threading, &DetectKinds::all());
+            for w in warnings {
+                log::warn!("{w}");
+            }
+            print_hwdetect(&out, &desc);
+            Ok(())
+        }
+    }
+}
+
+async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
+    let mut session = connect(g).await?;
+    match session.request(ClientRequest::WorkerList).await? {
+        ClientResponse::Workers(w) => Ok(w),
+        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
+    }
+}
+
+/// Builds the worker's pools from flags and detection; logs detection warnings.
+pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError> {
+    let flag_err = |e: crate::resources::ResourceError| {
+        CliError::Usage(format!("invalid `--cpus`/`--resource`: {e}"))
+    };
+    let user = worker_pools_from_cli(args.cpus.as_deref(), &args.resources).map_err(flag_err)?;
+    let kinds = if args.no_detect_resources {
+        DetectKinds::none()
+    } else {
+        DetectKinds::parse(&args.detect_resources)
+            .map_err(|e| CliError::Usage(format!("invalid value for `--detect-resources`: {e}")))?
+    };
+    let no_ht = args.no_hyper_threading || user.no_hyper_threading;
+    let (detected, warnings) = detect_host(no_ht, &kinds.without_defined(&user.descriptor));
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    merge_worker_descriptor(user.descriptor, detected).map_err(flag_err)
+}
+
+async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
+    let out = g.out();
+    let resources = build_resources(&args)?;
+    let hostname = args
+        .hostname
+        .clone()
+        .unwrap_or_else(serverdir::local_hostname);
+    let work_dir = match &args.work_dir {
+        Some(d) => serverdir::absolute(d),
+        None => {
+            let base = std::env::temp_dir().join(format!(
+                "hq-worker-{}-{}",
+                std::process::id(),
+                rand_suffix()
+            ));
+            base.join("work")
+        }
+    };
+    let group = args
+        .group
+        .clone()
+        .or_else(|| std::env::var("SLURM_JOB_ID").ok())
+        .or_else(|| std::env::var("PBS_JOBID").ok())
+        .unwrap_or_else(|| "default".into());
+    #[cfg(feature = "bench-noop")]
+    let noop_tasks = args.noop_tasks;
+    #[cfg(not(feature = "bench-noop"))]
+    let noop_tasks = false;
+    let opts = WorkerOptions {
+        server_dir: g.server_dir(),
+        resources,
+        group,
+        hostname,
+        work_dir,
+        heartbeat: args.heartbeat,
+        idle_timeout: args.idle_timeout,
+        time_limit: args.time_limit,
+        on_server_lost: args.on_server_lost.clone(),
+        noop_tasks,
+    };
+    let on_registered = move |id: WorkerId, config: &WorkerConfiguration| {
+        let info = WorkerInfo {
+            id,
+            state: WorkerState::Running,
+            configuration: config.clone(),
+            started_at: crate::server::now_ms(),
+            ended_at: None,
+            running_tasks: 0,
+            last_task_started: None,
+        };
+        print_info(&out, &[&info]);
+        log::info!("Worker {id} registered");
+    };
+    let exit = crate::worker::run(opts, on_registered, super::server::shutdown_signal())
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    match exit {
+        WorkerExit::ServerLost => Err(CliError::Runtime(
+            "the connection to the server was lost".into(),
+        )),
+        WorkerExit::IdleTimeout => {
+            log::info!("Worker stopped: idle timeout");
+            Ok(())
+        }
+        WorkerExit::TimeLimit => {
+            log::info!("Worker stopped: time limit reached");
+            Ok(())
+        }
+        WorkerExit::Stopped | WorkerExit::Signal => {
+            log::info!("Worker stopped");
+            Ok(())
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    hex::encode(crate::protocol::connection::random_bytes::<4>())
+}
+
+pub fn state_word(s: WorkerState) -> &'static str {
+    match s {
+        WorkerState::Running => "RUNNING",
+        WorkerState::ConnectionLost => "CONNECTION LOST",
+        WorkerState::HeartbeatLost => "HEARTBEAT LOST",
+        WorkerState::IdleTimeout => "IDLE TIMEOUT",
+        WorkerState::Stopped => "STOPPED",
+        WorkerState::TimeLimitReached => "TIME LIMIT REACHED",
+    }
+}
+
+fn worker_json(w: &WorkerInfo) -> serde_json::Value {
+    let c = &w.configuration;
+    serde_json::json!({
+        "id": w.id,
+        "state": state_word(w.state),
+        "started": format_iso(w.started_at),
+        "ended": w.ended_at.map(|t| serde_json::json!({"at": format_iso(t)})),
+        "configuration": {
+            "heartbeat_interval": c.heartbeat_ms as f64 / 1000.0,
+            "idle_timeout": c.idle_timeout_ms.map(|t| t as f64 / 1000.0),
+            "time_limit": c.time_limit_ms.map(|t| t as f64 / 1000.0),
+            "work_dir": c.work_dir,
+            "hostname": c.hostname,
+            "group": c.group,
+            "listen_address": c.listen_address,
+            "resources": {"resources": c.resources.resources, "coupling": {"weights": []}},
+            "on_server_lost": c.on_server_lost,
+            "min_utilization": 0.0,
+        },
+        "allocation": null,
+        "runtime_info": {"SingleNodeTasks": {"assigned_tasks": w.running_tasks, "running_tasks": w.running_tasks, "is_reserved": false}},
+        "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
+    })
+}
+
+fn print_list(out: &Out, workers: &[WorkerInfo]) {
+    match out.mode {
+        OutputMode::Json => out.json(&serde_json::Value::Array(
+            workers.iter().map(worker_json).collect(),
+        )),
+        OutputMode::Quiet => workers
+            .iter()
+            .for_each(|w| println!("{} {}", w.id, state_word(w.state))),
+        OutputMode::Cli => {
+            let rows = workers
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.id.to_string(),
+                        state_word(w.state).to_string(),
+                        w.configuration.hostname.clone(),
+                        w.configuration.resources.summary(),
+                        "None".into(),
+                        "N/A".into(),
+                    ]
+                })
+                .collect();
+            print_horizontal(
+                out,
+                &[
+                    "ID",
+                    "State",
+                    "Hostname",
+                    "Resources",
+                    "Manager",
+                    "Manager Job ID",
+                ],
+                rows,
+            );
+        }
+    }
+}
+
+fn print_info(out: &Out, workers: &[&WorkerInfo]) {
+    match out.mode {
+        OutputMode::Json => out.json(&serde_json::Value::Array(
+            workers.iter().map(|w| worker_json(w)).collect(),
+        )),
+        OutputMode::Quiet => {}
+        OutputMode::Cli => {
+            for (i, w) in workers.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                let c = &w.configuration;
+                let opt_dur = |ms: Option<u64>| {
+                    ms.map(|m| format_duration(Duration::from_millis(m)))
+                        .unwrap_or_else(|| "None".into())
+                };
+                let resources: Vec<String> = c
+                    .resources
+                    .resources
+                    .iter()
+                    .map(|r| format!("{}: {}", r.name, r.kind.summary(&r.name)))
+                    .collect();
+                print_vertical(
+                    out,
+                    vec![
+                        ("Worker", w.id.to_string()),
+                        ("State", state_word(w.state).to_string()),
+                        ("Hostname", c.hostname.clone()),
+                        ("Started", format_local(w.started_at)),
+                        ("Data provider", c.listen_address.clone()),
+                        ("Working directory", c.work_dir.clone()),
+                        (
+                            "Heartbeat",
+                            format_duration(Duration::from_millis(c.heartbeat_ms)),
+                        ),
+                        ("Idle timeout", opt_dur(c.idle_timeout_ms)),
+                        ("Overview interval", "None".into()),
+                        ("Resources", resources.join("\n")),
+                        ("Time Limit", opt_dur(c.time_limit_ms)),
+                        ("Process pid", c.pid.to_string()),
+                        ("Group", c.group.clone()),
+                        ("Manager", "None".into()),
+                        ("Manager Job ID", "N/A".into()),
+                        (
+                            "Last task started",
+                            w.last_task_started
+                                .map(|(j, t, at)| {
+                                    format!("Job: {j}, Task: {t}; Time: {}", format_local(at))
+                                })
+                                .unwrap_or_default(),
+                        ),
+                        (
+                            "Runtime Info",
+                            format!(
+                                "assigned tasks: {}; running tasks: {}",
+                                w.running_tasks, w.running_tasks
+                            ),
+                        ),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+pub fn print_hwdetect(out: &Out, desc: &ResourceDescriptor) {
+    match out.mode {
+        OutputMode::Json => {
+            out.json(&serde_json::json!({"resources": desc.resources, "coupling": {"weights": []}}))
+        }
+        OutputMode::Quiet => {}
+        OutputMode::Cli => print!("{}", format_hwdetect(desc)),
+    }
+}

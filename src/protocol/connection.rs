@@ -1,0 +1,309 @@
+//! Framing (4-byte big-endian length, at most [`MAX_FRAME`]), the handshake with version and role,
+//! challenge-response authentication, and per-frame XChaCha20-Poly1305 sealing.
+
+use super::messages::{HQ_VERSION, PROTOCOL_VERSION};
+use bytes::Bytes;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use futures::{SinkExt, StreamExt};
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+
+/// Largest frame accepted; a longer length prefix drops the connection before allocating.
+pub const MAX_FRAME: usize = 128 * 1024 * 1024;
+/// Each handshake step must complete within this time.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A 32-byte shared secret from access.json.
+pub type SecretKey = [u8; 32];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("connection closed by the peer")]
+    Closed,
+    #[error("network error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed message: {0}")]
+    Decode(#[from] postcard::Error),
+    #[error("Hyperqueue version mismatch detected. The peer runs version {peer}, but the current version is {ours}.")]
+    VersionMismatch { peer: String, ours: String },
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("the handshake timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// First message of each side.
+#[derive(Serialize, Deserialize, Debug)]
+struct Hello {
+    protocol: u32,
+    version: String,
+    role: String,
+    challenge: Option<[u8; 16]>,
+}
+
+/// Second message: proof of the key, and the nonce prefix of this side's sending stream.
+#[derive(Serialize, Deserialize, Debug)]
+struct Answer {
+    nonce_prefix: [u8; 16],
+    sealed: Vec<u8>,
+}
+
+/// One direction of a sealed stream: a random prefix plus a counter make every nonce unique,
+/// and the receiver's expected counter rejects replayed, dropped or reordered frames.
+struct Seal {
+    cipher: XChaCha20Poly1305,
+    prefix: [u8; 16],
+    counter: u64,
+}
+
+impl Seal {
+    fn new(key: &SecretKey, prefix: [u8; 16]) -> Self {
+        Seal {
+            cipher: XChaCha20Poly1305::new(key.into()),
+            prefix,
+            counter: 0,
+        }
+    }
+
+    fn nonce(&self) -> XNonce {
+        let mut n = [0u8; 24];
+        n[..16].copy_from_slice(&self.prefix);
+        n[16..].copy_from_slice(&self.counter.to_le_bytes());
+        XNonce::from(n)
+    }
+
+    fn seal(&mut self, data: &[u8]) -> Vec<u8> {
+        let nonce = self.nonce();
+        self.counter += 1;
+        // Encryption with a valid key and nonce cannot fail for in-memory buffers.
+        self.cipher.encrypt(&nonce, data).unwrap_or_default()
+    }
+
+    fn open(&mut self, data: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+        let nonce = self.nonce();
+        self.counter += 1;
+        self.cipher
+            .decrypt(&nonce, data)
+            .map_err(|_| ProtocolError::Auth("a frame failed its integrity check".into()))
+    }
+}
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .big_endian()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
+}
+
+/// Receiving half of an established connection.
+pub struct FrameReceiver {
+    inner: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+    seal: Option<Seal>,
+}
+
+/// Sending half of an established connection.
+pub struct FrameSender {
+    inner: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    seal: Option<Seal>,
+}
+
+impl FrameReceiver {
+    /// The next message, or `Ok(None)` when the peer closed the connection cleanly.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ProtocolError> {
+        let Some(frame) = self.inner.next().await else {
+            return Ok(None);
+        };
+        let frame = frame?;
+        let msg = match &mut self.seal {
+            Some(seal) => postcard::from_bytes(&seal.open(&frame)?)?,
+            None => postcard::from_bytes(&frame)?,
+        };
+        Ok(Some(msg))
+    }
+}
+
+impl FrameSender {
+    pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ProtocolError> {
+        let data = postcard::to_allocvec(msg)?;
+        let data = match &mut self.seal {
+            Some(seal) => seal.seal(&data),
+            None => data,
+        };
+        self.inner.send(Bytes::from(data)).await?;
+        Ok(())
+    }
+}
+
+async fn recv_plain<T: DeserializeOwned>(
+    reader: &mut FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+) -> Result<T, ProtocolError> {
+    let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next())
+        .await
+        .map_err(|_| ProtocolError::Timeout(HANDSHAKE_TIMEOUT))?
+        .ok_or(ProtocolError::Closed)??;
+    Ok(postcard::from_bytes(&frame)?)
+}
+
+async fn send_plain<T: Serialize>(
+    writer: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    msg: &T,
+) -> Result<(), ProtocolError> {
+    let data = postcard::to_allocvec(msg)?;
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, writer.send(Bytes::from(data)))
+        .await
+        .map_err(|_| ProtocolError::Timeout(HANDSHAKE_TIMEOUT))??;
+    Ok(())
+}
+
+/// Runs the handshake on a fresh TCP stream: both sides send a hello (version, role, challenge),
+/// then prove they hold `key` by sealing `<own role><peer's challenge>`. With `key = None` both
+/// sides must have authentication disabled.
+pub async fn handshake(
+    stream: TcpStream,
+    my_role: &str,
+    peer_role: &str,
+    key: Option<&SecretKey>,
+) -> Result<(FrameSender, FrameReceiver), ProtocolError> {
+    stream.set_nodelay(true)?;
+    let (r, w) = stream.into_split();
+    let mut reader = FramedRead::new(r, codec());
+    let mut writer = FramedWrite::new(w, codec());
+
+    let challenge = key.map(|_| random_bytes::<16>());
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        version: HQ_VERSION.into(),
+        role: my_role.into(),
+        challenge,
+    };
+    send_plain(&mut writer, &hello).await?;
+    let peer: Hello = recv_plain(&mut reader).await?;
+    if peer.protocol != PROTOCOL_VERSION || peer.version != HQ_VERSION {
+        return Err(ProtocolError::VersionMismatch {
+            peer: peer.version,
+            ours: HQ_VERSION.into(),
+        });
+    }
+    if peer.role != peer_role {
+        return Err(ProtocolError::Auth(format!(
+            "expected a peer with role `{peer_role}`, got `{}`",
+            peer.role
+        )));
+    }
+    let (key, my_challenge, peer_challenge) = match (key, challenge, peer.challenge) {
+        (None, _, None) => {
+            return Ok((
+                FrameSender {
+                    inner: writer,
+                    seal: None,
+                },
+                FrameReceiver {
+                    inner: reader,
+                    seal: None,
+                },
+            ))
+        }
+        (Some(k), Some(mine), Some(theirs)) => (k, mine, theirs),
+        (Some(_), _, None) => {
+            return Err(ProtocolError::Auth(
+                "the peer has authentication disabled".into(),
+            ))
+        }
+        _ => {
+            return Err(ProtocolError::Auth(
+                "the peer requires authentication, but no key is configured".into(),
+            ))
+        }
+    };
+
+    let mut send_seal = Seal::new(key, random_bytes::<16>());
+    let mut proof = my_role.as_bytes().to_vec();
+    proof.extend_from_slice(&peer_challenge);
+    let answer = Answer {
+        nonce_prefix: send_seal.prefix,
+        sealed: send_seal.seal(&proof),
+    };
+    send_plain(&mut writer, &answer).await?;
+
+    let peer_answer: Answer = recv_plain(&mut reader).await?;
+    let mut recv_seal = Seal::new(key, peer_answer.nonce_prefix);
+    let opened = recv_seal
+        .open(&peer_answer.sealed)
+        .map_err(|_| ProtocolError::Auth("the peer does not hold the right secret key".into()))?;
+    let mut expected = peer_role.as_bytes().to_vec();
+    expected.extend_from_slice(&my_challenge);
+    if opened != expected {
+        return Err(ProtocolError::Auth(
+            "the peer's proof does not match".into(),
+        ));
+    }
+    Ok((
+        FrameSender {
+            inner: writer,
+            seal: Some(send_seal),
+        },
+        FrameReceiver {
+            inner: reader,
+            seal: Some(recv_seal),
+        },
+    ))
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn pair(
+        server_key: Option<SecretKey>,
+        client_key: Option<SecretKey>,
+    ) -> (
+        Result<(FrameSender, FrameReceiver), ProtocolError>,
+        Result<(FrameSender, FrameReceiver), ProtocolError>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            handshake(s, "hq-server", "hq-client", server_key.as_ref()).await
+        });
+        let c = TcpStream::connect(addr).await.unwrap();
+        let client = handshake(c, "hq-client", "hq-server", client_key.as_ref()).await;
+        (server.await.unwrap(), client)
+    }
+
+    #[tokio::test]
+    async fn same_key_talks_encrypted() {
+        let key = random_bytes::<32>();
+        let (s, c) = pair(Some(key), Some(key)).await;
+        let (mut ss, mut sr) = s.unwrap();
+        let (mut cs, mut cr) = c.unwrap();
+        cs.send(&"hello".to_string()).await.unwrap();
+        assert_eq!(sr.recv::<String>().await.unwrap().unwrap(), "hello");
+        ss.send(&42u32).await.unwrap();
+        assert_eq!(cr.recv::<u32>().await.unwrap().unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn wrong_or_missing_key_is_refused() {
+        let (s, c) = pair(Some(random_bytes()), Some(random_bytes())).await;
+        assert!(
+            matches!(s, Err(ProtocolError::Auth(_))) || matches!(c, Err(ProtocolError::Auth(_)))
+        );
+        let (s, _) = pair(Some(random_bytes()), None).await;
+        assert!(matches!(s, Err(ProtocolError::Auth(_))));
+    }
+}

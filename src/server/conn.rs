@@ -1,0 +1,151 @@
+//! Connection handlers: accept, handshake, then translate frames to actor events and back.
+//! They never touch server state.
+
+use super::Event;
+use crate::protocol::messages::*;
+use crate::protocol::{handshake, SecretKey};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Accepts with a short back-off on errors (e.g. too many open files), so the loop never spins.
+async fn accept_next(listener: &TcpListener) -> TcpStream {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => return stream,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+pub async fn accept_clients(
+    listener: TcpListener,
+    key: Option<SecretKey>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    loop {
+        let stream = accept_next(&listener).await;
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_client(stream, key, events).await {
+                log::debug!("client connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_client(
+    stream: TcpStream,
+    key: Option<SecretKey>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<(), crate::protocol::ProtocolError> {
+    let peer = stream.peer_addr().ok();
+    let (mut sender, mut receiver) =
+        match handshake(stream, "hq-server", "hq-client", key.as_ref()).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                log::warn!("refused a client connection from {peer:?}: {e}");
+                return Err(e);
+            }
+        };
+    while let Some(request) = receiver.recv::<ClientRequest>().await? {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if events.send(Event::Client(request, tx)).is_err() {
+            break;
+        }
+        loop {
+            tokio::select! {
+                response = rx.recv() => {
+                    let Some(response) = response else { return Ok(()) };
+                    let last = !matches!(response, ClientResponse::Progress { .. });
+                    sender.send(&response).await?;
+                    if last {
+                        break;
+                    }
+                }
+                // The client hung up while waiting (e.g. Ctrl-C during `hq job wait`).
+                closed = receiver.recv::<ClientRequest>() => {
+                    if !matches!(closed, Ok(Some(_))) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn accept_workers(
+    listener: TcpListener,
+    key: Option<SecretKey>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    loop {
+        let stream = accept_next(&listener).await;
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_worker(stream, key, events).await {
+                log::debug!("worker connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_worker(
+    stream: TcpStream,
+    key: Option<SecretKey>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<(), crate::protocol::ProtocolError> {
+    let peer = stream.peer_addr().ok();
+    let (mut sender, mut receiver) = match handshake(stream, "server", "worker", key.as_ref()).await
+    {
+        Ok(pair) => pair,
+        Err(e) => {
+            log::warn!("refused a worker connection from {peer:?}: {e}");
+            return Err(e);
+        }
+    };
+    let Some(FromWorker::Register(config)) = receiver.recv::<FromWorker>().await? else {
+        return Ok(());
+    };
+    let (to_worker, mut outgoing) = mpsc::unbounded_channel::<ToWorker>();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    if events
+        .send(Event::WorkerRegister(config, to_worker, reply_tx))
+        .is_err()
+    {
+        return Ok(());
+    }
+    let Ok((worker_id, registered)) = reply_rx.await else {
+        return Ok(());
+    };
+    sender.send(&registered).await?;
+
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = outgoing.recv().await {
+            let stop = matches!(msg, ToWorker::Stop);
+            if sender.send(&msg).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    let result = loop {
+        match receiver.recv::<FromWorker>().await {
+            Ok(Some(msg)) => {
+                if events.send(Event::Worker(worker_id, msg)).is_err() {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = events.send(Event::WorkerDisconnected(worker_id));
+    writer.abort();
+    result
+}

@@ -1,0 +1,331 @@
+//! Jobs and their tasks as the server keeps them: compact per-task records (≈40 bytes), bodies
+//! stored once per group, counters kept up to date so listings never scan tasks.
+
+use crate::common::idset::IdSet;
+use crate::protocol::messages::*;
+use crate::scheduler::ReqId;
+use std::collections::HashMap;
+
+/// One task. Everything shared with its siblings lives in its [`Group`].
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub id: TaskId,
+    pub group: u32,
+    pub status: TaskStatus,
+    pub crash_count: u16,
+    pub retries: u16,
+    /// Instance ID the next execution gets.
+    pub next_instance: InstanceId,
+    pub unfinished_deps: u32,
+    /// Worker of the current or last execution (0 = none).
+    pub worker: WorkerId,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+}
+
+impl Task {
+    /// Instance ID of the current or last execution.
+    pub fn instance(&self) -> InstanceId {
+        self.next_instance.saturating_sub(1)
+    }
+}
+
+/// Tasks that share one body, one request and one dependency rule.
+pub struct Group {
+    pub ids: IdSet,
+    pub entries: Option<Vec<Vec<u8>>>,
+    pub body: TaskBody,
+    pub deps: GroupDeps,
+    pub req: ReqId,
+}
+
+impl Group {
+    /// `HQ_ENTRY` of a task: the k-th entry belongs to the k-th smallest ID.
+    pub fn entry_of(&self, task: TaskId) -> Option<Vec<u8>> {
+        let entries = self.entries.as_ref()?;
+        let mut rank: u64 = 0;
+        for (s, e) in self.ids.ranges() {
+            if task > *e {
+                rank += (*e - *s) as u64 + 1;
+            } else if task >= *s {
+                rank += (task - *s) as u64;
+                return entries.get(rank as usize).cloned();
+            }
+        }
+        None
+    }
+}
+
+pub struct Job {
+    pub id: JobId,
+    pub name: String,
+    pub max_fails: Option<u32>,
+    pub is_open: bool,
+    pub submit_dir: String,
+    pub stream_dir: Option<String>,
+    pub groups: Vec<Group>,
+    /// Sorted by ID.
+    pub tasks: Vec<Task>,
+    pub errors: HashMap<TaskId, String>,
+    pub dependents: HashMap<TaskId, Vec<TaskId>>,
+    /// All nodes of running multi-node tasks.
+    pub multi_node: HashMap<TaskId, Vec<WorkerId>>,
+    pub stats: TaskStats,
+    pub cancel_reason: Option<String>,
+    pub submitted_at: u64,
+    pub completed_at: Option<u64>,
+}
+
+impl Job {
+    pub fn new(id: JobId, name: String, max_fails: Option<u32>, is_open: bool, now: u64) -> Self {
+        Job {
+            id,
+            name,
+            max_fails,
+            is_open,
+            submit_dir: String::new(),
+            stream_dir: None,
+            groups: Vec::new(),
+            tasks: Vec::new(),
+            errors: HashMap::new(),
+            dependents: HashMap::new(),
+            multi_node: HashMap::new(),
+            stats: TaskStats::default(),
+            cancel_reason: None,
+            submitted_at: now,
+            completed_at: None,
+        }
+    }
+
+    pub fn index_of(&self, task: TaskId) -> Option<usize> {
+        self.tasks.binary_search_by_key(&task, |t| t.id).ok()
+    }
+
+    pub fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {
+        self.index_of(task).map(|i| &mut self.tasks[i])
+    }
+
+    pub fn max_task_id(&self) -> Option<TaskId> {
+        self.tasks.last().map(|t| t.id)
+    }
+
+    /// Moves a task to a new status, keeping the counters right.
+    pub fn set_status(&mut self, idx: usize, status: TaskStatus) {
+        let old = self.tasks[idx].status;
+        *stat_mut(&mut self.stats, old) -= 1;
+        *stat_mut(&mut self.stats, status) += 1;
+        self.tasks[idx].status = status;
+    }
+
+    /// No task is waiting or running.
+    pub fn tasks_done(&self) -> bool {
+        self.stats.waiting == 0 && self.stats.running == 0
+    }
+
+    /// Closed and nothing left to run.
+    pub fn is_completed(&self) -> bool {
+        !self.is_open && self.tasks_done()
+    }
+
+    pub fn status(&self) -> JobStatus {
+        let s = &self.stats;
+        if s.running > 0 {
+            JobStatus::Running
+        } else if s.waiting > 0 {
+            JobStatus::Waiting
+        } else if s.failed > 0 {
+            JobStatus::Failed
+        } else if s.aborted > 0 {
+            JobStatus::Aborted
+        } else if s.canceled > 0 {
+            JobStatus::Canceled
+        } else if self.is_open {
+            JobStatus::Opened
+        } else {
+            JobStatus::Finished
+        }
+    }
+
+    pub fn info(&self) -> JobInfo {
+        JobInfo {
+            id: self.id,
+            name: self.name.clone(),
+            task_count: self.tasks.len() as u32,
+            is_open: self.is_open,
+            cancel_reason: self.cancel_reason.clone(),
+            stats: self.stats,
+        }
+    }
+
+    /// Adds a submission's tasks; returns the IDs that are ready now. Nothing changes on error.
+    pub fn add_groups(&mut self, groups: Vec<(TaskGroup, ReqId)>) -> Result<Vec<TaskId>, String> {
+        self.check_new_groups(&groups)?;
+        let first_group = self.groups.len() as u32;
+        let mut new_tasks: Vec<Task> = Vec::new();
+        for (gi, (g, _)) in groups.iter().enumerate() {
+            for id in g.ids.iter() {
+                new_tasks.push(Task {
+                    id,
+                    group: first_group + gi as u32,
+                    status: TaskStatus::Waiting,
+                    crash_count: 0,
+                    retries: 0,
+                    next_instance: 0,
+                    unfinished_deps: 0,
+                    worker: 0,
+                    started_ms: 0,
+                    finished_ms: 0,
+                });
+            }
+        }
+        let appended_in_order = new_tasks.windows(2).all(|w| w[0].id < w[1].id)
+            && match (self.max_task_id(), new_tasks.first()) {
+                (Some(max), Some(first)) => first.id > max,
+                _ => true,
+            };
+        self.stats.waiting += new_tasks.len() as u32;
+        self.tasks.extend(new_tasks);
+        if !appended_in_order {
+            self.tasks.sort_unstable_by_key(|t| t.id);
+        }
+        for (g, req) in groups {
+            self.groups.push(Group {
+                ids: g.ids,
+                entries: g.entries,
+                body: g.body,
+                deps: g.deps,
+                req,
+            });
+        }
+        Ok(self.link_dependencies(first_group as usize))
+    }
+
+    fn check_new_groups(&self, groups: &[(TaskGroup, ReqId)]) -> Result<(), String> {
+        let mut ranges: Vec<(u32, u32)> = groups
+            .iter()
+            .flat_map(|(g, _)| g.ids.ranges().iter().copied())
+            .collect();
+        ranges.sort_unstable();
+        if let Some(w) = ranges.windows(2).find(|w| w[1].0 <= w[0].1) {
+            return Err(format!("Task {} is defined multiple times", w[1].0));
+        }
+        let seen = IdSet::from_sorted_ranges(ranges);
+        if let Some(existing) = seen.iter().find(|id| self.index_of(*id).is_some()) {
+            return Err(format!(
+                "Task {existing} already exists in job {}.",
+                self.id
+            ));
+        }
+        for (g, _) in groups {
+            for t in g.ids.iter() {
+                for d in g.deps.of_task(t) {
+                    if d == t || (!seen.contains(d) && self.index_of(d).is_none()) {
+                        return Err(format!("Invalid dependency on {d}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts unfinished dependencies of the groups from `first_group` on, records dependents,
+    /// aborts tasks whose dependency already failed; returns the ready tasks.
+    fn link_dependencies(&mut self, first_group: usize) -> Vec<TaskId> {
+        let mut ready = Vec::new();
+        let mut doomed = Vec::new();
+        for gi in first_group..self.groups.len() {
+            let ids: Vec<TaskId> = self.groups[gi].ids.iter().collect();
+            if self.groups[gi].deps.is_empty() {
+                ready.extend(ids);
+                continue;
+            }
+            for t in ids {
+                let deps: Vec<TaskId> = self.groups[gi].deps.of_task(t).collect();
+                let mut unfinished = 0;
+                let mut failed = false;
+                for d in deps {
+                    let status = self.index_of(d).map(|i| self.tasks[i].status);
+                    match status {
+                        Some(TaskStatus::Finished) => {}
+                        Some(s) if s.is_terminal() => failed = true,
+                        _ => {
+                            unfinished += 1;
+                            self.dependents.entry(d).or_default().push(t);
+                        }
+                    }
+                }
+                if let Some(task) = self.task_mut(t) {
+                    task.unfinished_deps = unfinished;
+                }
+                if failed {
+                    doomed.push(t);
+                } else if unfinished == 0 {
+                    ready.push(t);
+                }
+            }
+        }
+        for t in doomed {
+            self.abort_with_dependents(t);
+        }
+        ready.retain(|t| {
+            self.index_of(*t)
+                .is_some_and(|i| self.tasks[i].status == TaskStatus::Waiting)
+        });
+        ready
+    }
+
+    /// Aborts `root` (if still waiting) and everything depending on it, transitively.
+    pub fn abort_with_dependents(&mut self, root: TaskId) -> Vec<TaskId> {
+        let mut aborted = Vec::new();
+        let mut stack = vec![root];
+        while let Some(t) = stack.pop() {
+            if let Some(i) = self.index_of(t) {
+                if self.tasks[i].status == TaskStatus::Waiting {
+                    self.set_status(i, TaskStatus::Aborted);
+                    aborted.push(t);
+                }
+            }
+            if let Some(deps) = self.dependents.get(&t) {
+                stack.extend(deps.iter().copied());
+            }
+        }
+        aborted
+    }
+
+    /// A dependency finished: returns dependents that became ready.
+    pub fn release_dependents(&mut self, finished: TaskId) -> Vec<TaskId> {
+        let Some(deps) = self.dependents.remove(&finished) else {
+            return vec![];
+        };
+        let mut ready = Vec::new();
+        for t in deps {
+            if let Some(i) = self.index_of(t) {
+                let task = &mut self.tasks[i];
+                task.unfinished_deps = task.unfinished_deps.saturating_sub(1);
+                if task.unfinished_deps == 0 && task.status == TaskStatus::Waiting {
+                    ready.push(t);
+                }
+            }
+        }
+        ready
+    }
+
+    /// Dependencies of a task, for `hq task info`.
+    pub fn deps_of(&self, task: &Task) -> Vec<TaskId> {
+        self.groups[task.group as usize]
+            .deps
+            .of_task(task.id)
+            .collect()
+    }
+}
+
+fn stat_mut(stats: &mut TaskStats, status: TaskStatus) -> &mut u32 {
+    match status {
+        TaskStatus::Waiting => &mut stats.waiting,
+        TaskStatus::Running => &mut stats.running,
+        TaskStatus::Finished => &mut stats.finished,
+        TaskStatus::Failed => &mut stats.failed,
+        TaskStatus::Canceled => &mut stats.canceled,
+        TaskStatus::Aborted => &mut stats.aborted,
+    }
+}

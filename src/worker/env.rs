@@ -1,0 +1,211 @@
+//! The environment, working directory and output paths of one task execution (tasks.md).
+
+use crate::common::placeholders;
+use crate::protocol::messages::{BodyMsg, PinMode, StdioDef, TaskAssignment};
+use crate::resources::ResourceDescriptor;
+use std::path::{Path, PathBuf};
+
+/// Everything the launcher needs that is not in the assignment itself.
+pub struct WorkerContext {
+    pub worker_id: u32,
+    pub server_uid: String,
+    pub hostname: String,
+    pub work_dir: PathBuf,
+    pub resources: ResourceDescriptor,
+    pub hq_path: String,
+}
+
+/// A resolved execution plan: program, env, cwd and where the output goes.
+pub struct Prepared {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub stdout: Option<(PathBuf, bool)>,
+    pub stderr: Option<(PathBuf, bool)>,
+    pub task_dir: Option<PathBuf>,
+}
+
+/// `gpus/nvidia` → `gpus_nvidia`.
+pub fn env_name(resource: &str) -> String {
+    resource
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn absolute_in(base: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+pub fn prepare(ctx: &WorkerContext, a: &TaskAssignment, body: &BodyMsg) -> Prepared {
+    let program = &body.body.program;
+    let fill_common = |text: &str, cwd: Option<&Path>| {
+        placeholders::fill(text, |name| match name {
+            "JOB_ID" => Some(a.job.to_string()),
+            "TASK_ID" => Some(a.task.to_string()),
+            "INSTANCE_ID" => Some(a.instance.to_string()),
+            "SUBMIT_DIR" => Some(body.submit_dir.clone()),
+            "SERVER_UID" => Some(ctx.server_uid.clone()),
+            "JOB_NAME" => Some(body.job_name.clone()),
+            "CWD" => cwd.map(|c| c.display().to_string()),
+            _ => None,
+        })
+    };
+    let cwd = absolute_in(
+        Path::new(&body.submit_dir),
+        &fill_common(&program.cwd, None),
+    );
+    let stdio = |def: &StdioDef| match def {
+        StdioDef::File {
+            path,
+            rm_if_finished,
+        } => Some((
+            absolute_in(&cwd, &fill_common(path, Some(&cwd))),
+            *rm_if_finished,
+        )),
+        StdioDef::Null | StdioDef::Stream => None,
+    };
+    let stdout = stdio(&program.stdout);
+    let stderr = stdio(&program.stderr);
+    let multi_node = !a.nodes.is_empty();
+    let task_dir = (body.body.task_dir || multi_node).then(|| {
+        ctx.work_dir
+            .join("tasks")
+            .join(format!("{}-{}-{}", a.job, a.task, a.instance))
+    });
+
+    let mut env: Vec<(String, String)> = program.env.clone();
+    let user_has = |k: &str| program.env.iter().any(|(n, _)| n == k);
+    let set = |env: &mut Vec<(String, String)>, k: &str, v: String| {
+        env.retain(|(n, _)| n != k);
+        env.push((k.to_string(), v));
+    };
+    set(&mut env, "HQ_JOB_ID", a.job.to_string());
+    set(&mut env, "HQ_TASK_ID", a.task.to_string());
+    set(&mut env, "HQ_INSTANCE_ID", a.instance.to_string());
+    set(&mut env, "HQ_SUBMIT_DIR", body.submit_dir.clone());
+    set(&mut env, "HQ_JOB_NAME", body.job_name.clone());
+    set(&mut env, "HQ", ctx.hq_path.clone());
+    set(
+        &mut env,
+        "HQ_ACCESS_KEY",
+        format!("{}:{}:{}:{}", ctx.server_uid, a.job, a.task, a.instance),
+    );
+    if let Some(entry) = &a.entry {
+        set(
+            &mut env,
+            "HQ_ENTRY",
+            String::from_utf8_lossy(entry).into_owned(),
+        );
+    }
+    if let Some(dir) = &task_dir {
+        set(&mut env, "HQ_TASK_DIR", dir.display().to_string());
+        set(
+            &mut env,
+            "HQ_ERROR_FILENAME",
+            dir.join("hq-error").display().to_string(),
+        );
+    }
+    let variants = &body.body.resources.variants;
+    if variants.len() > 1 {
+        set(&mut env, "HQ_RESOURCE_VARIANT", a.variant.to_string());
+    }
+    let mut args = program.args.clone();
+    if multi_node {
+        set(&mut env, "HQ_NUM_NODES", a.nodes.len().to_string());
+        if let Some(dir) = &task_dir {
+            set(
+                &mut env,
+                "HQ_NODE_FILE",
+                dir.join("hq-nodefile").display().to_string(),
+            );
+            set(
+                &mut env,
+                "HQ_HOST_FILE",
+                dir.join("hq-hostfile").display().to_string(),
+            );
+        }
+        return Prepared {
+            args,
+            env,
+            cwd,
+            stdout,
+            stderr,
+            task_dir,
+        };
+    }
+    if let Some(request) = variants.get(a.variant as usize) {
+        for e in &request.resources {
+            set(
+                &mut env,
+                &format!("HQ_RESOURCE_REQUEST_{}", env_name(&e.resource)),
+                e.request.to_string(),
+            );
+        }
+    }
+    let mut cpus: Option<(String, bool)> = None;
+    for r in &a.allocation.resources {
+        let Some(item) = ctx.resources.resources.get(r.resource as usize) else {
+            continue;
+        };
+        if r.indices.is_empty() {
+            continue;
+        }
+        let labels = ctx.resources.labels_of(r).join(",");
+        set(
+            &mut env,
+            &format!("HQ_RESOURCE_VALUES_{}", env_name(&item.name)),
+            labels.clone(),
+        );
+        match item.name.as_str() {
+            "cpus" => cpus = Some((labels, r.amount.is_integral())),
+            "gpus/nvidia" => {
+                set(&mut env, "CUDA_VISIBLE_DEVICES", labels);
+                set(&mut env, "CUDA_DEVICE_ORDER", "PCI_BUS_ID".into());
+            }
+            "gpus/amd" => set(&mut env, "ROCR_VISIBLE_DEVICES", labels),
+            _ => {}
+        }
+    }
+    if let Some((ids, integral)) = &cpus {
+        set(&mut env, "HQ_CPUS", ids.clone());
+        if *integral && !user_has("OMP_NUM_THREADS") {
+            set(
+                &mut env,
+                "OMP_NUM_THREADS",
+                ids.split(',').count().to_string(),
+            );
+        }
+        match body.body.pin {
+            PinMode::TaskSet => {
+                set(&mut env, "HQ_PIN", "taskset".into());
+                let mut pinned = vec!["taskset".to_string(), "-c".to_string(), ids.clone()];
+                pinned.append(&mut args);
+                args = pinned;
+            }
+            PinMode::OpenMp => {
+                set(&mut env, "HQ_PIN", "omp".into());
+                if !user_has("OMP_PROC_BIND") {
+                    set(&mut env, "OMP_PROC_BIND", "close".into());
+                }
+                if !user_has("OMP_PLACES") {
+                    set(&mut env, "OMP_PLACES", format!("{{{ids}}}"));
+                }
+            }
+            PinMode::None => {}
+        }
+    }
+    Prepared {
+        args,
+        env,
+        cwd,
+        stdout,
+        stderr,
+        task_dir,
+    }
+}

@@ -1,0 +1,241 @@
+//! Starts one task execution as a real process in its own process group, enforces its time
+//! limit, and stops the whole group on cancel (SIGINT, then SIGKILL after a grace period).
+
+use super::env::{prepare, Prepared, WorkerContext};
+use crate::protocol::messages::{BodyMsg, TaskAssignment, TaskOutcome};
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+/// How long a stopped task gets between SIGINT and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs the task to its end (or until `cancel` fires) and reports the outcome.
+pub async fn run_task(
+    ctx: Arc<WorkerContext>,
+    a: TaskAssignment,
+    body: Arc<BodyMsg>,
+    cancel: oneshot::Receiver<()>,
+) -> TaskOutcome {
+    let p = prepare(&ctx, &a, &body);
+    let outcome = execute(&p, &a, &body, cancel).await;
+    if let Some(dir) = &p.task_dir {
+        let _ = fs::remove_dir_all(dir);
+    }
+    if outcome == TaskOutcome::Finished {
+        for (path, rm) in [&p.stdout, &p.stderr].into_iter().flatten() {
+            if *rm {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+    outcome
+}
+
+fn open_output(target: &Option<(std::path::PathBuf, bool)>) -> Result<Stdio, String> {
+    let Some((path, _)) = target else {
+        return Ok(Stdio::null());
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("Cannot create directory {}: {e}", parent.display()))?;
+    }
+    let file = fs::File::create(path)
+        .map_err(|e| format!("Cannot create file {}: {e}", path.display()))?;
+    Ok(Stdio::from(file))
+}
+
+fn write_node_files(p: &Prepared, a: &TaskAssignment) -> Result<(), String> {
+    let Some(dir) = &p.task_dir else {
+        return Ok(());
+    };
+    fs::create_dir_all(dir)
+        .map_err(|e| format!("Cannot create task directory {}: {e}", dir.display()))?;
+    if !a.nodes.is_empty() {
+        let short: Vec<String> = a
+            .nodes
+            .iter()
+            .map(|h| {
+                if h.parse::<std::net::IpAddr>().is_ok() {
+                    h.clone()
+                } else {
+                    h.split('.').next().unwrap_or(h).to_string()
+                }
+            })
+            .collect();
+        let write = |name: &str, lines: &[String]| {
+            fs::write(dir.join(name), lines.join("\n") + "\n")
+                .map_err(|e| format!("Cannot write {name}: {e}"))
+        };
+        write("hq-nodefile", &short)?;
+        write("hq-hostfile", &a.nodes)?;
+    }
+    Ok(())
+}
+
+async fn execute(
+    p: &Prepared,
+    a: &TaskAssignment,
+    body: &BodyMsg,
+    cancel: oneshot::Receiver<()>,
+) -> TaskOutcome {
+    if let Err(e) = fs::create_dir_all(&p.cwd) {
+        return TaskOutcome::Failed(format!(
+            "Cannot create working directory {}: {e}",
+            p.cwd.display()
+        ));
+    }
+    if let Err(e) = write_node_files(p, a) {
+        return TaskOutcome::Failed(e);
+    }
+    let (stdout, stderr) = match (open_output(&p.stdout), open_output(&p.stderr)) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => return TaskOutcome::Failed(e),
+    };
+    let Some((program, rest)) = p.args.split_first() else {
+        return TaskOutcome::Failed("Cannot execute an empty command".into());
+    };
+    let stdin_data = &body.body.program.stdin;
+    let mut cmd = Command::new(program);
+    cmd.args(rest)
+        .envs(p.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&p.cwd)
+        .stdout(stdout)
+        .stderr(stderr)
+        .stdin(if stdin_data.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .process_group(0)
+        .kill_on_drop(false);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal us when the worker dies.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
+    };
+    let pgid = child.id().map(|id| id as i32);
+    if let Some(mut stdin) = child.stdin.take() {
+        let data = stdin_data.clone();
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&data).await;
+        });
+    }
+    let limit = body.body.time_limit_ms.map(Duration::from_millis);
+    let time_limit = async {
+        match limit {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = time_limit => {
+            stop_group(&mut child, pgid).await;
+            return TaskOutcome::Failed("Time limit reached".into());
+        }
+        _ = cancel => {
+            stop_group(&mut child, pgid).await;
+            return TaskOutcome::Stopped;
+        }
+    };
+    // Leftover members of the group (e.g. background children) do not outlive the task.
+    if let Some(pgid) = pgid {
+        kill_group(pgid, libc::SIGKILL);
+    }
+    match status {
+        Ok(s) if s.success() => TaskOutcome::Finished,
+        Ok(s) => TaskOutcome::Failed(exit_error(s, p.task_dir.as_deref())),
+        Err(e) => TaskOutcome::Failed(format!("Cannot wait for the task process: {e}")),
+    }
+}
+
+fn kill_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg only sends a signal; a stale group ID yields ESRCH, which we ignore.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+/// SIGINT to the group, up to [`KILL_GRACE`] for the leader to exit, then SIGKILL to the group.
+pub async fn stop_group(child: &mut tokio::process::Child, pgid: Option<i32>) {
+    if let Some(pgid) = pgid {
+        kill_group(pgid, libc::SIGINT);
+        let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+        kill_group(pgid, libc::SIGKILL);
+    }
+    let _ = child.wait().await;
+}
+
+fn exit_error(status: std::process::ExitStatus, task_dir: Option<&Path>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(dir) = task_dir {
+        if let Ok(content) = fs::read(dir.join("hq-error")) {
+            if content.is_empty() {
+                return "Task created an error file, but it is empty".into();
+            }
+            let mut text =
+                String::from_utf8_lossy(&content[..content.len().min(2048)]).into_owned();
+            if content.len() > 2048 {
+                text.push_str("\n[The message was truncated]");
+            }
+            return text;
+        }
+    }
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("Program terminated with exit code {code}."),
+        (None, Some(sig)) => format!(
+            "Program terminated with exit code -1. Received signal {sig} ({}).",
+            signal_name(sig)
+        ),
+        _ => "Program terminated abnormally.".into(),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        _ => "UNKNOWN",
+    }
+}
+
+fn spawn_error(args: &[String], cwd: &Path, e: &std::io::Error) -> String {
+    let mut msg = format!("Cannot execute \"{}\": {e}", args.join(" "));
+    let program = &args[0];
+    if e.kind() == std::io::ErrorKind::NotFound {
+        msg.push_str(&format!(
+            "\nThe program that you have tried to execute (`{program}`) was not found."
+        ));
+        if !program.contains('/') && cwd.join(program).exists() {
+            msg.push_str(&format!("\nThe file {program} exists in the working directory; maybe you have meant ./{program}"));
+        }
+    } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+        msg.push_str(&format!(
+            "\nThe script or program `{program}` is not executable; try `chmod +x {program}`."
+        ));
+    }
+    msg
+}

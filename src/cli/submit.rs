@@ -173,6 +173,7 @@ pub fn build_request(o: &SubmitOpts, command: &[String]) -> Result<SubmitRequest
     let (ids, entries) = task_ids_and_entries(o)?;
     let body = build_body(o, command)?;
     warn_about_outputs(o, &body, ids.as_ref().map(|i| i.len()).unwrap_or(1));
+    let ids_after_existing = o.job.is_some() && o.array.is_none();
     let ids = ids.unwrap_or_else(|| IdSet::from_range(0, 0));
     let target = match o.job {
         Some(job) => JobTarget::Existing(job),
@@ -192,6 +193,7 @@ pub fn build_request(o: &SubmitOpts, command: &[String]) -> Result<SubmitRequest
         submit_dir: submit_dir.display().to_string(),
         stream_dir: o.stream.clone(),
         groups: vec![group],
+        ids_after_existing,
     })
 }
 

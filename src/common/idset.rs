@@ -151,6 +151,16 @@ impl IdSet {
         IdSet { ranges }
     }
 
+    /// Every ID moved up by `offset` (saturating at `u32::MAX`).
+    pub fn shifted(&self, offset: u32) -> IdSet {
+        let ranges = self
+            .ranges
+            .iter()
+            .map(|(s, e)| (s.saturating_add(offset), e.saturating_add(offset)))
+            .collect();
+        IdSet { ranges }
+    }
+
     /// Whether `self` and `other` share an ID.
     pub fn intersects(&self, other: &IdSet) -> bool {
         let (mut i, mut j) = (0, 0);

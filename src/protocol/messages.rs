@@ -124,6 +124,9 @@ pub struct SubmitRequest {
     /// `--stream DIR` with placeholders.
     pub stream_dir: Option<String>,
     pub groups: Vec<TaskGroup>,
+    /// The IDs were chosen by the client without knowing the job (`hq submit --job` without
+    /// `--array`): the server moves them to start after the job's largest task ID.
+    pub ids_after_existing: bool,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -84,6 +84,16 @@ impl ServerCore {
                 None => return ClientResponse::Error(format!("Job {id} not found.")),
             },
         };
+        let mut submit = submit;
+        if submit.ids_after_existing {
+            if let Some(max) = job.max_task_id() {
+                let offset = max.saturating_add(1);
+                for g in &mut submit.groups {
+                    g.ids = g.ids.shifted(offset);
+                    g.deps.common = g.deps.common.shifted(offset);
+                }
+            }
+        }
         if job.submit_dir.is_empty() {
             job.submit_dir = submit.submit_dir.clone();
         }

@@ -85,6 +85,7 @@ fn plan_file(path: &Path, job: Option<JobId>) -> Result<SubmitRequest, CliError>
         submit_dir,
         stream_dir: plan.stream,
         groups: plan.groups,
+        ids_after_existing: false,
     })
 }
 

@@ -37,6 +37,7 @@ pub fn rewrite(mut args: Vec<String>) -> Vec<String> {
         ("progress", _) => [s(&["job", "progress"]), rest[1..].to_vec()].concat(),
         ("cancel", _) => [s(&["job", "cancel"]), rest[1..].to_vec()].concat(),
         ("wait", _) => [s(&["job", "wait"]), rest[1..].to_vec()].concat(),
+        ("event-log", _) => [s(&["journal"]), rest[1..].to_vec()].concat(),
         ("completion", _) => [s(&["generate-completion"]), rest[1..].to_vec()].concat(),
         ("job", Some(id))
             if id.chars().next().is_some_and(|c| c.is_ascii_digit()) || id == "last" =>

@@ -5,6 +5,7 @@ mod aliases;
 mod embedded;
 mod job;
 mod job_print;
+mod journal;
 pub mod output;
 mod run;
 mod server;
@@ -94,6 +95,9 @@ pub enum Command {
     /// Inspect tasks
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Inspect and maintain the server's event journal
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
     /// Run a job on an embedded server and local worker, then exit (no setup needed)
     Run(Box<run::RunArgs>),
     /// Print a shell completion script
@@ -176,6 +180,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Job(cmd) => job::run(&g, cmd).await,
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,
+        Command::Journal(cmd) => journal::run(&g, cmd).await,
         Command::GenerateCompletion { shell } => {
             log::info!("Generating completion file for {shell}...");
             let mut cmd = <Opts as clap::CommandFactory>::command();

@@ -89,8 +89,8 @@ fn plan_file(path: &Path, job: Option<JobId>) -> Result<SubmitRequest, CliError>
     })
 }
 
-fn dry_run(path: &Path) -> CliResult {
-    let plan = plan(path, None)?;
+fn dry_run(path: &Path, job: Option<JobId>) -> CliResult {
+    let plan = plan(path, job)?;
     print!("{}", plan.render_dry_run());
     Ok(())
 }
@@ -98,7 +98,7 @@ fn dry_run(path: &Path) -> CliResult {
 pub async fn submit_file(g: &GlobalOpts, args: SubmitFileArgs) -> CliResult {
     let out = g.out();
     if args.dry_run {
-        return dry_run(&args.file);
+        return dry_run(&args.file, args.job);
     }
     let request = plan_file(&args.file, args.job)?;
     let mut session = super::connect(g).await?;
@@ -140,7 +140,7 @@ pub async fn run(g: &GlobalOpts, args: RunArgs) -> CliResult {
     let file = is_job_file(&args.command).then(|| PathBuf::from(&args.command[0]));
     if args.dry_run {
         return match &file {
-            Some(f) => dry_run(f),
+            Some(f) => dry_run(f, None),
             None => Err(CliError::Usage(
                 "`--dry-run` needs a job file (`hq run --dry-run job.toml`)".into(),
             )),

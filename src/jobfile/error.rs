@@ -53,11 +53,12 @@ impl JobFileError {
     }
 
     /// Renders the error as miette's graphical report without colours (for logs and tests).
+    /// Lines are not wrapped, so `file:line:col` and the message stay on one greppable line.
     pub fn render_plain(&self) -> String {
         let mut out = String::new();
         let handler =
             miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-                .with_width(100);
+                .with_width(usize::MAX / 2);
         if handler.render_report(&mut out, self).is_err() {
             out = self.to_string();
         }

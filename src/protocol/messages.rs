@@ -358,6 +358,10 @@ pub enum ClientRequest {
     ServerInfo,
     /// `hq server stop`.
     StopServer,
+    /// `hq journal flush`: write the journal to disk now.
+    JournalFlush,
+    /// `hq journal prune`: rewrite the journal without completed jobs and gone workers.
+    JournalPrune,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,11 @@ pub struct ServerCore {
     pub cancels: BTreeMap<WorkerId, Vec<(JobId, TaskId, InstanceId)>>,
     pub needs_schedule: bool,
     pub stopping: bool,
+    /// The event journal, when the server runs with `--journal`.
+    pub journal: Option<crate::journal::JournalWriter<super::journal::JournalEvent>>,
+    pub journal_dirty: bool,
+    /// Applying a journal: record nothing, schedule nothing.
+    pub replaying: bool,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -71,6 +76,9 @@ impl ServerCore {
             cancels: BTreeMap::new(),
             needs_schedule: false,
             stopping: false,
+            journal: None,
+            journal_dirty: false,
+            replaying: false,
         }
     }
 
@@ -91,6 +99,9 @@ impl ServerCore {
 
     /// Makes a task ready to run.
     pub fn enqueue(&mut self, job: JobId, task: TaskId) {
+        if self.replaying {
+            return;
+        }
         if let Some(j) = self.jobs.get(&job) {
             if let Some(i) = j.index_of(task) {
                 let g = &j.groups[j.tasks[i].group as usize];
@@ -136,6 +147,18 @@ impl ServerCore {
             job.multi_node.insert(a.key.task, a.workers.clone());
         }
         self.changed_jobs.insert(a.key.job);
+        if self.journal.is_some() {
+            let event = super::journal::JournalEvent::TaskStarted {
+                job: a.key.job,
+                task: a.key.task,
+                instance,
+                workers: a.workers.clone(),
+            };
+            self.record(event);
+        }
+        let Some(job) = self.jobs.get(&a.key.job) else {
+            return;
+        };
         let group = &job.groups[group_idx as usize];
         let body_key = (a.key.job, group_idx);
         let root = a.workers[0];

@@ -3,6 +3,7 @@
 
 mod conn;
 mod core;
+pub mod journal;
 mod requests;
 mod state;
 mod tasks;
@@ -146,6 +147,21 @@ pub async fn start(
             ),
         }),
     };
+    let mut core = ServerCore::new(
+        placeholder_info(),
+        opts.idle_timeout.map(|d| d.as_millis() as u64),
+    );
+    core.info.server_uid = record.server_uid.clone();
+    if let Some(path) = &opts.journal {
+        let warnings = core
+            .open_journal(path)
+            .map_err(|e| ServerError::Other(e.to_string()))?;
+        for w in warnings {
+            log::warn!("{w}");
+        }
+    }
+    let mut record = record;
+    record.server_uid = core.info.server_uid.clone();
     let run_dir = serverdir::create_run_dir(&opts.server_dir)?;
     serverdir::write_access_file(&run_dir.join(serverdir::ACCESS_FILE), &record)?;
     serverdir::link_current(&opts.server_dir, &run_dir)?;
@@ -154,7 +170,7 @@ pub async fn start(
     }
 
     let info = ServerInfo {
-        server_uid: record.server_uid.clone(),
+        server_uid: core.info.server_uid.clone(),
         client_host: host.clone(),
         worker_host: record
             .worker
@@ -201,10 +217,24 @@ pub async fn start(
         shutdown.await;
         let _ = stopper.send(Event::Shutdown);
     });
-    let core = ServerCore::new(info, opts.idle_timeout.map(|d| d.as_millis() as u64));
+    core.info = info;
     run_actor(core, rx).await;
     serverdir::unlink_current(&opts.server_dir, &run_dir);
     Ok(())
+}
+
+fn placeholder_info() -> ServerInfo {
+    ServerInfo {
+        server_uid: String::new(),
+        client_host: String::new(),
+        worker_host: String::new(),
+        client_port: 0,
+        worker_port: 0,
+        version: HQ_VERSION.into(),
+        pid: std::process::id(),
+        start_date: now_ms(),
+        journal_path: None,
+    }
 }
 
 async fn bind(port: u16) -> Result<TcpListener, ServerError> {
@@ -226,6 +256,7 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         if core.needs_schedule {
             core.schedule();
         }
+        core.flush_journal();
         core.flush_outbox();
         core.notify_waiters(false);
         if stop {
@@ -235,6 +266,8 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
                     let _ = tx.send(ToWorker::Stop);
                 }
             }
+            core.record(journal::JournalEvent::ServerStop);
+            core.flush_journal();
             log::info!("Stopping server");
             // Give the writer tasks a moment to deliver the stop messages.
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -293,6 +326,11 @@ impl ServerCore {
         self.scheduler
             .add_worker(id, &config.resources, config.group.clone(), deadline);
         log::info!("Worker {id} registered from {}", config.hostname);
+        self.record(journal::JournalEvent::WorkerConnected {
+            id,
+            hostname: config.hostname.clone(),
+        });
+
         let info = WorkerInfo {
             id,
             state: WorkerState::Running,

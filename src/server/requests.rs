@@ -1,6 +1,7 @@
 //! Client requests: submit, open/close, cancel, forget, listings, waits, workers, server.
 
 use super::core::{now_ms, ServerCore, Waiter};
+use super::journal::JournalEvent;
 use super::state::Job;
 use crate::common::placeholders;
 use crate::protocol::messages::*;
@@ -59,16 +60,31 @@ impl ServerCore {
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),
             ClientRequest::ServerInfo => ClientResponse::ServerInfo(self.info.clone()),
+            ClientRequest::JournalFlush => match self.journal.is_some() {
+                true => {
+                    self.journal_dirty = true;
+                    ClientResponse::Ok
+                }
+                false => ClientResponse::Error(
+                    "the server runs without a journal (start it with `--journal FILE`)".into(),
+                ),
+            },
+            ClientRequest::JournalPrune => match self.prune_journal() {
+                Ok(()) => ClientResponse::Ok,
+                Err(e) => ClientResponse::Error(e),
+            },
             ClientRequest::StopServer => {
                 let _ = reply.send(ClientResponse::Ok);
                 return After::StopServer;
             }
         };
+        // Acknowledge only what is on disk.
+        self.flush_journal();
         let _ = reply.send(response);
         After::Nothing
     }
 
-    fn submit(&mut self, submit: SubmitRequest) -> ClientResponse {
+    pub(super) fn submit(&mut self, submit: SubmitRequest) -> ClientResponse {
         let now = now_ms();
         let (job_id, mut job) = match &submit.target {
             JobTarget::New { name, max_fails } => (
@@ -110,17 +126,20 @@ impl ServerCore {
         if let Some(stream) = &submit.stream_dir {
             job.stream_dir = Some(resolve(stream));
         }
-        let groups: Vec<_> = submit
-            .groups
-            .into_iter()
-            .map(|mut g| {
-                let p = &mut g.body.program;
-                p.cwd = resolve(&p.cwd);
-                for stdio in [&mut p.stdout, &mut p.stderr] {
-                    if let StdioDef::File { path, .. } = stdio {
-                        *path = resolve(path);
-                    }
+        for g in &mut submit.groups {
+            let p = &mut g.body.program;
+            p.cwd = resolve(&p.cwd);
+            for stdio in [&mut p.stdout, &mut p.stderr] {
+                if let StdioDef::File { path, .. } = stdio {
+                    *path = resolve(path);
                 }
+            }
+        }
+        submit.ids_after_existing = false;
+        let recorded = (self.journal.is_some() && !self.replaying).then(|| submit.clone());
+        let groups: Vec<_> = std::mem::take(&mut submit.groups)
+            .into_iter()
+            .map(|g| {
                 let req = self.scheduler.intern(&g.body.resources);
                 (g, req)
             })
@@ -138,6 +157,15 @@ impl ServerCore {
         };
         if is_new {
             self.next_job_id += 1;
+        }
+        if let Some(submit) = recorded {
+            let (name, max_fails) = (job.name.clone(), job.max_fails);
+            self.record(JournalEvent::JobCreated {
+                job: job_id,
+                name,
+                max_fails,
+                submit: Box::new(submit),
+            });
         }
         self.jobs.insert(job_id, job);
         for t in ready {
@@ -157,6 +185,7 @@ impl ServerCore {
             };
             if job.is_open {
                 job.is_open = false;
+                self.record(JournalEvent::JobClose { job_id: id });
                 lines.push(LogLine::Info(format!("Job {id} closed")));
                 self.changed_jobs.insert(id);
                 self.check_job_completed(id);
@@ -188,9 +217,11 @@ impl ServerCore {
                 )));
                 continue;
             }
+            let reason: Option<String> = reason.as_ref().map(|r| r.chars().take(200).collect());
             if let (Some(job), Some(r)) = (self.jobs.get_mut(&id), &reason) {
-                job.cancel_reason = Some(r.chars().take(200).collect());
+                job.cancel_reason = Some(r.clone());
             }
+            self.record(JournalEvent::JobCancel { job_id: id, reason });
             lines.push(LogLine::Info(format!(
                 "Job {id} canceled ({canceled} tasks canceled, {finished} tasks already finished)"
             )));
@@ -214,6 +245,7 @@ impl ServerCore {
             });
             if ok {
                 self.jobs.remove(&id);
+                self.record(JournalEvent::JobForgotten { job_id: id });
                 forgotten += 1;
             } else {
                 ignored += 1;

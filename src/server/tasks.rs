@@ -2,6 +2,7 @@
 //! and what happens to running tasks when their worker goes away.
 
 use super::core::{now_ms, ServerCore};
+use super::journal::JournalEvent;
 use crate::protocol::messages::*;
 use crate::scheduler::TaskKey;
 use std::collections::HashSet;
@@ -35,6 +36,13 @@ impl ServerCore {
         let now = now_ms();
         match r.outcome {
             TaskOutcome::Finished => {
+                self.record(JournalEvent::TaskFinished {
+                    job: r.job,
+                    task: r.task,
+                });
+                let Some(job) = self.jobs.get_mut(&r.job) else {
+                    return;
+                };
                 job.set_status(idx, TaskStatus::Finished);
                 job.tasks[idx].finished_ms = now;
                 for ready in job.release_dependents(r.task) {
@@ -44,6 +52,14 @@ impl ServerCore {
             TaskOutcome::Failed(error) => {
                 let max_retries = job.groups[job.tasks[idx].group as usize].body.max_retries;
                 if (job.tasks[idx].retries as u32) < max_retries {
+                    self.record(JournalEvent::TaskRetried {
+                        job: r.job,
+                        task: r.task,
+                        error: error.clone(),
+                    });
+                    let Some(job) = self.jobs.get_mut(&r.job) else {
+                        return;
+                    };
                     job.tasks[idx].retries += 1;
                     job.set_status(idx, TaskStatus::Waiting);
                     job.errors.insert(r.task, error);
@@ -139,6 +155,10 @@ impl ServerCore {
         worker.sender = None;
         worker.info.state = reason;
         worker.info.ended_at = Some(now_ms());
+        self.record(JournalEvent::WorkerLost {
+            id: worker_id,
+            reason,
+        });
         let counts_crash = matches!(
             reason,
             WorkerState::ConnectionLost | WorkerState::HeartbeatLost
@@ -189,6 +209,18 @@ impl ServerCore {
             }
         }
         job.set_status(idx, TaskStatus::Waiting);
+        let event = if counts_crash {
+            JournalEvent::TaskCrashed {
+                job: key.job,
+                task: key.task,
+            }
+        } else {
+            JournalEvent::TaskRequeued {
+                job: key.job,
+                task: key.task,
+            }
+        };
+        self.record(event);
         self.enqueue(key.job, key.task);
     }
 }

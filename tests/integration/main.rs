@@ -2,4 +2,15 @@
 //! processes on loopback, in temporary directories).
 
 mod basic;
+mod cancel;
+mod jobfile;
+mod jobfile_deps;
+mod jobs;
+mod malformed;
+mod open_jobs;
+mod security;
+mod server;
+mod submit;
+mod tasks;
+mod worker;
 mod utils;

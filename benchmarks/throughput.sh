@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Throughput of real (tiny) tasks: N tasks of `true` on one local worker with --cpus C, against a
+# bare spawn loop that runs the same N `true` processes with C in flight on the same machine.
+#
+# Usage: benchmarks/throughput.sh [N] [C] [REPEATS]     (defaults: 50000 2 3)
+# Runs alternate (spawn loop, hq, spawn loop, hq, ...) so both see the same machine load; the
+# medians are compared. Everything it starts runs in a temporary directory and is ended by PID.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+N=${1:-50000}
+C=${2:-2}
+REPEATS=${3:-3}
+
+build_hq
+SPAWNLOOP=$BENCH_TARGET/bench-tools/spawnloop
+if [[ ! -x $SPAWNLOOP || $BENCH_ROOT/benchmarks/spawnloop.rs -nt $SPAWNLOOP ]]; then
+    log "building the spawn loop"
+    mkdir -p "$(dirname "$SPAWNLOOP")"
+    rustc -O --edition 2021 "$BENCH_ROOT/benchmarks/spawnloop.rs" -o "$SPAWNLOOP"
+fi
+
+start_server
+start_worker --cpus "$C"
+log "server pid $SERVER_PID, worker pid $WORKER_PID, N=$N, --cpus $C, $REPEATS repeats"
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+spawn_times=()
+hq_times=()
+for r in $(seq "$REPEATS"); do
+    t=$("$SPAWNLOOP" "$N" "$C" true)
+    spawn_times+=("$t")
+    start=$(now)
+    hq_ submit --array "1-$N" --stdout none --stderr none --wait -- true >/dev/null
+    end=$(now)
+    t=$(elapsed "$start" "$end")
+    hq_times+=("$t")
+    log "run $r: spawn loop ${spawn_times[-1]} s, hq $t s"
+done
+
+spawn=$(printf '%s\n' "${spawn_times[@]}" | median)
+hqt=$(printf '%s\n' "${hq_times[@]}" | median)
+awk -v n="$N" -v c="$C" -v s="$spawn" -v h="$hqt" -v sr="${spawn_times[*]}" -v hr="${hq_times[*]}" 'BEGIN {
+    printf "tasks: %d, --cpus %d (median of runs)\n", n, c
+    printf "spawn loop: %.3f s  %8.0f processes/s   runs: %s\n", s, n / s, sr
+    printf "hq:         %.3f s  %8.0f tasks/s       runs: %s\n", h, n / h, hr
+    printf "ratio hq / spawn loop: %.3f\n", h / s
+}'

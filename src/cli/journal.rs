@@ -1,0 +1,51 @@
+//! `hq journal export|flush|prune`.
+
+use super::output::OutputMode;
+use super::{connect, CliError, CliResult, GlobalOpts};
+use crate::protocol::messages::*;
+use crate::server::journal::JournalEvent;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum JournalCommand {
+    /// Print a journal file as JSON lines (no server needed)
+    Export { journal: PathBuf },
+    /// Make the server write its journal to disk now
+    Flush,
+    /// Make the server rewrite its journal without completed jobs and gone workers
+    Prune,
+}
+
+pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
+    let out = g.out();
+    let simple = |req: ClientRequest| async move {
+        connect(g).await?.request(req).await?;
+        if out.mode == OutputMode::Json {
+            out.json(&serde_json::json!({}));
+        }
+        Ok(())
+    };
+    match cmd {
+        JournalCommand::Export { journal } => export(&journal),
+        JournalCommand::Flush => simple(ClientRequest::JournalFlush).await,
+        JournalCommand::Prune => simple(ClientRequest::JournalPrune).await,
+    }
+}
+
+fn export(path: &PathBuf) -> CliResult {
+    let replay = crate::journal::read_all::<JournalEvent>(path)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    for w in &replay.warnings {
+        log::warn!("{w}");
+    }
+    let mut stdout = std::io::stdout().lock();
+    for (time, event) in &replay.events {
+        crate::journal::write_json_line(&mut stdout, *time, event)
+            .map_err(|e| CliError::Runtime(format!("cannot write: {e}")))?;
+    }
+    let _ = stdout.flush();
+    log::info!("Outputted {} events", replay.events.len());
+    Ok(())
+}

@@ -365,6 +365,7 @@ pub async fn wait_for_jobs(
         })
         .await?;
     let mut announced = false;
+    let mut job_count = 0;
     loop {
         match session.recv().await {
             Ok(ClientResponse::Progress {
@@ -376,6 +377,7 @@ pub async fn wait_for_jobs(
                     log::info!("Waiting for {jobs} jobs with {} tasks", stats.total());
                     announced = true;
                 }
+                job_count = jobs;
                 draw_progress(jobs, completed_jobs, &stats);
             }
             Ok(ClientResponse::WaitDone { stats, missing }) => {
@@ -384,8 +386,11 @@ pub async fn wait_for_jobs(
                 }
                 if draw {
                     if announced {
+                        // The final state, which no `Progress` message carried.
+                        draw_progress(job_count, job_count, &stats);
                         eprintln!();
-                    } else if stats.total() == 0 {
+                    } else {
+                        // Every selected job was already completed (or there were none).
                         log::warn!("There are no jobs to wait for");
                     }
                 }

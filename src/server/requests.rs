@@ -24,8 +24,13 @@ impl ServerCore {
             ClientRequest::OpenJob { name, max_fails } => {
                 let id = self.next_job_id;
                 self.next_job_id += 1;
-                self.jobs
-                    .insert(id, Job::new(id, name, max_fails, true, now_ms()));
+                let job = Job::new(id, name.clone(), max_fails, true, now_ms());
+                self.jobs.insert(id, job);
+                self.record(JournalEvent::JobOpen {
+                    job_id: id,
+                    name,
+                    max_fails,
+                });
                 ClientResponse::JobCreated { job: id }
             }
             ClientRequest::CloseJob { selector } => self.close_jobs(&selector),

@@ -79,11 +79,19 @@ impl ServerCore {
 
     /// Marks a task failed, aborts its dependents and applies `--max-fails`.
     pub fn fail_task(&mut self, job_id: JobId, idx: usize, error: String, now: u64) {
+        let Some(task_id) = self.jobs.get(&job_id).map(|j| j.tasks[idx].id) else {
+            return;
+        };
+        self.record(JournalEvent::TaskFailed {
+            job: job_id,
+            task: task_id,
+            error: error.clone(),
+        });
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return;
         };
-        let task_id = job.tasks[idx].id;
         job.set_status(idx, TaskStatus::Failed);
+
         job.tasks[idx].finished_ms = now;
         job.errors.insert(task_id, error);
         let aborted: HashSet<TaskId> = job.abort_with_dependents(task_id).into_iter().collect();

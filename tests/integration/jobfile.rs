@@ -82,7 +82,12 @@ fn every_example_is_planned_by_a_dry_run_without_a_server() {
     ]);
     assert!(r.stderr.contains("invalid dependency on 0"), "{}", r.stderr);
 
-    let r = env.run(&["job", "submit-file", "--dry-run", &example("product-sweep.toml")]);
+    let r = env.run(&[
+        "job",
+        "submit-file",
+        "--dry-run",
+        &example("product-sweep.toml"),
+    ]);
     for text in [
         "Job `product-sweep`: 15 tasks",
         "DAG depth 4",
@@ -93,7 +98,12 @@ fn every_example_is_planned_by_a_dry_run_without_a_server() {
     ] {
         assert!(r.stdout.contains(text), "missing {text:?} in\n{}", r.stdout);
     }
-    let r = env.run(&["job", "submit-file", "--dry-run", &example("gpu-variants.toml")]);
+    let r = env.run(&[
+        "job",
+        "submit-file",
+        "--dry-run",
+        &example("gpu-variants.toml"),
+    ]);
     assert!(r.stdout.contains("gpus/nvidia"), "{}", r.stdout);
 }
 
@@ -187,7 +197,10 @@ fn examples_without_gpus_run_end_to_end() {
     let collected = env.read(&format!("study/job-{study}/11.stdout"));
     assert_eq!(collected.lines().count(), 6, "{collected}");
     assert!(collected.starts_with("cg n=16 rep=1"), "{collected}");
-    assert!(collected.ends_with("cg n=64 rep=2 tol=1e-6\n"), "{collected}");
+    assert!(
+        collected.ends_with("cg n=64 rep=2 tol=1e-6\n"),
+        "{collected}"
+    );
 
     assert_all_finished(&env, streamed, 4);
 
@@ -195,7 +208,10 @@ fn examples_without_gpus_run_end_to_end() {
     let ids: Vec<u64> = env.task_states(open).iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, vec![0, 1, 2, 3, 4, 100, 101]);
     assert_eq!(env.read(&format!("job-{open}/4.stdout")), "chunk 5\n");
-    assert_eq!(env.read(&format!("job-{open}/101.stdout")), "summary-only\n");
+    assert_eq!(
+        env.read(&format!("job-{open}/101.stdout")),
+        "summary-only\n"
+    );
 }
 
 /// Reads the `# key: value` header of a fixture.
@@ -258,9 +274,17 @@ fn a_malformed_file_is_rejected_also_when_adding_to_an_open_job() {
     let env = HqEnv::with_server();
     env.ok(&["job", "open"]);
     let file = Path::new(ROOT).join("tests/fixtures/jobfiles/bad/cycle-of-three.toml");
-    let r = env.fails(&["job", "submit-file", "--job", "1", &file.display().to_string()]);
+    let r = env.fails(&[
+        "job",
+        "submit-file",
+        "--job",
+        "1",
+        &file.display().to_string(),
+    ]);
     assert!(r.stderr.contains("1 -> 2 -> 3 -> 1"), "{}", r.stderr);
-    let tasks = env.run(&["task", "list", "1", "--output-mode", "json"]).json();
+    let tasks = env
+        .run(&["task", "list", "1", "--output-mode", "json"])
+        .json();
     assert_eq!(tasks["1"].as_array().map(|a| a.len()), Some(0), "{tasks}");
 }
 
@@ -307,7 +331,11 @@ fn run_dry_run_prints_the_plan_and_runs_nothing() {
     // A bad file fails the dry run with its location.
     let bad = Path::new(ROOT).join("tests/fixtures/jobfiles/bad/unknown-dependency.toml");
     let r = env.fails(&["run", "--dry-run", &bad.display().to_string()]);
-    assert!(r.stderr.contains("unknown-dependency.toml:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown-dependency.toml:"),
+        "{}",
+        r.stderr
+    );
     // `--dry-run` needs a file.
     env.fails(&["run", "--dry-run", "--", "echo", "x"]);
 }

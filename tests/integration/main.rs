@@ -8,9 +8,11 @@ mod jobfile_deps;
 mod jobs;
 mod malformed;
 mod open_jobs;
+mod resilience;
+
 mod security;
 mod server;
 mod submit;
 mod tasks;
-mod worker;
 mod utils;
+mod worker;

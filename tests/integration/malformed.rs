@@ -19,15 +19,20 @@ fn unknown_flags_are_usage_errors() {
         assert!(!r.stderr.is_empty(), "{args:?}");
     }
     // Nothing was submitted.
-    let jobs = env.run(&["job", "list", "--all", "--output-mode", "json"]).json();
+    let jobs = env
+        .run(&["job", "list", "--all", "--output-mode", "json"])
+        .json();
     assert_eq!(jobs, serde_json::json!([]));
 }
 
 #[test]
 fn bad_array_syntax_is_a_usage_error() {
     let env = HqEnv::with_server();
-    for bad in ["5-1", "1-", "a", "1,,2", "0-10:0", "1-3,2-4", "-1", "all", "last"] {
-        let r = env.fails(&["submit", "--array", bad, "--", "true"]);
+    for bad in [
+        "5-1", "1-", "a", "1,,2", "0-10:0", "1-3,2-4", "-1", "all", "last",
+    ] {
+        let flag = format!("--array={bad}");
+        let r = env.fails(&["submit", &flag, "--", "true"]);
         assert_eq!(r.code, 2, "--array {bad}: {}", r.stderr);
         assert!(r.stderr.contains("--array"), "--array {bad}: {}", r.stderr);
     }
@@ -64,7 +69,9 @@ fn bad_entry_files_are_runtime_errors() {
         "true",
     ]);
     assert_eq!(r.code, 2, "conflicting flags: {}", r.stderr);
-    let jobs = env.run(&["job", "list", "--all", "--output-mode", "json"]).json();
+    let jobs = env
+        .run(&["job", "list", "--all", "--output-mode", "json"])
+        .json();
     assert_eq!(jobs, serde_json::json!([]));
 }
 
@@ -104,12 +111,14 @@ fn no_server_gives_a_clear_message_and_exit_one() {
         let r = env.fails(args);
         assert_eq!(r.code, 1, "{args:?}");
         assert!(
-            r.stderr.contains(&format!("No running instance of HQ found at \"{sd}\"")),
+            r.stderr
+                .contains(&format!("No running instance of HQ found at \"{sd}\"")),
             "{args:?}: {}",
             r.stderr
         );
         assert!(
-            r.stderr.contains("Try to start the server: `hq server start`"),
+            r.stderr
+                .contains("Try to start the server: `hq server start`"),
             "{}",
             r.stderr
         );
@@ -124,13 +133,7 @@ fn no_server_gives_a_clear_message_and_exit_one() {
             .contains("No running instance of HQ found"),
         "{v}"
     );
-    let r = env.fails(&[
-        "worker",
-        "start",
-        "--cpus",
-        "1",
-        "--no-detect-resources",
-    ]);
+    let r = env.fails(&["worker", "start", "--cpus", "1", "--no-detect-resources"]);
     assert_eq!(r.code, 1);
 }
 
@@ -140,7 +143,11 @@ fn help_and_version_exit_zero() {
     let r = env.run(&["--version"]);
     assert_eq!(r.code, 0);
     assert_eq!(r.stdout.trim(), format!("hq {}", env!("CARGO_PKG_VERSION")));
-    for args in [&["--help"][..], &["submit", "--help"], &["job", "list", "-h"]] {
+    for args in [
+        &["--help"][..],
+        &["submit", "--help"],
+        &["job", "list", "-h"],
+    ] {
         let r = env.run(args);
         assert_eq!(r.code, 0, "{args:?}");
         assert!(!r.stdout.is_empty());

@@ -70,7 +70,10 @@ fn an_open_job_accepts_submissions_with_continuing_ids_until_closed() {
         "{}",
         r.stderr
     );
-    env.write("dup.toml", "[[task]]\nid = 30\ncommand = [\"true\"]\n[[task]]\nid = 20\ncommand = [\"true\"]\n");
+    env.write(
+        "dup.toml",
+        "[[task]]\nid = 30\ncommand = [\"true\"]\n[[task]]\nid = 20\ncommand = [\"true\"]\n",
+    );
     let r = env.fails(&["job", "submit-file", "--job", "1", "dup.toml"]);
     assert!(
         r.stderr.contains("Task 20 already exists in job 1."),
@@ -83,7 +86,11 @@ fn an_open_job_accepts_submissions_with_continuing_ids_until_closed() {
     let r = env.fails(&["submit", "--job", "1", "--name", "x", "--", "true"]);
     assert!(r.stderr.contains("--name is not allowed"), "{}", r.stderr);
     let r = env.fails(&["submit", "--job", "1", "--max-fails", "2", "--", "true"]);
-    assert!(r.stderr.contains("--max-fails is not allowed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--max-fails is not allowed"),
+        "{}",
+        r.stderr
+    );
     let r = env.fails(&["submit", "--job", "99", "--", "true"]);
     assert!(r.stderr.contains("Job 99 not found."), "{}", r.stderr);
 
@@ -139,22 +146,21 @@ fn job_wait_returns_only_after_close_and_all_tasks_done() {
     // Tasks are done but the job is open: `hq job wait` keeps waiting.
     let waiter = env.spawn(&["job", "wait", "1"]);
     std::thread::sleep(Duration::from_millis(700));
-    assert!(pid_alive(waiter as i32), "`hq job wait` returned while the job was open");
+    assert!(
+        pid_alive(waiter as i32),
+        "`hq job wait` returned while the job was open"
+    );
     // ... unless told to ignore the open state.
     env.ok(&["job", "wait", "--without-close", "1"]);
     assert_eq!(job_json(&env, 1)["is_open"], true);
 
     // Closed while a task still runs: the wait ends only when the task is done.
-    env.submit(&[
-        "--job",
-        "1",
-        "--",
-        "sh",
-        "-c",
-        "sleep 1; touch slow-done",
-    ]);
+    env.submit(&["--job", "1", "--", "sh", "-c", "sleep 1; touch slow-done"]);
     env.ok(&["job", "close", "1"]);
     assert_eq!(env.wait_exit(waiter), 0, "{}", env.proc_log(2));
-    assert!(env.file("slow-done").exists(), "wait returned before the task finished");
+    assert!(
+        env.file("slow-done").exists(),
+        "wait returned before the task finished"
+    );
     assert!(env.task_states(1).iter().all(|(_, s)| s == "finished"));
 }

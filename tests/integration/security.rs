@@ -32,7 +32,13 @@ fn wrong_client_secret_is_refused_and_the_server_keeps_running() {
     let r = env.fails(&["job", "list", "--server-dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(!r.stderr.is_empty());
-    let r = env.fails(&["submit", "--server-dir", dir.to_str().unwrap(), "--", "true"]);
+    let r = env.fails(&[
+        "submit",
+        "--server-dir",
+        dir.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
     assert_eq!(r.code, 1);
     // The real client still works and nothing was submitted.
     env.ok(&["server", "info"]);

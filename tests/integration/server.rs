@@ -31,7 +31,13 @@ fn info_prints_json_cli_and_nothing_in_quiet_mode() {
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["server_uid"].as_str().unwrap().len(), 6);
     let cli = env.ok(&["server", "info"]);
-    for row in ["Server UID", "Client port", "Worker port", "Pid", "Start date"] {
+    for row in [
+        "Server UID",
+        "Client port",
+        "Worker port",
+        "Pid",
+        "Start date",
+    ] {
         assert!(cli.contains(row), "no {row} in {cli}");
     }
     assert_eq!(env.ok(&["server", "info", "--output-mode", "quiet"]), "");

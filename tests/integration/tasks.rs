@@ -59,7 +59,14 @@ fn array_task_entry_and_instance_variables() {
     ]);
     env.wait_job(job);
     assert_eq!(env.read("job-1/1.stdout"), "1 1 0 two\n");
-    let job = env.submit(&["--array", "3", "--", "bash", "-c", "echo \"${HQ_ENTRY-none}\""]);
+    let job = env.submit(&[
+        "--array",
+        "3",
+        "--",
+        "bash",
+        "-c",
+        "echo \"${HQ_ENTRY-none}\"",
+    ]);
     env.wait_job(job);
     assert_eq!(env.read("job-2/3.stdout"), "none\n");
 }
@@ -87,7 +94,10 @@ fn task_dir_and_error_file() {
     let vars = task_env(&mut env, &["--task-dir"]);
     let dir = &vars["HQ_TASK_DIR"];
     assert_eq!(vars["HQ_ERROR_FILENAME"], format!("{dir}/hq-error"));
-    assert!(!std::path::Path::new(dir).exists(), "deleted after the task");
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "deleted after the task"
+    );
     // The error file's content becomes the error message of a failing task.
     let job = env.submit(&[
         "--task-dir",
@@ -98,7 +108,14 @@ fn task_dir_and_error_file() {
     ]);
     env.wait_job(job);
     let t = env
-        .run(&["task", "info", &job.to_string(), "0", "--output-mode", "json"])
+        .run(&[
+            "task",
+            "info",
+            &job.to_string(),
+            "0",
+            "--output-mode",
+            "json",
+        ])
         .json()[0]
         .clone();
     assert_eq!(t["state"], "failed");
@@ -151,7 +168,14 @@ fn spawn_failure_fails_the_task_with_a_message() {
     let job = env.submit(&["--", "surely-not-a-program-xyz"]);
     env.wait_job(job);
     let t = env
-        .run(&["task", "info", &job.to_string(), "0", "--output-mode", "json"])
+        .run(&[
+            "task",
+            "info",
+            &job.to_string(),
+            "0",
+            "--output-mode",
+            "json",
+        ])
         .json()[0]
         .clone();
     assert_eq!(t["state"], "failed");
@@ -169,7 +193,14 @@ fn killed_by_signal_reports_the_signal() {
     let job = env.submit(&["--", "bash", "-c", "kill -9 $$"]);
     env.wait_job(job);
     let t = env
-        .run(&["task", "info", &job.to_string(), "0", "--output-mode", "json"])
+        .run(&[
+            "task",
+            "info",
+            &job.to_string(),
+            "0",
+            "--output-mode",
+            "json",
+        ])
         .json()[0]
         .clone();
     assert_eq!(

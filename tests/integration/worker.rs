@@ -49,14 +49,25 @@ fn list_and_info_in_all_output_modes() {
         "1 RUNNING\n"
     );
     let table = env.ok(&["worker", "list"]);
-    assert!(table.contains("node-a") && table.contains("RUNNING"), "{table}");
+    assert!(
+        table.contains("node-a") && table.contains("RUNNING"),
+        "{table}"
+    );
 
-    let info = env.run(&["worker", "info", "1", "--output-mode", "json"]).json();
+    let info = env
+        .run(&["worker", "info", "1", "--output-mode", "json"])
+        .json();
     assert_eq!(info.as_array().unwrap().len(), 1);
     assert_eq!(info[0]["configuration"]["hostname"], "node-a");
     let cli = env.ok(&["worker", "info", "1"]);
-    assert!(cli.contains("node-a") && cli.contains("Working directory"), "{cli}");
-    assert_eq!(env.ok(&["worker", "info", "1", "--output-mode", "quiet"]), "");
+    assert!(
+        cli.contains("node-a") && cli.contains("Working directory"),
+        "{cli}"
+    );
+    assert_eq!(
+        env.ok(&["worker", "info", "1", "--output-mode", "quiet"]),
+        ""
+    );
     // Unknown worker: logged, not fatal.
     let r = env.run(&["worker", "info", "7"]);
     assert!(r.stderr.contains('7'), "{}", r.stderr);
@@ -87,7 +98,9 @@ fn stop_stops_the_worker_and_list_filters_it() {
     assert_eq!(r.code, 0);
     assert!(r.stderr.contains("Worker 1 stopped"), "{}", r.stderr);
     env.wait_exit(pid);
-    wait_until("worker 1 to be STOPPED", || worker_state(&env, 1) == "STOPPED");
+    wait_until("worker 1 to be STOPPED", || {
+        worker_state(&env, 1) == "STOPPED"
+    });
     let running: Vec<u64> = workers_json(&env, &[])
         .iter()
         .map(|w| w["id"].as_u64().unwrap())
@@ -99,12 +112,15 @@ fn stop_stops_the_worker_and_list_filters_it() {
     assert!(!offline[0]["ended"].is_null());
     // `last` and `all` selectors.
     env.ok(&["worker", "stop", "last"]);
-    wait_until("worker 2 to be STOPPED", || worker_state(&env, 2) == "STOPPED");
+    wait_until("worker 2 to be STOPPED", || {
+        worker_state(&env, 2) == "STOPPED"
+    });
     let r = env.run(&["worker", "stop", "all"]);
     assert!(!r.stderr.contains("panicked"));
     let r = env.run(&["worker", "stop", "9"]);
     assert!(
-        r.stderr.contains("Stopping worker 9 failed; worker not found"),
+        r.stderr
+            .contains("Stopping worker 9 failed; worker not found"),
         "{}",
         r.stderr
     );
@@ -184,14 +200,7 @@ fn work_dir_holds_task_directories() {
 fn task_needing_a_missing_resource_waits() {
     let mut env = HqEnv::with_server();
     env.start_worker(&[]);
-    let blocked = env.submit(&[
-        "--resource",
-        "gpus=1",
-        "--",
-        "bash",
-        "-c",
-        "touch ran-gpu",
-    ]);
+    let blocked = env.submit(&["--resource", "gpus=1", "--", "bash", "-c", "touch ran-gpu"]);
     // A later job that fits runs to completion, so the scheduler has had its chance.
     let fits = env.submit(&["--", "true"]);
     env.wait_job(fits);
@@ -223,8 +232,9 @@ fn cpus_and_resource_cpus_together_are_rejected() {
     assert_ne!(r.code, 0);
     let r = env.fails(&["worker", "start", "--no-detect-resources"]);
     assert!(
-        r.stderr
-            .contains("You have to specify --cpus explicitly when opting out of CPU automatic detection"),
+        r.stderr.contains(
+            "You have to specify --cpus explicitly when opting out of CPU automatic detection"
+        ),
         "{}",
         r.stderr
     );

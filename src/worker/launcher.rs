@@ -114,6 +114,13 @@ async fn execute(
         })
         .process_group(0)
         .kill_on_drop(false);
+    if let Some(entry) = &a.entry {
+        // Entries need not be UTF-8 (tasks.md): pass the raw bytes, not the lossy `String`.
+        cmd.env(
+            "HQ_ENTRY",
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(entry),
+        );
+    }
     // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal us when the worker dies.
     unsafe {
         cmd.pre_exec(|| {
@@ -126,6 +133,12 @@ async fn execute(
         Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
     };
     let pgid = child.id().map(|id| id as i32);
+    let marker = p
+        .env
+        .iter()
+        .find(|(k, _)| k == super::reaper::MARKER_VAR)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
     if let Some(mut stdin) = child.stdin.take() {
         let data = stdin_data.clone();
         tokio::spawn(async move {
@@ -142,11 +155,11 @@ async fn execute(
     let status = tokio::select! {
         status = child.wait() => status,
         _ = time_limit => {
-            stop_group(&mut child, pgid).await;
+            stop_group(&mut child, pgid, marker).await;
             return TaskOutcome::Failed("Time limit reached".into());
         }
         _ = cancel => {
-            stop_group(&mut child, pgid).await;
+            stop_group(&mut child, pgid, marker).await;
             return TaskOutcome::Stopped;
         }
     };
@@ -168,12 +181,19 @@ fn kill_group(pgid: i32, signal: i32) {
     }
 }
 
-/// SIGINT to the group, up to [`KILL_GRACE`] for the leader to exit, then SIGKILL to the group.
-pub async fn stop_group(child: &mut tokio::process::Child, pgid: Option<i32>) {
+/// SIGINT to the group (and to descendants that left it), up to [`KILL_GRACE`] for the leader
+/// to exit, then SIGKILL to all of them.
+pub async fn stop_group(child: &mut tokio::process::Child, pgid: Option<i32>, marker: &str) {
     if let Some(pgid) = pgid {
         kill_group(pgid, libc::SIGINT);
+        if !marker.is_empty() {
+            super::reaper::signal_marked(marker, libc::SIGINT);
+        }
         let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
         kill_group(pgid, libc::SIGKILL);
+        if !marker.is_empty() {
+            super::reaper::signal_marked(marker, libc::SIGKILL);
+        }
     }
     let _ = child.wait().await;
 }

@@ -4,6 +4,7 @@
 pub mod env;
 pub mod hwdetect;
 pub mod launcher;
+pub mod reaper;
 
 use self::env::WorkerContext;
 use crate::common::serverdir;

@@ -111,7 +111,9 @@ fn every_example_is_planned_by_a_dry_run_without_a_server() {
 fn examples_without_gpus_run_end_to_end() {
     let mut env = HqEnv::with_server();
     env.start_worker(&["--cpus", "4"]);
-    let pipeline = submit_file(&env, &[&example("pipeline.toml")]);
+    // `--wait` returns once the job completed.
+    let pipeline = submit_file(&env, &["--wait", &example("pipeline.toml")]);
+    assert_eq!(env.read("out/sum.txt"), "5050\n");
     let array = submit_file(&env, &[&example("array.toml")]);
     let each = submit_file(&env, &[&example("each-line-json.toml")]);
     let glob = submit_file(&env, &[&example("glob-fan-in.toml")]);

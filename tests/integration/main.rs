@@ -6,6 +6,7 @@ mod cancel;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;
+mod lifecycle;
 mod malformed;
 mod open_jobs;
 mod resilience;

@@ -208,3 +208,42 @@ fn killed_by_signal_reports_the_signal() {
         "Program terminated with exit code -1. Received signal 9 (SIGKILL)."
     );
 }
+
+#[test]
+fn each_line_entries_keep_raw_bytes() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    std::fs::write(env.file("raw"), b"a\r\n\xffb\xfe\n").unwrap();
+    let job = env.submit(&[
+        "--each-line",
+        "raw",
+        "--",
+        "bash",
+        "-c",
+        "printf '%s' \"$HQ_ENTRY\"",
+    ]);
+    env.wait_job(job);
+    assert_eq!(std::fs::read(env.file("job-1/0.stdout")).unwrap(), b"a\r");
+    assert_eq!(
+        std::fs::read(env.file("job-1/1.stdout")).unwrap(),
+        b"\xffb\xfe"
+    );
+}
+
+#[test]
+fn task_runs_in_its_own_process_group_with_null_stdin() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let job = env.submit(&[
+        "--",
+        "bash",
+        "-c",
+        "echo $$ $(cut -d' ' -f5 /proc/$$/stat); readlink /proc/$$/fd/0",
+    ]);
+    env.wait_job(job);
+    let out = env.read("job-1/0.stdout");
+    let mut lines = out.lines();
+    let ids: Vec<&str> = lines.next().unwrap().split(' ').collect();
+    assert_eq!(ids[0], ids[1], "the task leads its process group: {out}");
+    assert_eq!(lines.next(), Some("/dev/null"));
+}

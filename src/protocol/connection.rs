@@ -56,14 +56,14 @@ struct Answer {
 
 /// One direction of a sealed stream: a random prefix plus a counter make every nonce unique,
 /// and the receiver's expected counter rejects replayed, dropped or reordered frames.
-struct Seal {
+pub(super) struct Seal {
     cipher: XChaCha20Poly1305,
     prefix: [u8; 16],
     counter: u64,
 }
 
 impl Seal {
-    fn new(key: &SecretKey, prefix: [u8; 16]) -> Self {
+    pub(super) fn new(key: &SecretKey, prefix: [u8; 16]) -> Self {
         Seal {
             cipher: XChaCha20Poly1305::new(key.into()),
             prefix,
@@ -78,14 +78,14 @@ impl Seal {
         XNonce::from(n)
     }
 
-    fn seal(&mut self, data: &[u8]) -> Vec<u8> {
+    pub(super) fn seal(&mut self, data: &[u8]) -> Vec<u8> {
         let nonce = self.nonce();
         self.counter += 1;
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
         self.cipher.encrypt(&nonce, data).unwrap_or_default()
     }
 
-    fn open(&mut self, data: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    pub(super) fn open(&mut self, data: &[u8]) -> Result<Vec<u8>, ProtocolError> {
         let nonce = self.nonce();
         self.counter += 1;
         self.cipher

@@ -2,6 +2,9 @@
 //! per-frame encryption.
 
 pub mod connection;
+#[cfg(test)]
+mod fuzz_tests;
+
 pub mod messages;
 
 pub use connection::{handshake, FrameReceiver, FrameSender, ProtocolError, SecretKey};

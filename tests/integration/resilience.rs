@@ -215,3 +215,30 @@ fn cancel_kills_a_descendant_that_left_the_process_group() {
         !crate::utils::pid_alive(pid)
     });
 }
+
+#[test]
+fn garbage_on_both_ports_leaves_the_server_running() {
+    use std::io::Write;
+    let mut env = HqEnv::with_server();
+    let access: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.server_dir.join("hq-current/access.json")).unwrap(),
+    )
+    .unwrap();
+    for side in ["client", "worker"] {
+        let port = access[side]["port"].as_u64().unwrap() as u16;
+        let payloads: [&[u8]; 4] = [
+            b"",
+            b"GET / HTTP/1.0\r\n\r\n",
+            &[0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+            &[0, 0, 0, 3, 9, 9],
+        ];
+        for payload in payloads {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let _ = s.write_all(payload);
+        }
+    }
+    env.start_worker(&[]);
+    let job = env.submit(&["--", "true"]);
+    env.wait_job(job);
+    assert_eq!(env.task_states(job), vec![(0, "finished".to_string())]);
+}

@@ -75,7 +75,8 @@ start_server() {
 # start_worker ARGS...: starts one local worker with ARGS and waits until it is registered;
 # sets $WORKER_PID.
 start_worker() {
-    hq_ worker start --work-dir "$BENCH_TMP/worker" "$@" >"$BENCH_TMP/worker.log" 2>&1 &
+    "$HQ" --server-dir "$BENCH_TMP/server" worker start --work-dir "$BENCH_TMP/worker" "$@" \
+        >"$BENCH_TMP/worker.log" 2>&1 &
     WORKER_PID=$!
     BENCH_PIDS+=("$WORKER_PID")
     local i

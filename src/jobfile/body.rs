@@ -300,6 +300,12 @@ fn request(req: &Spanned<RawRequest>) -> Result<ResourceRequest, Diag> {
             Diag::new(ErrorKind::Resource, e.to_string()).at(amount.span(), "defined twice")
         })?;
     }
+    if out.n_nodes == 0 && out.resources.is_empty() {
+        // The spec's message, without the resource module's CLI-oriented wording.
+        return Err(Diag::new(ErrorKind::Resource, "Resource request is empty")
+            .at(req.span(), "this request")
+            .help("add `resources = { cpus = 1 }` or `n_nodes = N`"));
+    }
     out.validate().map_err(|e| {
         Diag::new(ErrorKind::Resource, e.to_string())
             .at(req.span(), "this request")

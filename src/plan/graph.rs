@@ -88,7 +88,7 @@ pub fn build(defs: &Definitions, ids: &Ids) -> Result<Graph, Diag> {
                     )
                     .at(span.clone(), "unknown task")
                     .maybe_help(suggest_id(*dep, ids.tasks.iter().copied()).or_else(|| {
-                        Some("dependencies name the `id` of another `[[task]]` in this file".into())
+                        Some("dependencies name the `id` of another `[[task]]` in this file, or, with `hq job submit-file --job ID`, of a task already in that open job".into())
                     })));
                 }
             }

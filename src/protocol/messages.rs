@@ -469,7 +469,13 @@ pub enum ToWorker {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
-    Register(WorkerConfiguration),
+    /// First message of a worker; `late_results` are executions it finished while it had no
+    /// server (after `--on-server-lost finish-running`), applied before anything is scheduled.
+    Register {
+        config: WorkerConfiguration,
+        late_results: Vec<TaskResult>,
+    },
+
     Results(Vec<TaskResult>),
     Heartbeat,
     /// The worker is going away for this reason (idle timeout, time limit).

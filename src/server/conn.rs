@@ -110,13 +110,22 @@ async fn serve_worker(
             return Err(e);
         }
     };
-    let Some(FromWorker::Register(config)) = receiver.recv::<FromWorker>().await? else {
+    let Some(FromWorker::Register {
+        config,
+        late_results,
+    }) = receiver.recv::<FromWorker>().await?
+    else {
         return Ok(());
     };
     let (to_worker, mut outgoing) = mpsc::unbounded_channel::<ToWorker>();
     let (reply_tx, reply_rx) = oneshot::channel();
     if events
-        .send(Event::WorkerRegister(config, to_worker, reply_tx))
+        .send(Event::WorkerRegister(
+            config,
+            late_results,
+            to_worker,
+            reply_tx,
+        ))
         .is_err()
     {
         return Ok(());

@@ -46,6 +46,7 @@ pub enum Event {
     Client(ClientRequest, mpsc::UnboundedSender<ClientResponse>),
     WorkerRegister(
         WorkerConfiguration,
+        Vec<TaskResult>,
         mpsc::UnboundedSender<ToWorker>,
         oneshot::Sender<(WorkerId, ToWorker)>,
     ),
@@ -283,8 +284,10 @@ impl ServerCore {
             Event::Client(req, reply) => {
                 matches!(self.handle_request(req, reply), requests::After::StopServer)
             }
-            Event::WorkerRegister(config, sender, reply) => {
+            Event::WorkerRegister(config, late_results, sender, reply) => {
+                self.on_results(late_results);
                 let id = self.register_worker(config, sender);
+
                 let msg = ToWorker::Registered {
                     worker_id: id,
                     server_uid: self.info.server_uid.clone(),
@@ -360,7 +363,8 @@ impl ServerCore {
         }
         match msg {
             FromWorker::Results(results) => self.on_results(results),
-            FromWorker::Heartbeat | FromWorker::Register(_) => {}
+            FromWorker::Heartbeat | FromWorker::Register { .. } => {}
+
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {
                     w.leaving = Some(reason);

@@ -23,9 +23,23 @@ impl ServerCore {
             return;
         };
         let t = &job.tasks[idx];
-        if t.status != TaskStatus::Running || t.instance() != r.instance {
+        // A result of the last execution that a restored server put back to waiting (the
+        // worker finished it while the server was away): accept it instead of running again.
+        let late = t.status == TaskStatus::Waiting
+            && t.next_instance > 0
+            && t.instance() == r.instance
+            && r.outcome != TaskOutcome::Stopped;
+        if late {
+            job.set_status(idx, TaskStatus::Running);
+            let task: HashSet<TaskId> = [r.task].into_iter().collect();
+            self.scheduler.remove_ready(r.job, &task);
+        } else if t.status != TaskStatus::Running || t.instance() != r.instance {
             return; // stale: canceled, or an older instance
         }
+        let Some(job) = self.jobs.get_mut(&r.job) else {
+            return;
+        };
+
         self.scheduler.task_done(TaskKey {
             job: r.job,
             task: r.task,

@@ -70,6 +70,92 @@ pub async fn run(
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<WorkerExit, WorkerError> {
+    let (sender, receiver, worker_id, config, server_uid, server_idle_timeout_ms) =
+        register(&opts, &[]).await?;
+    on_registered(worker_id, &config);
+    let ctx = Arc::new(WorkerContext {
+        worker_id,
+        server_uid,
+        hostname: opts.hostname.clone(),
+        work_dir: opts.work_dir.clone(),
+        resources: opts.resources.clone(),
+        hq_path: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hq".into()),
+    });
+    let idle_timeout = opts
+        .idle_timeout
+        .or(server_idle_timeout_ms.map(Duration::from_millis));
+    let mut lp = WorkerLoop {
+        ctx,
+        opts,
+        idle_timeout,
+        bodies: HashMap::new(),
+        running: HashMap::new(),
+        late: Vec::new(),
+        started: Instant::now(),
+    };
+    let mut shutdown = Box::pin(shutdown);
+    let (mut sender, mut receiver) = (sender, receiver);
+    loop {
+        let exit = lp.run(sender, receiver, &mut shutdown).await?;
+        if exit != WorkerExit::ServerLost || lp.opts.on_server_lost != "finish-running" {
+            return Ok(exit);
+        }
+        // Running tasks have finished; wait for a server restored from its journal.
+        let wait = lp.idle_timeout.unwrap_or(RECONNECT_WINDOW);
+        log::warn!("Lost the connection to the server; trying to reconnect for {wait:?}");
+        let Some(conn) = reconnect(&lp.opts, wait, &lp.late).await else {
+            return Ok(exit);
+        };
+        lp.late.clear();
+        let (s, r, id, _, uid, _) = conn;
+        log::info!("Reconnected to the server as worker {id}");
+        let old = &lp.ctx;
+        lp.ctx = Arc::new(WorkerContext {
+            worker_id: id,
+            server_uid: uid,
+            hostname: old.hostname.clone(),
+            work_dir: old.work_dir.clone(),
+            resources: old.resources.clone(),
+            hq_path: old.hq_path.clone(),
+        });
+
+        (sender, receiver) = (s, r);
+    }
+}
+
+/// How long a worker with `--on-server-lost finish-running` waits for the server to come back
+/// when it has no idle timeout.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
+
+type Registration = (
+    FrameSender,
+    FrameReceiver,
+    WorkerId,
+    WorkerConfiguration,
+    String,
+    Option<u64>,
+);
+
+/// Retries registration until it succeeds or `window` passes.
+async fn reconnect(
+    opts: &WorkerOptions,
+    window: Duration,
+    late: &[TaskResult],
+) -> Option<Registration> {
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(conn) = register(opts, late).await {
+            return Some(conn);
+        }
+    }
+    None
+}
+
+/// Connects to the server named by the server directory and registers.
+async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registration, WorkerError> {
     let dir = serverdir::resolve_active_dir(&opts.server_dir);
     let record = serverdir::read_access(&dir)?
         .ok_or_else(|| WorkerError::NoServer(opts.server_dir.clone()))?;
@@ -103,7 +189,13 @@ pub async fn run(
         pid: std::process::id(),
         listen_address: format!("{}:0", opts.hostname),
     };
-    sender.send(&FromWorker::Register(config.clone())).await?;
+    let late_results = late.to_vec();
+    sender
+        .send(&FromWorker::Register {
+            config: config.clone(),
+            late_results,
+        })
+        .await?;
     let Some(ToWorker::Registered {
         worker_id,
         server_uid,
@@ -112,28 +204,14 @@ pub async fn run(
     else {
         return Err(WorkerError::Refused);
     };
-    on_registered(worker_id, &config);
-    let ctx = Arc::new(WorkerContext {
+    Ok((
+        sender,
+        receiver,
         worker_id,
+        config,
         server_uid,
-        hostname: opts.hostname.clone(),
-        work_dir: opts.work_dir.clone(),
-        resources: opts.resources.clone(),
-        hq_path: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "hq".into()),
-    });
-    let idle_timeout = opts
-        .idle_timeout
-        .or(server_idle_timeout_ms.map(Duration::from_millis));
-    let mut lp = WorkerLoop {
-        ctx,
-        opts,
-        idle_timeout,
-        bodies: HashMap::new(),
-        running: HashMap::new(),
-    };
-    lp.run(sender, receiver, shutdown).await
+        server_idle_timeout_ms,
+    ))
 }
 
 struct WorkerLoop {
@@ -142,6 +220,9 @@ struct WorkerLoop {
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
     running: RunningTasks,
+    /// Results that could not be sent while the server was away; sent after reconnecting.
+    late: Vec<TaskResult>,
+    started: Instant,
 }
 
 impl WorkerLoop {
@@ -153,7 +234,8 @@ impl WorkerLoop {
     ) -> Result<WorkerExit, WorkerError> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskResult>();
         let mut heartbeat = tokio::time::interval(self.opts.heartbeat);
-        let started = Instant::now();
+        let started = self.started;
+
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
         tokio::pin!(shutdown);
@@ -273,6 +355,7 @@ impl WorkerLoop {
             match done_rx.recv().await {
                 Some(r) => {
                     self.running.remove(&(r.job, r.task, r.instance));
+                    self.late.push(r);
                 }
                 None => break,
             }

@@ -126,7 +126,8 @@ fn job_wait_fails_when_the_server_goes_away() {
 fn finish_running_worker_completes_its_task_after_the_server_is_gone() {
     let mut env = HqEnv::new();
     let server = env.start_server(&[]);
-    let worker = env.start_worker(&["--on-server-lost", "finish-running"]);
+    // The idle timeout also bounds how long the worker waits for the server to come back.
+    let worker = env.start_worker(&["--on-server-lost", "finish-running", "--idle-timeout", "5s"]);
     env.submit(&[
         "--",
         "bash",

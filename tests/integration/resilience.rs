@@ -242,3 +242,35 @@ fn garbage_on_both_ports_leaves_the_server_running() {
     env.wait_job(job);
     assert_eq!(env.task_states(job), vec![(0, "finished".to_string())]);
 }
+
+#[test]
+fn finish_running_worker_reconnects_and_reports_work_done_while_the_server_was_away() {
+    let mut env = HqEnv::new();
+    let journal = env.file("j.bin").display().to_string();
+    let server = env.start_server(&["--journal", &journal]);
+    env.start_worker(&["--cpus", "2", "--on-server-lost", "finish-running"]);
+    let out = env.file("out.txt");
+    let script = format!(
+        "echo started > started-$HQ_TASK_ID; sleep 1; echo $HQ_TASK_ID >> {}",
+        out.display()
+    );
+    let job = env.submit(&["--array", "1-2", "--", "bash", "-c", &script]);
+    wait_until("both tasks to start", || {
+        env.file("started-1").exists() && env.file("started-2").exists()
+    });
+    env.signal(server, libc::SIGKILL);
+    env.wait_exit(server);
+    // The worker lets its tasks finish without a server.
+    wait_until("the tasks to finish", || {
+        count_lines(&env, "out.txt").len() == 2
+    });
+    env.start_server(&["--journal", &journal]);
+    wait_until("the worker to reconnect", || env.worker_count() == 1);
+    env.wait_job(job);
+    assert!(env.task_states(job).iter().all(|(_, s)| s == "finished"));
+    let counts = count_lines(&env, "out.txt");
+    assert!(
+        counts.values().all(|c| *c == 1),
+        "no task ran twice: {counts:?}"
+    );
+}

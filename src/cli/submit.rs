@@ -216,7 +216,11 @@ fn job_name(o: &SubmitOpts, command: &[String]) -> Result<String, CliError> {
 }
 
 /// IDs from `--array`, entries from `--each-line`/`--from-json` (intersected when both).
-fn task_ids_and_entries(o: &SubmitOpts) -> Result<(Option<IdSet>, Option<Vec<Vec<u8>>>), CliError> {
+/// Task IDs (if not the single task 0) and their `HQ_ENTRY` values.
+type IdsAndEntries = (Option<IdSet>, Option<Vec<Vec<u8>>>);
+
+fn task_ids_and_entries(o: &SubmitOpts) -> Result<IdsAndEntries, CliError> {
+
     let array = match &o.array {
         Some(text) => Some(
             IdSet::parse(text)

@@ -220,7 +220,6 @@ fn job_name(o: &SubmitOpts, command: &[String]) -> Result<String, CliError> {
 type IdsAndEntries = (Option<IdSet>, Option<Vec<Vec<u8>>>);
 
 fn task_ids_and_entries(o: &SubmitOpts) -> Result<IdsAndEntries, CliError> {
-
     let array = match &o.array {
         Some(text) => Some(
             IdSet::parse(text)

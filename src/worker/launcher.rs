@@ -2,8 +2,11 @@
 //! limit, and stops the whole group on cancel (SIGINT, then SIGKILL after a grace period).
 
 use super::env::{prepare, Prepared, WorkerContext};
+use super::spawn;
 use crate::protocol::messages::{BodyMsg, TaskAssignment, TaskOutcome};
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -37,9 +40,10 @@ pub async fn run_task(
     outcome
 }
 
-fn open_output(target: &Option<(std::path::PathBuf, bool)>) -> Result<Stdio, String> {
+/// The file for a task's stdout or stderr; `None` means `/dev/null`.
+fn open_output(target: &Option<(std::path::PathBuf, bool)>) -> Result<Option<fs::File>, String> {
     let Some((path, _)) = target else {
-        return Ok(Stdio::null());
+        return Ok(None);
     };
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)
@@ -47,7 +51,7 @@ fn open_output(target: &Option<(std::path::PathBuf, bool)>) -> Result<Stdio, Str
     }
     let file = fs::File::create(path)
         .map_err(|e| format!("Cannot create file {}: {e}", path.display()))?;
-    Ok(Stdio::from(file))
+    Ok(Some(file))
 }
 
 fn write_node_files(p: &Prepared, a: &TaskAssignment) -> Result<(), String> {
@@ -97,38 +101,11 @@ async fn execute(
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return TaskOutcome::Failed(e),
     };
-    let Some((program, rest)) = p.args.split_first() else {
+    if p.args.is_empty() {
         return TaskOutcome::Failed("Cannot execute an empty command".into());
-    };
+    }
     let stdin_data = &body.body.program.stdin;
-    let mut cmd = Command::new(program);
-    cmd.args(rest)
-        .envs(p.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&p.cwd)
-        .stdout(stdout)
-        .stderr(stderr)
-        .stdin(if stdin_data.is_empty() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
-        .process_group(0)
-        .kill_on_drop(false);
-    if let Some(entry) = &a.entry {
-        // Entries need not be UTF-8 (tasks.md): pass the raw bytes, not the lossy `String`.
-        cmd.env(
-            "HQ_ENTRY",
-            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(entry),
-        );
-    }
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal us when the worker dies.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    let mut child = match cmd.spawn() {
+    let mut child = match start_process(p, a, stdin_data, stdout, stderr) {
         Ok(c) => c,
         Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
     };
@@ -139,7 +116,7 @@ async fn execute(
         .find(|(k, _)| k == super::reaper::MARKER_VAR)
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
-    if let Some(mut stdin) = child.stdin.take() {
+    if let Some(mut stdin) = child.take_stdin() {
         let data = stdin_data.clone();
         tokio::spawn(async move {
             let _ = stdin.write_all(&data).await;
@@ -181,9 +158,98 @@ fn kill_group(pgid: i32, signal: i32) {
     }
 }
 
+/// A task's process: started by [`spawn`], or by `tokio::process` when that cannot.
+enum TaskChild {
+    Fast(spawn::TaskProcess),
+    Tokio(tokio::process::Child),
+}
+
+impl TaskChild {
+    fn id(&self) -> Option<u32> {
+        match self {
+            TaskChild::Fast(p) => Some(p.id()),
+            TaskChild::Tokio(c) => c.id(),
+        }
+    }
+
+    fn take_stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        match self {
+            TaskChild::Fast(_) => None,
+            TaskChild::Tokio(c) => c.stdin.take(),
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            TaskChild::Fast(p) => p.wait().await,
+            TaskChild::Tokio(c) => c.wait().await,
+        }
+    }
+}
+
+/// Starts the task's process in its own process group, with the parent-death signal set:
+/// with the cheap [`spawn::spawn`] when it can, else with `tokio::process` (which forks).
+fn start_process(
+    p: &Prepared,
+    a: &TaskAssignment,
+    stdin_data: &[u8],
+    stdout: Option<fs::File>,
+    stderr: Option<fs::File>,
+) -> std::io::Result<TaskChild> {
+    // Entries need not be UTF-8 (tasks.md): pass the raw bytes, not the lossy `String`.
+    let entry = a.entry.as_deref().map(OsStr::from_bytes);
+    if stdin_data.is_empty() && spawn::available() {
+        let mut env: Vec<(&OsStr, &OsStr)> = p
+            .env
+            .iter()
+            .map(|(k, v)| (OsStr::new(k), OsStr::new(v)))
+            .collect();
+        if let Some(entry) = entry {
+            env.push((OsStr::new("HQ_ENTRY"), entry));
+        }
+        let req = spawn::SpawnRequest {
+            args: &p.args,
+            env: &env,
+            cwd: &p.cwd,
+            stdout: stdout.as_ref(),
+            stderr: stderr.as_ref(),
+            death_signal: libc::SIGTERM,
+        };
+        match spawn::spawn(&req) {
+            Ok(process) => return Ok(TaskChild::Fast(process)),
+            Err(spawn::SpawnError::Io(e)) => return Err(e),
+            Err(spawn::SpawnError::Unsupported) => {}
+        }
+    }
+    let mut cmd = Command::new(&p.args[0]);
+    cmd.args(&p.args[1..])
+        .envs(p.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&p.cwd)
+        .stdout(stdout.map_or_else(Stdio::null, Stdio::from))
+        .stderr(stderr.map_or_else(Stdio::null, Stdio::from))
+        .stdin(if stdin_data.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(entry) = entry {
+        cmd.env("HQ_ENTRY", entry);
+    }
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal us when the worker dies.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn().map(TaskChild::Tokio)
+}
+
 /// SIGINT to the group (and to descendants that left it), up to [`KILL_GRACE`] for the leader
 /// to exit, then SIGKILL to all of them.
-pub async fn stop_group(child: &mut tokio::process::Child, pgid: Option<i32>, marker: &str) {
+async fn stop_group(child: &mut TaskChild, pgid: Option<i32>, marker: &str) {
     if let Some(pgid) = pgid {
         kill_group(pgid, libc::SIGINT);
         if !marker.is_empty() {

@@ -5,6 +5,7 @@ pub mod env;
 pub mod hwdetect;
 pub mod launcher;
 pub mod reaper;
+pub mod spawn;
 
 use self::env::WorkerContext;
 use crate::common::serverdir;

@@ -1,0 +1,439 @@
+//! Starting task processes cheaply. `std`/`tokio` start a process with a `pre_exec` hook (which
+//! we need for `PR_SET_PDEATHSIG`) by `fork`: that copies the worker's page tables and makes the
+//! worker take a copy-on-write fault for every page it touches afterwards, which costs more than
+//! the task itself for tiny tasks. Here the child is made like glibc's `posix_spawn` does it,
+//! with `clone(CLONE_VM | CLONE_VFORK)` on a small stack of its own, and it runs only
+//! async-signal-safe calls before `execve`. The exit is awaited through a pidfd.
+//!
+//! The child ends up as `std::process::Command` would make it: stdio on fds 0-2, the working
+//! directory, its own process group, handled signals and SIGPIPE back to default, an empty
+//! signal mask, the parent-death signal, and `PATH` looked up like `execvp` (with the `PATH`
+//! from the task's environment when it sets one). Cases this does not cover (a script without
+//! `#!`, which `execvp` hands to `/bin/sh`) report [`SpawnError::Unsupported`], and the caller
+//! falls back to `tokio::process`.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::OnceLock;
+use tokio::io::unix::AsyncFd;
+
+/// Stack of the short-lived child between `clone` and `execve`.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the task process gets.
+pub struct SpawnRequest<'a> {
+    pub args: &'a [String],
+    /// Added to (or replacing entries of) the worker's own environment, in order.
+    pub env: &'a [(&'a OsStr, &'a OsStr)],
+    pub cwd: &'a Path,
+    /// `None` means `/dev/null`.
+    pub stdout: Option<&'a File>,
+    pub stderr: Option<&'a File>,
+    /// Signal sent to the task when the worker thread that started it dies.
+    pub death_signal: libc::c_int,
+}
+
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The process could not be started (like `Command::spawn`'s error).
+    Io(io::Error),
+    /// Needs a feature this spawner does not have; use `tokio::process` instead.
+    Unsupported,
+}
+
+/// A started task process.
+pub struct TaskProcess {
+    pid: libc::pid_t,
+    pidfd: AsyncFd<OwnedFd>,
+    status: Option<ExitStatus>,
+}
+
+/// Whether this kernel has pidfds (Linux 5.3+); checked once.
+pub fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| match pidfd_open(std::process::id() as libc::pid_t) {
+        Ok(_) => true,
+        Err(e) => {
+            log::debug!("pidfd_open is unavailable ({e}); tasks are started with fork");
+            false
+        }
+    })
+}
+
+fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: a plain syscall; on success it returns a new file descriptor that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by the kernel and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn cstring(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        )
+    })
+}
+
+/// `/dev/null`, opened once for all tasks.
+fn dev_null() -> io::Result<RawFd> {
+    static NULL: OnceLock<File> = OnceLock::new();
+    if let Some(f) = NULL.get() {
+        return Ok(f.as_raw_fd());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    Ok(NULL.get_or_init(|| file).as_raw_fd())
+}
+
+/// Everything the child reads, prepared by the parent (the child must not allocate).
+struct ChildArgs {
+    candidates: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    cwd: CString,
+    fds: [RawFd; 3],
+    death_signal: libc::c_int,
+    /// Written by the child when it fails: (errno, whether it was ENOEXEC).
+    error: libc::c_int,
+}
+
+/// Paths `execvp` would try for `program`, given the `PATH` in effect.
+fn candidates(program: &str, env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<CString>> {
+    if program.contains('/') {
+        return Ok(vec![cstring(program.as_bytes())?]);
+    }
+    let path: OsString = match env.iter().rev().find(|(k, _)| *k == "PATH") {
+        Some((_, v)) => (*v).into(),
+        None => std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into()),
+    };
+    path.as_bytes()
+        .split(|b| *b == b':')
+        .map(|dir| {
+            if dir.is_empty() {
+                cstring(program.as_bytes())
+            } else {
+                let mut full = dir.to_vec();
+                full.push(b'/');
+                full.extend_from_slice(program.as_bytes());
+                cstring(&full)
+            }
+        })
+        .collect()
+}
+
+/// The worker's environment with the task's variables applied (as `Command::envs` does).
+fn environment(env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<CString>> {
+    let mut all: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for (k, v) in env {
+        all.insert((*k).into(), (*v).into());
+    }
+    all.into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstring(&kv)
+        })
+        .collect()
+}
+
+/// Starts the process described by `req`.
+pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
+    let Some(program) = req.args.first() else {
+        return Err(SpawnError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty command",
+        )));
+    };
+    let prepared = (|| -> io::Result<_> {
+        let null = dev_null()?;
+        let args: Vec<CString> = req
+            .args
+            .iter()
+            .map(|a| cstring(a.as_bytes()))
+            .collect::<io::Result<_>>()?;
+        let env = environment(req.env)?;
+        let cwd = cstring(OsStr::new(req.cwd).as_bytes())?;
+        Ok((null, args, env, cwd, candidates(program, req.env)?))
+    })();
+    let (null, args, env, cwd, candidates) = prepared.map_err(SpawnError::Io)?;
+    let with_null = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let mut child = ChildArgs {
+        argv: with_null(&args),
+        envp: with_null(&env),
+        candidates,
+        cwd,
+        fds: [
+            null,
+            req.stdout.map_or(null, |f| f.as_raw_fd()),
+            req.stderr.map_or(null, |f| f.as_raw_fd()),
+        ],
+        death_signal: req.death_signal,
+        error: 0,
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // SAFETY: the child shares our memory but runs on `stack` and only makes async-signal-safe
+    // calls on data that outlives it: CLONE_VFORK suspends this thread until the child has
+    // called execve or exited. All signals are blocked meanwhile, so no handler of ours runs
+    // in the child before it resets them.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let top = stack.as_mut_ptr().add(CHILD_STACK);
+        let top = top.sub(top as usize % 16);
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &mut child as *mut ChildArgs as *mut libc::c_void,
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(SpawnError::Io(clone_error));
+        }
+        pid
+    };
+    drop(stack);
+    // SAFETY: the child wrote it (if at all) before `clone` returned.
+    let child_error = unsafe { std::ptr::read_volatile(&child.error) };
+    if child_error != 0 {
+        // The child has exited; reap it.
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Err(if child_error == ENOEXEC_MARK {
+            SpawnError::Unsupported
+        } else {
+            SpawnError::Io(io::Error::from_raw_os_error(child_error))
+        });
+    }
+    let pidfd = pidfd_open(pid)
+        .and_then(AsyncFd::new)
+        .map_err(SpawnError::Io)?;
+    Ok(TaskProcess {
+        pid,
+        pidfd,
+        status: None,
+    })
+}
+
+/// What the child reports for ENOEXEC: `execvp` would retry with `/bin/sh`.
+const ENOEXEC_MARK: libc::c_int = -1;
+
+/// Runs in the cloned child, on its own stack, sharing the parent's memory.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points to the parent's `ChildArgs`, alive while the parent is suspended;
+    // only async-signal-safe libc calls follow.
+    unsafe {
+        let error_slot = std::ptr::addr_of_mut!((*(arg as *mut ChildArgs)).error);
+        let a = &*(arg as *const ChildArgs);
+        let fail = |err: libc::c_int| -> ! {
+            std::ptr::write_volatile(error_slot, if err == 0 { libc::EINVAL } else { err });
+            libc::_exit(127)
+        };
+        let errno = || *libc::__errno_location();
+        for (target, fd) in a.fds.into_iter().enumerate() {
+            let target = target as RawFd;
+            if fd == target {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    fail(errno());
+                }
+            } else if libc::dup2(fd, target) < 0 {
+                fail(errno());
+            }
+        }
+        if libc::chdir(a.cwd.as_ptr()) < 0 {
+            fail(errno());
+        }
+        if libc::setpgid(0, 0) < 0 {
+            fail(errno());
+        }
+        let mut action: libc::sigaction = std::mem::zeroed();
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            if libc::sigaction(sig, std::ptr::null(), &mut action) == 0
+                && (sig == libc::SIGPIPE || action.sa_sigaction != libc::SIG_IGN)
+                && action.sa_sigaction != libc::SIG_DFL
+            {
+                action.sa_sigaction = libc::SIG_DFL;
+                action.sa_flags = 0;
+                libc::sigaction(sig, &action, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, a.death_signal);
+        // Like execvp: try each PATH entry; remember EACCES; stop at other real errors.
+        let mut error = libc::ENOENT;
+        let mut eacces = false;
+        for path in &a.candidates {
+            libc::execve(path.as_ptr(), a.argv.as_ptr(), a.envp.as_ptr());
+            match errno() {
+                libc::EACCES => eacces = true,
+                libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT => {}
+                libc::ENOEXEC => fail(ENOEXEC_MARK),
+                e => {
+                    error = e;
+                    break;
+                }
+            }
+        }
+        if eacces && error == libc::ENOENT {
+            error = libc::EACCES;
+        }
+        fail(error)
+    }
+}
+
+impl TaskProcess {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let mut status = 0;
+        loop {
+            // SAFETY: waiting for our own child, without blocking.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            let s = ExitStatus::from_raw(status);
+            self.status = Some(s);
+            return Ok(Some(s));
+        }
+    }
+
+    /// Waits for the process to exit (cancel-safe).
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(s) = self.try_reap()? {
+                return Ok(s);
+            }
+            let mut ready = self.pidfd.readable().await?;
+            ready.clear_ready();
+        }
+    }
+}
+
+impl Drop for TaskProcess {
+    fn drop(&mut self) {
+        // Do not leave a zombie behind if the task ended while nobody was waiting.
+        let _ = self.try_reap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<'a>(args: &'a [String], env: &'a [(&'a OsStr, &'a OsStr)]) -> SpawnRequest<'a> {
+        SpawnRequest {
+            args,
+            env,
+            cwd: Path::new("/"),
+            stdout: None,
+            stderr: None,
+            death_signal: libc::SIGTERM,
+        }
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn exit_codes_and_path_lookup() {
+        if !available() {
+            return;
+        }
+        let ok = args(&["true"]);
+        let mut p = spawn(&request(&ok, &[])).unwrap();
+        assert!(p.wait().await.unwrap().success());
+        let fail = args(&["sh", "-c", "exit 3"]);
+        let mut p = spawn(&request(&fail, &[])).unwrap();
+        assert_eq!(p.wait().await.unwrap().code(), Some(3));
+        let missing = args(&["surely-not-a-program-xyz"]);
+        match spawn(&request(&missing, &[])) {
+            Err(SpawnError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::NotFound),
+            _ => panic!("expected NotFound"),
+        }
+        let no_path = [(OsStr::new("PATH"), OsStr::new("/nonexistent"))];
+        assert!(matches!(
+            spawn(&request(&ok, &no_path)),
+            Err(SpawnError::Io(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn env_cwd_and_stdout() {
+        if !available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = File::create(dir.path().join("out")).unwrap();
+        let a = args(&["sh", "-c", "echo $HQ_X $(pwd)"]);
+        let env = [(OsStr::new("HQ_X"), OsStr::new("y"))];
+        let mut req = request(&a, &env);
+        req.cwd = dir.path();
+        req.stdout = Some(&out);
+        let mut p = spawn(&req).unwrap();
+        assert!(p.wait().await.unwrap().success());
+        let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+        let cwd = dir.path().canonicalize().unwrap();
+        assert_eq!(text, format!("y {}\n", cwd.display()));
+    }
+
+    #[tokio::test]
+    async fn script_without_shebang_is_unsupported() {
+        if !available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s");
+        std::fs::write(&script, "exit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let a = vec![script.display().to_string()];
+        assert!(matches!(
+            spawn(&request(&a, &[])),
+            Err(SpawnError::Unsupported)
+        ));
+    }
+}

@@ -225,7 +225,7 @@ pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
         r.variants
             .iter()
             .enumerate()
-            .map(|(i, v)| format!("# Variant {i}\n{}", one(v)))
+            .map(|(i, v)| format!("# Variant {}\n{}", i + 1, one(v)))
             .collect::<Vec<_>>()
             .join("\n")
     }

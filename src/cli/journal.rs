@@ -16,6 +16,10 @@ pub enum JournalCommand {
     Flush,
     /// Make the server rewrite its journal without completed jobs and gone workers
     Prune,
+    /// Print the server's past events as JSON lines, then exit
+    Replay,
+    /// Print the server's past events, then live events until the server stops
+    Stream,
 }
 
 pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
@@ -31,6 +35,28 @@ pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
         JournalCommand::Export { journal } => export(&journal),
         JournalCommand::Flush => simple(ClientRequest::JournalFlush).await,
         JournalCommand::Prune => simple(ClientRequest::JournalPrune).await,
+        JournalCommand::Replay => events(g, false).await,
+        JournalCommand::Stream => events(g, true).await,
+    }
+}
+
+async fn events(g: &GlobalOpts, live: bool) -> CliResult {
+    let mut session = connect(g).await?;
+    session.send(&ClientRequest::JournalEvents { live }).await?;
+    let mut stdout = std::io::stdout();
+    loop {
+        match session.recv().await {
+            Ok(ClientResponse::EventLines(lines)) => {
+                for line in lines {
+                    let _ = writeln!(stdout, "{line}");
+                }
+                let _ = stdout.flush();
+            }
+            Ok(_) => return Ok(()),
+            // The server stopping ends a stream normally.
+            Err(crate::client::ClientError::Disconnected) if live => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

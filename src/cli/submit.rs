@@ -413,11 +413,7 @@ fn request_variants(o: &SubmitOpts) -> Result<ResourceRequestVariants, CliError>
     };
     let time_request = o.time_request.map(|d| d.as_secs()).unwrap_or(0);
     let mut variants = variants_from_cli(o.cpus.as_deref(), &o.resources, time_request, o.nodes)
-        .map_err(|e| {
-            usage(format!(
-                "invalid resource request (`--cpus`/`--resource`/`--nodes`): {e}"
-            ))
-        })?;
+        .map_err(|e| usage(e.to_string()))?;
     for v in &mut variants.variants {
         v.weight = weight;
     }

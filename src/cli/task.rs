@@ -315,7 +315,7 @@ fn print_explain(out: &Out, e: &TaskExplanation) {
             w.checks.iter().map(move |c| {
                 vec![
                     w.worker.to_string(),
-                    if w.runnable { "Yes" } else { "No" }.to_string(),
+                    if c.4 { "Yes" } else { "No" }.to_string(),
                     c.0.to_string(),
                     c.1.clone(),
                     c.2.clone(),

@@ -160,9 +160,7 @@ async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
 
 /// Builds the worker's pools from flags and detection; logs detection warnings.
 pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError> {
-    let flag_err = |e: crate::resources::ResourceError| {
-        CliError::Usage(format!("invalid `--cpus`/`--resource`: {e}"))
-    };
+    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
     let user = worker_pools_from_cli(args.cpus.as_deref(), &args.resources).map_err(flag_err)?;
     let kinds = if args.no_detect_resources {
         DetectKinds::none()

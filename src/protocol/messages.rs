@@ -362,6 +362,9 @@ pub enum ClientRequest {
     JournalFlush,
     /// `hq journal prune`: rewrite the journal without completed jobs and gone workers.
     JournalPrune,
+    /// `hq journal replay` (`live: false`) and `hq journal stream` (`live: true`): answered with
+    /// `EventLines` messages, then `Ok` (replay) or more lines until the server stops (stream).
+    JournalEvents { live: bool },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +399,8 @@ pub enum ClientResponse {
     Explain(TaskExplanation),
     Workers(Vec<WorkerInfo>),
     ServerInfo(ServerInfo),
+    /// NDJSON lines of journal events.
+    EventLines(Vec<String>),
     Ok,
 }
 

@@ -10,7 +10,7 @@ use super::amount::FRACTIONS_PER_UNIT;
 use super::policy::{self, PlanScratch, Spread};
 use super::{
     AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorKind, ResourceRequest,
-    ResourceRequestVariants,
+    ResourceRequestEntry, ResourceRequestVariants,
 };
 use serde::{Deserialize, Serialize};
 
@@ -357,18 +357,23 @@ impl WorkerAllocator {
         if req.n_nodes > 0 {
             return true;
         }
-        req.resources.iter().all(|entry| {
-            let Some(pool) = self.pools.iter().find(|p| p.name == entry.resource) else {
-                return false;
-            };
-            match &pool.state {
-                PoolState::Indexed(p) => p.can_ever(&entry.request),
-                PoolState::Sum { size, .. } => match entry.request.amount() {
-                    None => *size > 0,
-                    Some(a) => a.0 <= *size,
-                },
-            }
-        })
+        req.resources
+            .iter()
+            .all(|entry| self.can_ever_run_entry(entry))
+    }
+
+    /// Whether one entry of a request fits this worker when it is empty (`hq task explain`).
+    pub fn can_ever_run_entry(&self, entry: &ResourceRequestEntry) -> bool {
+        let Some(pool) = self.pools.iter().find(|p| p.name == entry.resource) else {
+            return false;
+        };
+        match &pool.state {
+            PoolState::Indexed(p) => p.can_ever(&entry.request),
+            PoolState::Sum { size, .. } => match entry.request.amount() {
+                None => *size > 0,
+                Some(a) => a.0 <= *size,
+            },
+        }
     }
 
     /// Allocates every entry of a single-node request, or nothing. Multi-node requests get

@@ -41,12 +41,12 @@ pub fn variants_from_cli(
         }));
     }
     let cpu_choices = match cpus {
-        Some(text) => parse_cpu_request(text)?,
+        Some(text) => parse_cpu_request(text).map_err(|e| e.in_flag("--cpus", text))?,
         None => vec![AllocationRequest::Compact(ResourceAmount::ONE)],
     };
     let mut groups: Vec<Vec<ResourceRequestEntry>> = vec![Vec::new()];
     for flag in resources {
-        let entry = parse_request_flag(flag)?;
+        let entry = parse_request_flag(flag).map_err(|e| e.in_flag("--resource", flag))?;
         if entry.resource == CPU_RESOURCE_NAME && cpus.is_some() {
             return Err(ResourceError::CpusGivenTwice);
         }
@@ -160,15 +160,16 @@ pub fn worker_pools_from_cli(
         other => other,
     };
     if let Some(def) = cpus {
-        out.descriptor
-            .add(CPU_RESOURCE_NAME, parse_cpu_definition(def)?)?;
+        let kind = parse_cpu_definition(def).map_err(|e| e.in_flag("--cpus", def))?;
+        out.descriptor.add(CPU_RESOURCE_NAME, kind)?;
     }
     for flag in resources {
-        let (name, kind) = parse_resource_flag(flag)?;
+        let in_flag = |e: ResourceError| e.in_flag("--resource", flag);
+        let (name, kind) = parse_resource_flag(flag).map_err(in_flag)?;
         if name == CPU_RESOURCE_NAME && cpus.is_some() {
             return Err(ResourceError::CpusGivenTwice);
         }
-        out.descriptor.add(&name, kind)?;
+        out.descriptor.add(&name, kind).map_err(in_flag)?;
     }
     Ok(out)
 }

@@ -64,6 +64,13 @@ pub enum ResourceError {
     InvalidRequest { text: String, reason: String },
     #[error("invalid resource variants: {0}")]
     InvalidVariants(String),
+    /// The value of one command-line flag was invalid: names the flag and the value as given.
+    #[error("invalid value `{value}` for `{flag}`: {inner}")]
+    InFlag {
+        flag: &'static str,
+        value: String,
+        inner: Box<ResourceError>,
+    },
 }
 
 impl ResourceError {
@@ -71,6 +78,23 @@ impl ResourceError {
         ResourceError::InvalidDefinition {
             text: text.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    /// Names the flag (`--cpus`, `--resource`) whose value `value` caused this error.
+    pub(crate) fn in_flag(self, flag: &'static str, value: &str) -> Self {
+        ResourceError::InFlag {
+            flag,
+            value: value.to_string(),
+            inner: Box::new(self),
+        }
+    }
+
+    /// The error without the flag context added by [`ResourceError::in_flag`].
+    pub fn root(&self) -> &ResourceError {
+        match self {
+            ResourceError::InFlag { inner, .. } => inner.root(),
+            other => other,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The scheduler state: ready queues ordered by priority, per-worker allocators, placements.
 
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
-use crate::resources::{Allocation, ResourceDescriptor, ResourceRequestVariants, WorkerAllocator};
+use crate::resources::{
+    Allocation, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants, WorkerAllocator,
+};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -177,13 +179,39 @@ impl Scheduler {
         self.workers.keys().copied().collect()
     }
 
-    /// Whether variant `v` of `req` could ever run on `worker` (empty worker, time allowing).
+    /// Whether variant `v` of `req` could ever run on `worker` (empty worker, time allowing;
+    /// a multi-node variant needs enough workers in the worker's group).
     pub fn could_run(&self, worker: WorkerId, req: ReqId, v: usize, now_ms: u64) -> bool {
         let Some(w) = self.workers.get(&worker) else {
             return false;
         };
         let r = &self.requests[req as usize].variants[v];
-        time_ok(w, r.min_time_secs, now_ms) && (r.n_nodes > 0 || w.allocator.can_ever_run(r))
+        if !time_ok(w, r.min_time_secs, now_ms) {
+            return false;
+        }
+        if r.n_nodes > 0 {
+            return self.group_size(&w.group) >= r.n_nodes as usize;
+        }
+        w.allocator.can_ever_run(r)
+    }
+
+    /// Whether one resource entry fits `worker` when it is empty (`hq task explain`).
+    pub fn entry_could_run(&self, worker: WorkerId, entry: &ResourceRequestEntry) -> bool {
+        self.workers
+            .get(&worker)
+            .is_some_and(|w| w.allocator.can_ever_run_entry(entry))
+    }
+
+    /// Number of workers in a worker group.
+    pub fn group_size(&self, group: &str) -> usize {
+        self.workers.values().filter(|w| w.group == group).count()
+    }
+
+    /// Whether `worker` lives long enough for a time request (true without a time limit).
+    pub fn time_allows(&self, worker: WorkerId, min_time_secs: u64, now_ms: u64) -> bool {
+        self.workers
+            .get(&worker)
+            .is_some_and(|w| time_ok(w, min_time_secs, now_ms))
     }
 
     /// One scheduling pass: assigns as many ready tasks as fit, in priority order.

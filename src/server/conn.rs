@@ -62,7 +62,8 @@ async fn serve_client(
             tokio::select! {
                 response = rx.recv() => {
                     let Some(response) = response else { return Ok(()) };
-                    let last = !matches!(response, ClientResponse::Progress { .. });
+                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_));
+
                     sender.send(&response).await?;
                     if last {
                         break;

@@ -36,6 +36,8 @@ pub struct ServerCore {
     pub next_worker_id: WorkerId,
     pub scheduler: Scheduler,
     pub waiters: Vec<Waiter>,
+    /// Clients of `hq journal stream`, sent every recorded event.
+    pub event_streams: Vec<UnboundedSender<ClientResponse>>,
     pub info: ServerInfo,
     pub idle_timeout_ms: Option<u64>,
     /// Jobs whose task counts changed since waiters were last checked.
@@ -69,6 +71,8 @@ impl ServerCore {
             next_worker_id: 1,
             scheduler: Scheduler::new(),
             waiters: Vec::new(),
+            event_streams: Vec::new(),
+
             info,
             idle_timeout_ms,
             changed_jobs: HashSet::new(),

@@ -85,17 +85,61 @@ pub enum JournalEvent {
     },
 }
 
+/// One NDJSON line of `hq journal export/replay/stream`.
+pub fn event_line(time: u64, event: &JournalEvent) -> String {
+    let mut buf = Vec::new();
+    let _ = journal::write_json_line(&mut buf, time, event);
+    String::from_utf8_lossy(&buf).trim_end().to_string()
+}
+
 impl ServerCore {
     /// Appends an event (buffered); a no-op without a journal or while replaying.
     pub fn record(&mut self, event: JournalEvent) {
         if self.replaying {
             return;
         }
+        let now = now_ms();
+        if !self.event_streams.is_empty() {
+            let line = event_line(now, &event);
+            self.event_streams.retain(|s| {
+                s.send(ClientResponse::EventLines(vec![line.clone()]))
+                    .is_ok()
+            });
+        }
         if let Some(writer) = &mut self.journal {
-            if let Err(e) = writer.append(now_ms(), &event) {
+            if let Err(e) = writer.append(now, &event) {
                 log::error!("cannot write to the journal: {e}");
             }
             self.journal_dirty = true;
+        }
+    }
+
+    /// `hq journal replay/stream`: past events from the journal, then (with `live`) every new one.
+    pub fn stream_events(
+        &mut self,
+        live: bool,
+        reply: tokio::sync::mpsc::UnboundedSender<ClientResponse>,
+    ) {
+        self.journal_dirty = true;
+        self.flush_journal();
+        if let Some(path) = self.journal.as_ref().map(|w| w.path().to_path_buf()) {
+            match journal::read_all::<JournalEvent>(&path) {
+                Ok(replay) => {
+                    for chunk in replay.events.chunks(1024) {
+                        let lines = chunk.iter().map(|(t, e)| event_line(*t, e)).collect();
+                        let _ = reply.send(ClientResponse::EventLines(lines));
+                    }
+                }
+                Err(e) => {
+                    let _ = reply.send(ClientResponse::Error(e.to_string()));
+                    return;
+                }
+            }
+        }
+        if live {
+            self.event_streams.push(reply);
+        } else {
+            let _ = reply.send(ClientResponse::Ok);
         }
     }
 

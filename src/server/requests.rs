@@ -78,6 +78,10 @@ impl ServerCore {
                 Ok(()) => ClientResponse::Ok,
                 Err(e) => ClientResponse::Error(e),
             },
+            ClientRequest::JournalEvents { live } => {
+                self.stream_events(live, reply);
+                return After::Nothing;
+            }
             ClientRequest::StopServer => {
                 let _ = reply.send(ClientResponse::Ok);
                 return After::StopServer;
@@ -358,6 +362,7 @@ impl ServerCore {
             for (v, r) in group.body.resources.variants.iter().enumerate() {
                 let ok = self.scheduler.could_run(wid, group.req, v, now);
                 runnable |= ok;
+                // Each check says whether that one part of the request fits.
                 for e in &r.resources {
                     let provided = desc
                         .get(&e.resource)
@@ -368,16 +373,17 @@ impl ServerCore {
                         e.resource.clone(),
                         provided,
                         e.request.to_string(),
-                        ok,
+                        self.scheduler.entry_could_run(wid, e),
                     ));
                 }
                 if r.n_nodes > 0 {
+                    let size = self.scheduler.group_size(&entry.info.configuration.group);
                     checks.push((
                         v as u32,
                         "nodes".into(),
-                        entry.info.configuration.group.clone(),
+                        format!("group size {size}"),
                         r.n_nodes.to_string(),
-                        ok,
+                        size >= r.n_nodes as usize,
                     ));
                 }
                 if r.min_time_secs > 0 {
@@ -392,7 +398,7 @@ impl ServerCore {
                         "time".into(),
                         provided,
                         format!("{}s", r.min_time_secs),
-                        ok,
+                        self.scheduler.time_allows(wid, r.min_time_secs, now),
                     ));
                 }
             }

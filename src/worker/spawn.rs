@@ -23,6 +23,7 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::OnceLock;
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// Stack of the short-lived child between `clone` and `execve`.
 const CHILD_STACK: usize = 64 * 1024;
@@ -229,9 +230,10 @@ pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
             SpawnError::Io(io::Error::from_raw_os_error(child_error))
         });
     }
-    let pidfd = pidfd_open(pid)
-        .and_then(AsyncFd::new)
-        .map_err(SpawnError::Io)?;
+    let pidfd = pidfd_open(pid).map_err(SpawnError::Io)?;
+    // SAFETY: the AsyncFd owns the pidfd, which stays open and the same until it is dropped.
+    let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
+        .map_err(|e| SpawnError::Io(e.into()))?;
     Ok(TaskProcess {
         pid,
         pidfd,

@@ -10,6 +10,8 @@ mod lifecycle;
 mod malformed;
 mod open_jobs;
 mod resilience;
+mod resources;
+mod resources_cli;
 
 mod security;
 mod server;

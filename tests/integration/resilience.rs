@@ -274,3 +274,56 @@ fn finish_running_worker_reconnects_and_reports_work_done_while_the_server_was_a
         "no task ran twice: {counts:?}"
     );
 }
+
+#[test]
+fn journal_export_replay_stream_and_prune() {
+    let mut env = HqEnv::new();
+    let journal = env.file("j.bin").display().to_string();
+    env.start_server(&["--journal", &journal]);
+    env.start_worker(&[]);
+    let stream = env.spawn(&["journal", "stream"]);
+    let job = env.submit(&["--array", "1-3", "--", "true"]);
+    env.wait_job(job);
+    let replay = env.ok(&["journal", "replay"]);
+    let types: Vec<String> = replay
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(types.contains(&"job-created".to_string()), "{types:?}");
+    assert_eq!(types.iter().filter(|t| *t == "task-finished").count(), 3);
+    let stream_index = 2; // server, worker, stream
+    wait_until("the live stream to see the tasks finish", || {
+        env.proc_log(stream_index).matches("task-finished").count() == 3
+    });
+    let _ = stream;
+    env.ok(&["journal", "flush"]);
+    let exported = env.run(&["journal", "export", &journal]);
+    assert_eq!(exported.code, 0);
+    assert!(exported.stdout.lines().count() >= replay.lines().count());
+    assert!(exported.stderr.contains("Outputted"));
+    // Pruning drops the completed job but keeps the ID counter.
+    let before = std::fs::metadata(&journal).unwrap().len();
+    env.ok(&["journal", "prune"]);
+    let after = std::fs::metadata(&journal).unwrap().len();
+    assert!(
+        after < before,
+        "prune shrinks the journal: {before} -> {after}"
+    );
+    let exported = env.ok(&["journal", "export", &journal]);
+    assert!(!exported.contains("task-finished"));
+    env.ok(&["server", "stop"]);
+    wait_until("the server to stop", || {
+        env.run(&["server", "info"]).code != 0
+    });
+    env.start_server(&["--journal", &journal]);
+    assert_eq!(
+        env.submit(&["--", "true"]),
+        job + 1,
+        "job IDs continue after a prune"
+    );
+}

@@ -47,7 +47,7 @@ fn cpu_range_gives_two_variants_larger_first() {
         .contains("`2-8`"));
     assert!(variants_from_cli(Some("a-b"), &[], 0, 0).is_err());
     assert_eq!(
-        variants_from_cli(Some("0-2"), &[], 0, 0),
+        variants_from_cli(Some("0-2"), &[], 0, 0).map_err(|e| e.root().clone()),
         Err(ResourceError::ZeroAmount)
     );
 }
@@ -103,10 +103,10 @@ fn cli_errors() {
         .contains("NAME=AMOUNT"));
     assert_eq!(
         variants_from_cli(None, &strings(&["gpus=0"]), 0, 0),
-        Err(ResourceError::ZeroAmount)
+        Err(ResourceError::ZeroAmount.in_flag("--resource", "gpus=0"))
     );
     assert_eq!(
-        variants_from_cli(None, &strings(&["1x=1"]), 0, 0),
+        variants_from_cli(None, &strings(&["1x=1"]), 0, 0).map_err(|e| e.root().clone()),
         Err(ResourceError::InvalidName("1x".into()))
     );
     let many: Vec<String> = (1..=33).map(|i| format!("x={i}")).collect();
@@ -146,10 +146,10 @@ fn worker_pools() {
         worker_pools_from_cli(None, &strings(&["a=[0]", "a=[1]"]))
             .unwrap_err()
             .to_string(),
-        "Resource a defined twice"
+        "invalid value `a=[1]` for `--resource`: Resource a defined twice"
     );
     assert_eq!(
-        worker_pools_from_cli(None, &strings(&["cpus=sum(2)"])),
+        worker_pools_from_cli(None, &strings(&["cpus=sum(2)"])).map_err(|e| e.root().clone()),
         Err(ResourceError::SumForCpus)
     );
     let pools = worker_pools_from_cli(None, &strings(&["cpus=[1,2]"])).unwrap();

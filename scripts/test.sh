@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v bash >/dev/null 2>&1 || need_apt+=(bash)
+# The `hwloc` feature links libhwloc (found through pkg-config).
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+pkg-config --exists hwloc 2>/dev/null || need_apt+=(libhwloc-dev)
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi
@@ -18,3 +21,6 @@ echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets
+echo "== cargo clippy/test --features hwloc (library only)"
+cargo clippy --locked --features hwloc --lib -- -D warnings
+cargo test --locked --features hwloc --lib

@@ -430,7 +430,10 @@ pub struct TaskAssignment {
     pub body: BodyKey,
     pub entry: Option<Vec<u8>>,
     pub variant: u32,
+    /// Earlier failed attempts of this task that were retried (`--max-retries`).
+    pub retries: u32,
     pub allocation: Allocation,
+
     /// Hostnames of all nodes of a multi-node task (root first); empty otherwise.
     pub nodes: Vec<String>,
 }

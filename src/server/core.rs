@@ -185,9 +185,14 @@ impl ServerCore {
             body: body_key,
             entry: group.entry_of(a.key.task),
             variant: a.variant,
+            retries: job
+                .index_of(a.key.task)
+                .map(|i| job.tasks[i].retries as u32)
+                .unwrap_or(0),
             allocation: a.allocation,
             nodes,
         };
+
         let Some(worker) = self.workers.get_mut(&root) else {
             return;
         };

@@ -88,6 +88,10 @@ pub fn prepare(ctx: &WorkerContext, a: &TaskAssignment, body: &BodyMsg) -> Prepa
     set(&mut env, "HQ_JOB_ID", a.job.to_string());
     set(&mut env, "HQ_TASK_ID", a.task.to_string());
     set(&mut env, "HQ_INSTANCE_ID", a.instance.to_string());
+    if body.body.max_retries > 0 {
+        set(&mut env, "HQ_RETRIES", a.retries.to_string());
+    }
+
     set(&mut env, "HQ_SUBMIT_DIR", body.submit_dir.clone());
     set(&mut env, "HQ_JOB_NAME", body.job_name.clone());
     set(&mut env, "HQ", ctx.hq_path.clone());

@@ -385,19 +385,54 @@ pub fn process_affinity() -> Option<Vec<u32>> {
     }
 }
 
-/// Detection on this host: `/`, the process environment and affinity.
+/// Detection on this host: `/`, the process environment and affinity. With the `hwloc`
+/// feature CPUs and NUMA nodes come from hwloc (falling back to /sys if it fails).
 pub fn detect_host(
     no_hyper_threading: bool,
     kinds: &DetectKinds,
 ) -> (ResourceDescriptor, Vec<String>) {
     let affinity = process_affinity();
-    detect(
+    let (hw_cpus, mut warnings) = if kinds.cpus {
+        hwloc_cpus(no_hyper_threading, affinity.as_deref())
+    } else {
+        (None, Vec::new())
+    };
+    let kinds = DetectKinds {
+        cpus: kinds.cpus && hw_cpus.is_none(),
+        ..*kinds
+    };
+    let (desc, mut rest) = detect(
         Path::new("/"),
         &|name| std::env::var(name).ok(),
         no_hyper_threading,
-        kinds,
+        &kinds,
         affinity.as_deref(),
-    )
+    );
+    warnings.append(&mut rest);
+    let Some(pool) = hw_cpus else {
+        return (desc, warnings);
+    };
+    let mut all = ResourceDescriptor::default();
+    // The descriptor is empty, so adding `cpus` cannot fail.
+    let _ = all.add(CPU_RESOURCE_NAME, pool);
+    all.resources.extend(desc.resources);
+    (all, warnings)
+}
+
+#[cfg(feature = "hwloc")]
+fn hwloc_cpus(
+    no_hyper_threading: bool,
+    affinity: Option<&[u32]>,
+) -> (Option<ResourceDescriptorKind>, Vec<String>) {
+    hwloc::host_cpus(no_hyper_threading, affinity)
+}
+
+#[cfg(not(feature = "hwloc"))]
+fn hwloc_cpus(
+    _no_hyper_threading: bool,
+    _affinity: Option<&[u32]>,
+) -> (Option<ResourceDescriptorKind>, Vec<String>) {
+    (None, Vec::new())
 }
 
 /// Compatibility shim for the first worker code: host detection of CPUs and memory only,
@@ -429,5 +464,7 @@ pub fn format_hwdetect(desc: &ResourceDescriptor) -> String {
     out
 }
 
+#[cfg(feature = "hwloc")]
+pub mod hwloc;
 #[cfg(test)]
 mod tests;

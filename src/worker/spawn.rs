@@ -136,18 +136,29 @@ fn candidates(program: &str, env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<CString
         .collect()
 }
 
-/// The worker's environment with the task's variables applied (as `Command::envs` does).
-fn environment(env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<CString>> {
-    let mut all: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-    for (k, v) in env {
-        all.insert((*k).into(), (*v).into());
-    }
-    all.into_iter()
+/// The worker's own environment as `KEY=VALUE` strings, read once: the worker never changes it.
+fn base_environment() -> &'static [(OsString, CString)] {
+    static BASE: OnceLock<Vec<(OsString, CString)>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok().map(|kv| (k, kv))
+            })
+            .collect()
+    })
+}
+
+/// The task's variables as `KEY=VALUE` strings (the last one wins, as with `Command::envs`).
+fn task_environment(env: &[(&OsStr, &OsStr)]) -> io::Result<BTreeMap<OsString, CString>> {
+    env.iter()
         .map(|(k, v)| {
-            let mut kv = k.into_vec();
+            let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
-            cstring(&kv)
+            Ok(((*k).to_owned(), cstring(&kv)?))
         })
         .collect()
 }
@@ -167,20 +178,23 @@ pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
             .iter()
             .map(|a| cstring(a.as_bytes()))
             .collect::<io::Result<_>>()?;
-        let env = environment(req.env)?;
+        let env = task_environment(req.env)?;
         let cwd = cstring(OsStr::new(req.cwd).as_bytes())?;
         Ok((null, args, env, cwd, candidates(program, req.env)?))
     })();
     let (null, args, env, cwd, candidates) = prepared.map_err(SpawnError::Io)?;
-    let with_null = |v: &[CString]| -> Vec<*const libc::c_char> {
-        v.iter()
-            .map(|c| c.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
-    };
+    let end = std::iter::once(std::ptr::null());
+    let argv = args.iter().map(|c| c.as_ptr()).chain(end.clone()).collect();
+    let envp = base_environment()
+        .iter()
+        .filter(|(k, _)| !env.contains_key(k))
+        .map(|(_, kv)| kv.as_ptr())
+        .chain(env.values().map(|kv| kv.as_ptr()))
+        .chain(end)
+        .collect();
     let mut child = ChildArgs {
-        argv: with_null(&args),
-        envp: with_null(&env),
+        argv,
+        envp,
         candidates,
         cwd,
         fds: [

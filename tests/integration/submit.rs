@@ -352,7 +352,7 @@ fn max_retries_reruns_failed_programs_with_new_instances() {
         "--",
         "bash",
         "-c",
-        "echo $HQ_INSTANCE_ID >> attempts; test $(wc -l < attempts) -ge 2",
+        "echo $HQ_INSTANCE_ID >> attempts; echo $HQ_RETRIES >> retries; test $(wc -l < attempts) -ge 2",
     ]);
     env.wait_job(flaky);
     let t = env
@@ -375,6 +375,11 @@ fn max_retries_reruns_failed_programs_with_new_instances() {
         .collect();
     assert_eq!(attempts.len(), 2);
     assert!(attempts[1] > attempts[0], "{attempts:?}");
+    assert_eq!(
+        env.read("retries"),
+        "0\n1\n",
+        "the task sees how often it was retried"
+    );
 
     let always = env.submit(&["--max-retries", "2", "--", "bash", "-c", "exit 4"]);
     env.wait_job(always);

@@ -27,13 +27,13 @@ fn request(i: u32) -> ResourceRequestVariants {
     let mut main = ResourceRequest::default();
     main.add("cpus", AllocationRequest::parse(&cpus.to_string()).unwrap())
         .unwrap();
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         let gpu = ["0.25", "0.5", "1"][(i / 5 % 3) as usize];
         main.add("gpus", AllocationRequest::parse(gpu).unwrap())
             .unwrap();
     }
     let mut variants = vec![main];
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         let mut alt = ResourceRequest::default();
         alt.add(
             "cpus",

@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v bash >/dev/null 2>&1 || need_apt+=(bash)
-# The `hwloc` feature links libhwloc (found through pkg-config).
+# The `hwloc` feature links libhwloc (found through pkg-config) and, through it, libudev.
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 pkg-config --exists hwloc 2>/dev/null || need_apt+=(libhwloc-dev)
+pkg-config --exists libudev 2>/dev/null || need_apt+=(libudev-dev)
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi

@@ -180,8 +180,10 @@ fn task_that_kills_its_workers_fails_at_the_crash_limit() {
         "kill -9 $PPID; sleep 5",
     ]);
     env.wait_exit(w1);
-    let w2 = env.start_worker(&[]);
+    // The second worker dies as soon as it gets the task, maybe before it is ever listed.
+    let w2 = env.spawn(&["worker", "start", "--no-detect-resources", "--cpus", "2"]);
     env.wait_exit(w2);
+
     env.wait_job(job);
     let v = env
         .run(&["task", "list", &job.to_string(), "--output-mode", "json"])

@@ -4,3 +4,4 @@ pub mod duration;
 pub mod idset;
 pub mod placeholders;
 pub mod serverdir;
+pub mod template;

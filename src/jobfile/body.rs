@@ -99,6 +99,7 @@ pub fn build_body(
             Some(CrashLimitSpec::Unlimited) => CrashLimit::Unlimited,
         },
         max_retries: raw.max_retries.unwrap_or(0),
+        template: None,
     };
     Ok((body, source))
 }

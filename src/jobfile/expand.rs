@@ -8,7 +8,7 @@ use super::template::{self, STEP_VARIABLES};
 use crate::common::idset::IdSet;
 use crate::plan::defs::{ArrayDef, Definitions, StepDef, StepDep, Sweep, TaskDef};
 use crate::plan::error::{did_you_mean, Diag, ErrorKind};
-use crate::protocol::messages::TaskBody;
+use crate::protocol::messages::{BodyTemplate, TaskBody, TaskId};
 use minijinja::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -342,6 +342,12 @@ fn step_def(
             })
             .collect()
     });
+    if templates.per_task && bodies.len() > 1 {
+        if let Some(body) = templated_body(&src, &base, ctx, &base_ctx, &bodies, entries.as_deref())
+        {
+            bodies = vec![(count, body)];
+        }
+    }
     let deps = s.deps.iter().flatten().map(|d| (d, false));
     let deps_all = s.deps_all.iter().flatten().map(|d| (d, true));
     Ok(StepDef {
@@ -360,6 +366,50 @@ fn step_def(
         bodies,
         entries,
     })
+}
+
+/// One body whose strings the worker renders per task, instead of one body per task; `None`
+/// when the worker's rendering would differ from the planner's (checked on the first and last
+/// task), in which case the step keeps its rendered bodies.
+fn templated_body(
+    src: &ProgramSource,
+    base: &TaskBody,
+    ctx: &BodyContext,
+    base_ctx: &BTreeMap<String, Value>,
+    bodies: &[(u64, TaskBody)],
+    entries: Option<&[Vec<u8>]>,
+) -> Option<TaskBody> {
+    let raw = render_program(src, &base.program, ctx, &mut |text, _, _| {
+        Ok(text.to_string())
+    })
+    .ok()?;
+    let tpl = BodyTemplate {
+        context: serde_json::to_string(base_ctx).ok()?,
+        first_id: 0,
+    };
+    let count: u64 = bodies.iter().map(|(n, _)| *n).sum();
+    for k in [0, count.saturating_sub(1)] {
+        let mut seen = 0;
+        let expected = &bodies
+            .iter()
+            .find(|(n, _)| {
+                seen += n;
+                seen > k
+            })?
+            .1
+            .program;
+        let entry = entries
+            .and_then(|e| e.get(k as usize))
+            .map(|e| e.as_slice());
+        let got = crate::common::template::render_program(&raw, &tpl, k as TaskId, entry).ok()?;
+        if &got != expected {
+            return None;
+        }
+    }
+    let mut body = base.clone();
+    body.program = raw;
+    body.template = Some(tpl);
+    Some(body)
 }
 
 fn render(

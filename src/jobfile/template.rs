@@ -5,7 +5,7 @@
 use super::body::ProgramSource;
 use super::values::StdioSpec;
 use crate::plan::error::{did_you_mean, Diag, ErrorKind};
-use minijinja::{Environment, Template, UndefinedBehavior, Value};
+use minijinja::{Environment, Template, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
@@ -15,19 +15,7 @@ const BUILTIN_GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop"
 /// Names every step template may use besides its axes and `[vars]`.
 pub const STEP_VARIABLES: &[&str] = &["step", "index", "job_name"];
 
-/// The environment all job-file templates are compiled in.
-pub fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_keep_trailing_newline(true);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env
-}
-
-/// Whether `text` contains template syntax at all (plain strings are used as written).
-pub fn is_template(text: &str) -> bool {
-    text.contains("{{") || text.contains("{%") || text.contains("{#")
-}
+pub use crate::common::template::{environment, is_template};
 
 /// The compiled templates of one step, keyed by their source text.
 pub struct StepTemplates<'env, 'src> {

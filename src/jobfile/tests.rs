@@ -240,11 +240,16 @@ fn element_wise_deps_become_offsets() {
     assert_eq!(p.task_count(), 12);
     assert_eq!(
         p.groups.len(),
-        7,
-        "6 rendered gen tasks, one group for `use`"
+        2,
+        "one templated group for `gen`, rendered per task by the worker, one for `use`"
     );
-    assert_eq!(deps_of(&p.groups[6]), ("7-12".into(), "".into(), vec![-6]));
-    assert_eq!(p.groups[0].body.program.args, ["echo", "a-1"]);
+    assert_eq!(deps_of(&p.groups[1]), ("7-12".into(), "".into(), vec![-6]));
+    let g = &p.groups[0];
+    let tpl = g.body.template.as_ref().expect("a templated body");
+    let entry = g.entries.as_ref().unwrap()[0].as_slice();
+    let first =
+        crate::common::template::render_program(&g.body.program, tpl, 1, Some(entry)).unwrap();
+    assert_eq!(first.args, ["echo", "a-1"]);
     assert_eq!(
         p.groups[0].entries.as_ref().unwrap()[0],
         br#"{"model":"a","seed":1}"#
@@ -257,7 +262,7 @@ fn shared_axes_give_partial_fan_in_and_deps_all_full_fan_in() {
     let p = plan(&sweep_file(
         "[[step]]\nname = \"per-model\"\nproduct = [\"model\"]\ndeps = [\"gen\"]\ncommand = [\"true\"]\n[[step]]\nname = \"end\"\ndeps_all = [\"per-model\"]\ncommand = [\"true\"]\n",
     ));
-    let tail: Vec<_> = p.groups[6..].iter().map(deps_of).collect();
+    let tail: Vec<_> = p.groups[1..].iter().map(deps_of).collect();
     assert_eq!(
         tail,
         [
@@ -272,7 +277,7 @@ fn shared_axes_give_partial_fan_in_and_deps_all_full_fan_in() {
 #[test]
 fn dependency_sets_follow_the_shared_axes() {
     let p = plan(&sweep_file("[[step]]\nname = \"per-seed\"\nproduct = [\"seed\"]\ndeps = [\"gen\"]\ncommand = [\"true\"]\n"));
-    let tail: Vec<_> = p.groups[6..].iter().map(deps_of).collect();
+    let tail: Vec<_> = p.groups[1..].iter().map(deps_of).collect();
     assert_eq!(
         tail,
         [
@@ -312,7 +317,7 @@ fn dry_run_shows_steps_counts_depth_requests_and_commands() {
     let p = plan(&sweep_file("[[step]]\nname = \"use\"\nproduct = [\"model\", \"seed\"]\ndeps = [\"gen\"]\ncommand = [\"true\"]\n  [[step.request]]\n  resources = { gpus = 1 }\n"));
     let text = p.render_dry_run();
     for needle in [
-        "12 tasks in 7 groups, DAG depth 2",
+        "12 tasks in 2 groups, DAG depth 2",
         "step `gen`: 6 tasks, IDs 1-6",
         "sweep: product(model[2] x seed[3])",
         "deps: gen (matching parameters)",

@@ -184,7 +184,13 @@ fn group(
             .entries
             .as_ref()
             .map(|e| e[start as usize..end as usize].to_vec()),
-        body: body.clone(),
+        body: {
+            let mut body = body.clone();
+            if let Some(t) = &mut body.template {
+                t.first_id = first;
+            }
+            body
+        },
         deps: GroupDeps { common, offsets },
     }
 }

@@ -100,7 +100,7 @@ pub(super) fn summarize(
                 .iter()
                 .take(SHOWN_COMMANDS - commands.len().min(SHOWN_COMMANDS))
             {
-                commands.push(format!("{id}: {}", command_line(&g.body)));
+                commands.push(format!("{id}: {}", task_command_line(g, id)));
             }
             if commands.len() >= SHOWN_COMMANDS {
                 break;
@@ -212,6 +212,33 @@ fn describe_request(r: &ResourceRequest) -> String {
         parts.push(format!("weight={}", r.weight));
     }
     parts.join(", ")
+}
+
+/// The command of task `id` of a group, rendered if the body is a per-task template.
+fn task_command_line(
+    g: &crate::protocol::messages::TaskGroup,
+    id: crate::protocol::messages::TaskId,
+) -> String {
+    let Some(tpl) = &g.body.template else {
+        return command_line(&g.body);
+    };
+    let entry = g
+        .ids
+        .iter()
+        .position(|x| x == id)
+        .and_then(|k| g.entries.as_ref()?.get(k));
+    match crate::common::template::render_program(
+        &g.body.program,
+        tpl,
+        id,
+        entry.map(|e| e.as_slice()),
+    ) {
+        Ok(program) => command_line(&TaskBody {
+            program,
+            ..g.body.clone()
+        }),
+        Err(e) => format!("<{e}>"),
+    }
 }
 
 /// The command as a shell would need it written: arguments with spaces or quotes are quoted.

@@ -71,6 +71,16 @@ pub struct TaskBody {
     pub crash_limit: CrashLimit,
     /// Re-run a task whose program failed up to this many more times.
     pub max_retries: u32,
+    /// The program's strings are templates rendered per task by the worker (job-file steps).
+    pub template: Option<BodyTemplate>,
+}
+
+/// How a templated body becomes one task's program: the static variables as a JSON object;
+/// each task adds its parameter values (its `HQ_ENTRY`) and `index = task ID - first_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyTemplate {
+    pub context: String,
+    pub first_id: TaskId,
 }
 
 /// Dependencies of every task `t` of a group: all IDs in `common`, and `t + o` for each offset.

@@ -1,7 +1,7 @@
 //! The environment, working directory and output paths of one task execution (tasks.md).
 
 use crate::common::placeholders;
-use crate::protocol::messages::{BodyMsg, PinMode, StdioDef, TaskAssignment};
+use crate::protocol::messages::{BodyMsg, PinMode, ProgramDesc, StdioDef, TaskAssignment};
 use crate::resources::ResourceDescriptor;
 use std::path::{Path, PathBuf};
 
@@ -42,8 +42,29 @@ fn absolute_in(base: &Path, path: &str) -> PathBuf {
     }
 }
 
-pub fn prepare(ctx: &WorkerContext, a: &TaskAssignment, body: &BodyMsg) -> Prepared {
-    let program = &body.body.program;
+/// The task's program: the body's, or its per-task rendering for a templated job-file step.
+pub fn program_of<'a>(
+    a: &TaskAssignment,
+    body: &'a BodyMsg,
+) -> Result<std::borrow::Cow<'a, ProgramDesc>, String> {
+    match &body.body.template {
+        None => Ok(std::borrow::Cow::Borrowed(&body.body.program)),
+        Some(tpl) => crate::common::template::render_program(
+            &body.body.program,
+            tpl,
+            a.task,
+            a.entry.as_deref(),
+        )
+        .map(std::borrow::Cow::Owned),
+    }
+}
+
+pub fn prepare(
+    ctx: &WorkerContext,
+    a: &TaskAssignment,
+    body: &BodyMsg,
+    program: &ProgramDesc,
+) -> Prepared {
     let fill_common = |text: &str, cwd: Option<&Path>| {
         placeholders::fill(text, |name| match name {
             "JOB_ID" => Some(a.job.to_string()),

@@ -1,7 +1,8 @@
 //! Starts one task execution as a real process in its own process group, enforces its time
 //! limit, and stops the whole group on cancel (SIGINT, then SIGKILL after a grace period).
 
-use super::env::{prepare, Prepared, WorkerContext};
+use super::env::{prepare, program_of, Prepared, WorkerContext};
+
 use super::spawn;
 use crate::protocol::messages::{BodyMsg, TaskAssignment, TaskOutcome};
 use std::ffi::OsStr;
@@ -25,7 +26,11 @@ pub async fn run_task(
     body: Arc<BodyMsg>,
     cancel: oneshot::Receiver<()>,
 ) -> TaskOutcome {
-    let p = prepare(&ctx, &a, &body);
+    let program = match program_of(&a, &body) {
+        Ok(p) => p,
+        Err(e) => return TaskOutcome::Failed(e),
+    };
+    let p = prepare(&ctx, &a, &body, &program);
     let outcome = execute(&p, &a, &body, cancel).await;
     if let Some(dir) = &p.task_dir {
         let _ = fs::remove_dir_all(dir);

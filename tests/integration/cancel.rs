@@ -125,3 +125,25 @@ fn stopped_worker_requeues_its_running_task() {
         .clone();
     assert_eq!(t["crash_count"], 0, "a stopped worker is not a crash: {t}");
 }
+
+#[test]
+fn time_limit_kills_a_task_that_ignores_sigint() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let job = env.submit(&[
+        "--time-limit",
+        "1s",
+        "--",
+        "bash",
+        "-c",
+        "trap '' INT; echo $$ > task.pid; while true; do sleep 0.1; done",
+    ]);
+    let task = read_pid(&env, "task.pid");
+    env.wait_job(job);
+    wait_until("the SIGINT-ignoring task to die", || !pid_alive(task));
+    let t = env
+        .run(&["task", "info", "1", "0", "--output-mode", "json"])
+        .json()[0]
+        .clone();
+    assert_eq!(t["error"], "Time limit reached");
+}

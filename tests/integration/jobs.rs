@@ -147,10 +147,25 @@ fn wait_blocks_until_the_job_completes() {
 fn progress_and_its_short_form() {
     let mut env = HqEnv::with_server();
     env.start_worker(&[]);
-    let job = env.submit(&["--array", "1-4", "--", "true"]);
-    let r = env.run(&["job", "progress", &job.to_string()]);
-    assert_eq!(r.code, 0);
-    assert!(r.stderr.contains("1/1 jobs, 4/4 tasks"), "{}", r.stderr);
+    // The tasks wait for a file, so `hq job progress` surely starts before the job completes.
+    let script = "while [ ! -e go ]; do sleep 0.05; done";
+    let job = env.submit(&["--array", "1-4", "--", "bash", "-c", script]);
+    let progress = env
+        .cmd(&["job", "progress", &job.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::utils::wait_until("a task to run", || {
+        env.task_states(job).iter().any(|(_, s)| s == "running")
+    });
+
+    env.write("go", "");
+    let r = progress.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0));
+    assert!(stderr.contains("1/1 jobs, 4/4 tasks"), "{stderr}");
+
     // The job is complete now: nothing is left to wait for.
     let r = env.run(&["progress", &job.to_string()]);
     assert_eq!(r.code, 0, "{}", r.stderr);

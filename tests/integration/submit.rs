@@ -420,3 +420,29 @@ fn output_modes_of_submit() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&r.stdout), "4\n");
 }
+
+#[test]
+fn submit_wait_exits_zero_when_the_job_is_canceled() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let mut waiter = env
+        .cmd(&["submit", "--wait", "--array", "1-2", "--", "sleep", "1000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::utils::wait_until("both tasks to run", || {
+        env.run(&["job", "info", "1", "--output-mode", "json"])
+            .json()[0]["info"]["task_stats"]["running"]
+            == 2
+    });
+    env.ok(&["job", "cancel", "1"]);
+    let mut code = None;
+    crate::utils::wait_until("submit --wait to return", || {
+        code = waiter.try_wait().unwrap().map(|s| s.code());
+        code.is_some()
+    });
+    assert_eq!(code.unwrap(), Some(0));
+    let states: Vec<String> = env.task_states(1).into_iter().map(|t| t.1).collect();
+    assert_eq!(states, vec!["canceled", "canceled"]);
+}

@@ -287,7 +287,10 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("invalid `--tasks`: {e}")))?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let (jobs, _) = fetch_details(&mut connect(g).await?, selector, true).await?;
+            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
+            for id in missing {
+                log::error!("Job {id} not found");
+            }
             cat(
                 &jobs,
                 &channel,

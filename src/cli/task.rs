@@ -68,8 +68,12 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
             let tasks = parse_tasks(Some(&tasks))?.unwrap_or_default();
             let (jobs, missing) =
                 fetch_details(&mut connect(g).await?, parse_selector(&job)?, true).await?;
-            if let Some(id) = missing.first() {
-                return Err(CliError::Runtime(format!("Job {id} not found")));
+            // An unknown job is only logged (exit 0), like every other job selector.
+            for id in missing {
+                log::error!("Job {id} not found");
+            }
+            if jobs.is_empty() && out.mode == OutputMode::Json {
+                out.json(&serde_json::json!([]));
             }
             for job in &jobs {
                 let chosen: Vec<&TaskDetail> =

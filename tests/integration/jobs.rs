@@ -344,3 +344,32 @@ fn task_list_info_and_explain() {
     );
     assert!(e.contains("Worker Id"), "{e}");
 }
+
+#[test]
+fn unknown_jobs_in_task_commands_are_logged_with_exit_zero() {
+    let env = HqEnv::with_server();
+    let r = env.run(&["task", "info", "9", "0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Job 9 not found"), "{}", r.stderr);
+    let r = env.run(&["task", "info", "9", "0", "--output-mode", "json"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = env.run(&["job", "cat", "9", "stdout"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("Job 9 not found"), "{}", r.stderr);
+    for args in [
+        &["job", "cancel", "9"][..],
+        &["job", "forget", "9"],
+        &["worker", "stop", "9"],
+        &["worker", "info", "9"],
+        &["task", "list", "9"],
+        &["job", "task-ids", "9"],
+    ] {
+        let r = env.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    let job = env.submit(&["--", "true"]);
+    let r = env.run(&["task", "info", &job.to_string(), "5"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("Task 5 not found"), "{}", r.stderr);
+}

@@ -171,6 +171,11 @@ fn garbage_on_the_client_port_does_not_kill_the_server() {
         let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
         drop(s);
     }
+    // A silent peer holding both ports open does not block anyone.
+    let _idle: Vec<std::net::TcpStream> = [&info["client_port"], &info["worker_port"]]
+        .iter()
+        .map(|p| std::net::TcpStream::connect(("127.0.0.1", p.as_u64().unwrap() as u16)).unwrap())
+        .collect();
     env.ok(&["server", "info"]);
     env.ok(&["job", "list"]);
 }

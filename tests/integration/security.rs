@@ -151,3 +151,23 @@ fn server_dir_is_private() {
     assert_eq!(mode(&env.server_dir.join("001")), 0o700);
     assert_eq!(mode(&env.server_dir.join("001/access.json")), 0o400);
 }
+
+#[test]
+fn a_worker_on_the_client_port_is_refused() {
+    let env = HqEnv::with_server();
+    let dir = copied_access(&env, "crossed", |v| {
+        v["worker"] = v["client"].clone();
+    });
+    let r = env.fails(&[
+        "worker",
+        "start",
+        "--cpus",
+        "1",
+        "--no-detect-resources",
+        "--server-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(env.worker_count(), 0);
+    env.ok(&["server", "info"]);
+}

@@ -214,3 +214,22 @@ fn generate_access_writes_owner_only_files_and_never_overwrites() {
     ]);
     assert_eq!(r.code, 1);
 }
+
+#[test]
+fn a_stale_current_link_of_a_killed_server_is_replaced() {
+    let mut env = HqEnv::new();
+    let pid = env.start_server(&[]);
+    env.signal(pid, libc::SIGKILL);
+    env.wait_exit(pid);
+    // The link survives a crash; clients report the unreachable server.
+    assert!(env.server_dir.join("hq-current").is_dir());
+    let r = env.fails(&["job", "list"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is unreachable"), "{}", r.stderr);
+    env.start_server(&[]);
+    assert_eq!(
+        std::fs::read_link(env.server_dir.join("hq-current")).unwrap(),
+        std::path::PathBuf::from("002")
+    );
+    env.ok(&["job", "list"]);
+}

@@ -446,3 +446,44 @@ fn submit_wait_exits_zero_when_the_job_is_canceled() {
     let states: Vec<String> = env.task_states(1).into_iter().map(|t| t.1).collect();
     assert_eq!(states, vec!["canceled", "canceled"]);
 }
+
+#[test]
+fn max_retries_also_covers_time_limits_and_spawn_errors() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let slow_first = env.submit(&[
+        "--max-retries",
+        "1",
+        "--time-limit",
+        "1s",
+        "--",
+        "bash",
+        "-c",
+        "[ $HQ_INSTANCE_ID -ge 1 ] || sleep 100",
+    ]);
+    let missing = env.submit(&["--max-retries", "2", "--", "no-such-program-abc"]);
+    env.wait_job(slow_first);
+    env.wait_job(missing);
+    let info = |job: u32| {
+        env.run(&[
+            "task",
+            "info",
+            &job.to_string(),
+            "0",
+            "--output-mode",
+            "json",
+        ])
+        .json()[0]
+            .clone()
+    };
+    let t = info(slow_first);
+    assert_eq!(t["state"], "finished", "{t}");
+    assert_eq!(t["retries"], 1);
+    let t = info(missing);
+    assert_eq!(t["state"], "failed", "{t}");
+    assert_eq!(t["retries"], 2);
+    assert!(t["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("Cannot execute \"no-such-program-abc\""));
+}

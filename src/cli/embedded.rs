@@ -155,7 +155,15 @@ pub fn print_summary(
                 s.aborted,
                 format_duration(elapsed)
             );
+            // Where the output went, shown for the first task.
+            if let Some((job, task)) = details.iter().find_map(|d| d.tasks.first().map(|t| (d, t))) {
+                let body = &job.groups[task.group as usize].body;
+                if let Some(path) = super::job_print::resolved_path(job, task, body, true) {
+                    println!("Output of task {}: {path} (stderr next to it)", task.id);
+                }
+            }
             let failed: Vec<Vec<String>> = details
+
                 .iter()
                 .flat_map(|d| d.tasks.iter())
                 .filter(|t| t.status == TaskStatus::Failed)

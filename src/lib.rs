@@ -11,4 +11,5 @@ pub mod protocol;
 pub mod resources;
 pub mod scheduler;
 pub mod server;
+pub mod stream;
 pub mod worker;

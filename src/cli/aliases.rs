@@ -39,6 +39,7 @@ pub fn rewrite(mut args: Vec<String>) -> Vec<String> {
         ("wait", _) => [s(&["job", "wait"]), rest[1..].to_vec()].concat(),
         ("event-log", _) => [s(&["journal"]), rest[1..].to_vec()].concat(),
         ("completion", _) => [s(&["generate-completion"]), rest[1..].to_vec()].concat(),
+        ("log", _) | ("output-log", _) => rewrite_output_log(&rest),
         ("job", Some(id))
             if id.chars().next().is_some_and(|c| c.is_ascii_digit()) || id == "last" =>
         {
@@ -57,6 +58,17 @@ pub fn rewrite(mut args: Vec<String>) -> Vec<String> {
     }
     args.extend(new);
     args
+}
+
+/// `hq log DIR ...` → `hq output-log DIR ...`; `output-log DIR stdout|stderr ...` → `output-log
+/// DIR cat stdout|stderr ...` (the job is then the only one in DIR, or `--job`).
+fn rewrite_output_log(rest: &[String]) -> Vec<String> {
+    let mut new = vec!["output-log".to_string()];
+    new.extend_from_slice(&rest[1..]);
+    if matches!(new.get(2).map(String::as_str), Some("stdout" | "stderr")) {
+        new.insert(2, "cat".into());
+    }
+    new
 }
 
 /// `--log DIR` → `--stream DIR`; bare `--pin` → `--pin taskset`; stops at the command.
@@ -112,5 +124,15 @@ mod tests {
         assert_eq!(r("hq submit --pin ./x"), "hq submit --pin taskset ./x");
         assert_eq!(r("hq submit --log d ls"), "hq submit --stream d ls");
         assert_eq!(r("hq submit ls --log d"), "hq submit ls --log d");
+        assert_eq!(r("hq log d show"), "hq output-log d show");
+        assert_eq!(
+            r("hq output-log d stdout --task=42"),
+            "hq output-log d cat stdout --task=42"
+        );
+        assert_eq!(r("hq log d stderr"), "hq output-log d cat stderr");
+        assert_eq!(
+            r("hq output-log d cat 1 stdout"),
+            "hq output-log d cat 1 stdout"
+        );
     }
 }

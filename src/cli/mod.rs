@@ -7,6 +7,7 @@ mod job;
 mod job_print;
 mod journal;
 pub mod output;
+mod output_log;
 mod run;
 mod server;
 mod submit;
@@ -98,6 +99,8 @@ pub enum Command {
     /// Inspect and maintain the server's event journal
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Read the stream files that `--stream` jobs write (no server needed)
+    OutputLog(output_log::OutputLogArgs),
     /// Run a job on an embedded server and local worker, then exit (no setup needed)
     Run(Box<run::RunArgs>),
     /// Print a shell completion script
@@ -181,6 +184,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,
         Command::Journal(cmd) => journal::run(&g, cmd).await,
+        Command::OutputLog(args) => output_log::run(&g, args),
         Command::GenerateCompletion { shell } => {
             log::info!("Generating completion file for {shell}...");
             let mut cmd = <Opts as clap::CommandFactory>::command();

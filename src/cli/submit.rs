@@ -399,6 +399,7 @@ fn build_body(o: &SubmitOpts, command: &[String]) -> Result<TaskBody, CliError> 
         priority: o.priority,
         crash_limit: parse_crash_limit(&o.crash_limit)?,
         max_retries: o.max_retries,
+        retry_growth: vec![],
         template: None,
     })
 }

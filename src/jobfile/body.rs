@@ -99,6 +99,7 @@ pub fn build_body(
             Some(CrashLimitSpec::Unlimited) => CrashLimit::Unlimited,
         },
         max_retries: raw.max_retries.unwrap_or(0),
+        retry_growth: retry_growth(raw.retry_growth.as_ref())?,
         template: None,
     };
     Ok((body, source))
@@ -235,9 +236,33 @@ fn merged(own: &RawBody, ctx: &BodyContext) -> Result<RawBody, Diag> {
         priority: pick!(priority),
         crash_limit: pick!(crash_limit),
         max_retries: pick!(max_retries),
+        retry_growth: pick!(retry_growth),
         request: pick!(request),
         profile: None,
     })
+}
+
+/// `retry_growth = { time_limit = 2.0, mem = 1.5 }`: factors ≥ 1 with at most 4 decimals.
+fn retry_growth(
+    raw: Option<&Spanned<BTreeMap<String, f64>>>,
+) -> Result<Vec<(String, ResourceAmount)>, Diag> {
+    let Some(raw) = raw else { return Ok(vec![]) };
+    let mut out = Vec::new();
+    for (name, factor) in raw.get_ref() {
+        if !factor.is_finite() || *factor < 1.0 {
+            return Err(Diag::new(
+                ErrorKind::WrongType,
+                format!("invalid growth factor {factor} for `{name}` in `retry_growth`"),
+            )
+            .at(raw.span(), "factor below 1")
+            .help("use factors of at least 1.0, e.g. `retry_growth = { time_limit = 2.0 }`"));
+        }
+        out.push((
+            name.clone(),
+            ResourceAmount((factor * 10_000.0).round() as u64),
+        ));
+    }
+    Ok(out)
 }
 
 fn duration(text: &Spanned<String>, what: &str) -> Result<std::time::Duration, Diag> {

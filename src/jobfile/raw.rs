@@ -50,6 +50,10 @@ macro_rules! body_struct {
             pub crash_limit: Option<Spanned<CrashLimitSpec>>,
             /// [ext] Re-run a task whose program failed up to this many more times.
             pub max_retries: Option<u32>,
+            /// [ext] Growth per retry: `{ time_limit = 2.0, mem = 1.5 }` multiplies the time
+            /// limit and the named resource amounts by the factor for every retry so far.
+            #[schemars(with = "Option<BTreeMap<String, f64>>")]
+            pub retry_growth: Option<Spanned<BTreeMap<String, f64>>>,
             /// Resource request variants (`[[task.request]]`); the first that fits is preferred.
             #[schemars(with = "Option<Vec<RawRequest>>")]
             pub request: Option<Spanned<Vec<Spanned<RawRequest>>>>,
@@ -74,6 +78,7 @@ macro_rules! body_struct {
                     priority: self.priority,
                     crash_limit: self.crash_limit.clone(),
                     max_retries: self.max_retries,
+                    retry_growth: self.retry_growth.clone(),
                     request: self.request.clone(),
                     profile: self.profile.clone(),
                 }

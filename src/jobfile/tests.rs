@@ -463,3 +463,27 @@ fn print_dry_run() {
             .render_dry_run()
     );
 }
+
+#[test]
+fn retry_growth_scales_time_limit_and_resources_per_retry() {
+    let p = plan("[[task]]\ncommand = [\"x\"]\ntime_limit = \"10s\"\nmax_retries = 2\nretry_growth = { time_limit = 2.0, mem = 1.5 }\n  [[task.request]]\n  resources = { cpus = 1, mem = 100 }\n");
+    let b = &p.groups[0].body;
+    assert_eq!(b.time_limit_after(0), Some(10_000));
+    assert_eq!(b.time_limit_after(2), Some(40_000));
+    assert!(b.resources_after(0).is_none());
+    let grown = b.resources_after(2).unwrap();
+    let mem = grown.variants[0].get("mem").unwrap().amount().unwrap();
+    assert_eq!(mem.to_string(), "225");
+    assert_eq!(
+        grown.variants[0]
+            .get("cpus")
+            .unwrap()
+            .amount()
+            .unwrap()
+            .to_string(),
+        "1"
+    );
+    let e = error("[[task]]\ncommand = [\"x\"]\nretry_growth = { mem = 0.5 }\n");
+    assert!(e.message().contains("growth factor"), "{}", e.message());
+    assert_eq!(e.line(), Some(3));
+}

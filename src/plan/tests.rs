@@ -23,6 +23,7 @@ fn body(cmd: &str) -> TaskBody {
         priority: 0,
         crash_limit: CrashLimit::Limit(5),
         max_retries: 0,
+        retry_growth: vec![],
         template: None,
     }
 }

@@ -2,7 +2,7 @@
 //! bump [`PROTOCOL_VERSION`]: peers compare it in the handshake and refuse a mismatch.
 
 use crate::common::idset::IdSet;
-use crate::resources::{Allocation, ResourceDescriptor, ResourceRequestVariants};
+use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestVariants};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
@@ -71,8 +71,55 @@ pub struct TaskBody {
     pub crash_limit: CrashLimit,
     /// Re-run a task whose program failed up to this many more times.
     pub max_retries: u32,
+    /// Growth per retry: (`time_limit` or a resource name, factor); each retry multiplies by
+    /// the factor again.
+    pub retry_growth: Vec<(String, ResourceAmount)>,
     /// The program's strings are templates rendered per task by the worker (job-file steps).
     pub template: Option<BodyTemplate>,
+}
+
+impl TaskBody {
+    fn growth(&self, key: &str, retries: u32) -> Option<f64> {
+        let (_, factor) = self.retry_growth.iter().find(|(k, _)| k == key)?;
+        Some((factor.0 as f64 / 10_000.0).powi(retries as i32))
+    }
+
+    /// The time limit of an execution after `retries` retries.
+    pub fn time_limit_after(&self, retries: u32) -> Option<u64> {
+        let limit = self.time_limit_ms?;
+        Some(match self.growth("time_limit", retries) {
+            Some(f) => (limit as f64 * f).ceil() as u64,
+            None => limit,
+        })
+    }
+
+    /// The resource requests after `retries` retries, when any of them grows.
+    pub fn resources_after(&self, retries: u32) -> Option<ResourceRequestVariants> {
+        let grows = |name: &str| self.growth(name, retries).filter(|_| retries > 0);
+        if !self
+            .resources
+            .variants
+            .iter()
+            .flat_map(|v| &v.resources)
+            .any(|e| grows(&e.resource).is_some())
+        {
+            return None;
+        }
+        let mut grown = self.resources.clone();
+        for entry in grown
+            .variants
+            .iter_mut()
+            .flat_map(|v| v.resources.iter_mut())
+        {
+            if let Some(f) = grows(&entry.resource) {
+                if let Some(amount) = entry.request.amount() {
+                    let units = (amount.0 as f64 * f).ceil() as u64;
+                    entry.request = entry.request.with_amount(ResourceAmount(units));
+                }
+            }
+        }
+        Some(grown)
+    }
 }
 
 /// How a templated body becomes one task's program: the static variables as a JSON object;

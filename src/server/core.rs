@@ -109,8 +109,13 @@ impl ServerCore {
         if let Some(j) = self.jobs.get(&job) {
             if let Some(i) = j.index_of(task) {
                 let g = &j.groups[j.tasks[i].group as usize];
+                // A retried task may ask for more (`retry_growth`).
+                let req = match g.body.resources_after(j.tasks[i].retries as u32) {
+                    Some(grown) => self.scheduler.intern(&grown),
+                    None => g.req,
+                };
                 self.scheduler
-                    .add_ready(TaskKey { job, task }, g.req, g.body.priority);
+                    .add_ready(TaskKey { job, task }, req, g.body.priority);
                 self.needs_schedule = true;
             }
         }

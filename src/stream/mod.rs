@@ -136,11 +136,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 
     fn u64(&mut self) -> Option<u64> {
-        self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 }
 
@@ -184,14 +186,9 @@ fn parse_record(c: &mut Cursor<'_>, offset: usize) -> Result<Option<Record>, For
     if c.bytes.len() - c.pos < RECORD_HEADER_LEN {
         return Ok(None);
     }
-    let (Some(time_ms), Some(job), Some(task), Some(instance), Some(ch), Some(size)) = (
-        c.u64(),
-        c.u32(),
-        c.u32(),
-        c.u32(),
-        c.take(1),
-        c.u32(),
-    ) else {
+    let (Some(time_ms), Some(job), Some(task), Some(instance), Some(ch), Some(size)) =
+        (c.u64(), c.u32(), c.u32(), c.u32(), c.take(1), c.u32())
+    else {
         return Ok(None);
     };
     let channel = Channel::from_byte(ch[0]).ok_or(FormatError::BadChannel {

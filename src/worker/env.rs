@@ -136,7 +136,9 @@ pub fn prepare(
             dir.join("hq-error").display().to_string(),
         );
     }
-    let variants = &body.body.resources.variants;
+    let grown = body.body.resources_after(a.retries);
+    let variants = &grown.as_ref().unwrap_or(&body.body.resources).variants;
+
     if variants.len() > 1 {
         set(&mut env, "HQ_RESOURCE_VARIANT", a.variant.to_string());
     }

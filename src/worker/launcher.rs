@@ -2,6 +2,7 @@
 //! limit, and stops the whole group on cancel (SIGINT, then SIGKILL after a grace period).
 
 use super::env::{prepare, program_of, Prepared, WorkerContext};
+use super::streamer::TaskStreams;
 
 use super::spawn;
 use crate::protocol::messages::{BodyMsg, TaskAssignment, TaskOutcome};
@@ -31,7 +32,15 @@ pub async fn run_task(
         Err(e) => return TaskOutcome::Failed(e),
     };
     let p = prepare(&ctx, &a, &body, &program);
-    let outcome = execute(&p, &a, &body, cancel).await;
+    let mut streams = match TaskStreams::attach(&ctx, &a, &body, &program) {
+        Ok(s) => s,
+        Err(e) => return TaskOutcome::Failed(e),
+    };
+    let pipes = streams.as_mut().map(TaskStreams::take_pipes);
+    let mut outcome = execute(&p, &a, &body, cancel, pipes.unwrap_or_default()).await;
+    if let Some(streams) = streams {
+        outcome = streams.finish(outcome).await;
+    }
     if let Some(dir) = &p.task_dir {
         let _ = fs::remove_dir_all(dir);
     }
@@ -92,6 +101,7 @@ async fn execute(
     a: &TaskAssignment,
     body: &BodyMsg,
     cancel: oneshot::Receiver<()>,
+    pipes: (Option<fs::File>, Option<fs::File>),
 ) -> TaskOutcome {
     if let Err(e) = fs::create_dir_all(&p.cwd) {
         return TaskOutcome::Failed(format!(
@@ -103,7 +113,8 @@ async fn execute(
         return TaskOutcome::Failed(e);
     }
     let (stdout, stderr) = match (open_output(&p.stdout), open_output(&p.stderr)) {
-        (Ok(o), Ok(e)) => (o, e),
+        // A channel without a file of its own goes to its stream pipe, if any.
+        (Ok(o), Ok(e)) => (o.or(pipes.0), e.or(pipes.1)),
         (Err(e), _) | (_, Err(e)) => return TaskOutcome::Failed(e),
     };
     if p.args.is_empty() {
@@ -127,7 +138,11 @@ async fn execute(
             let _ = stdin.write_all(&data).await;
         });
     }
-    let limit = body.body.time_limit_ms.map(Duration::from_millis);
+    let limit = body
+        .body
+        .time_limit_after(a.retries)
+        .map(Duration::from_millis);
+
     let time_limit = async {
         match limit {
             Some(d) => tokio::time::sleep(d).await,

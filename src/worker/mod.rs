@@ -6,6 +6,7 @@ pub mod hwdetect;
 pub mod launcher;
 pub mod reaper;
 pub mod spawn;
+pub mod streamer;
 
 use self::env::WorkerContext;
 use crate::common::serverdir;

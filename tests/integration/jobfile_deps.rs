@@ -268,3 +268,28 @@ command = ["touch", "ran-13"]
     assert!(env.file("ran-12").exists());
     assert!(!env.file("ran-11").exists() && !env.file("ran-13").exists());
 }
+
+#[test]
+fn retry_growth_gives_a_retried_task_a_longer_time_limit() {
+    let mut env = crate::utils::HqEnv::with_server();
+    env.start_worker(&[]);
+    let file = env.write(
+        "grow.toml",
+        "[[task]]\nid = 1\ncommand = [\"bash\", \"-c\", \"echo $HQ_RETRIES >> attempts; sleep 2\"]\ntime_limit = \"1s\"\nmax_retries = 1\nretry_growth = { time_limit = 4.0 }\n",
+    );
+    let out = env.ok(&[
+        "--output-mode",
+        "quiet",
+        "job",
+        "submit-file",
+        file.to_str().unwrap(),
+    ]);
+    let job: u32 = out.trim().parse().unwrap();
+    env.wait_job(job);
+    assert_eq!(env.task_states(job), vec![(1, "finished".to_string())]);
+    assert_eq!(
+        env.read("attempts"),
+        "0\n1\n",
+        "the first attempt hit the 1 s limit, the retry had 4 s"
+    );
+}

@@ -15,6 +15,7 @@ mod resources_cli;
 
 mod security;
 mod server;
+mod streaming;
 mod submit;
 mod tasks;
 mod utils;

@@ -40,7 +40,7 @@ pub enum OutputLogCommand {
     /// Raw content of one channel of a job, ordered by task ID
     Cat {
         /// `JOB stdout|stderr`, or only `stdout|stderr` when DIR holds one job (or with `--job`)
-        #[arg(num_args = 1..=2, required = true, value_name = "JOB] [CHANNEL")]
+        #[arg(num_args = 1..=2, required = true, value_names = ["JOB", "CHANNEL"])]
         args: Vec<String>,
         /// The job, when not given as the first argument
         #[arg(long)]

@@ -148,11 +148,21 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     };
     output::init_logging(opts.global.debug);
     let out = opts.global.out();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The server (one actor) and the worker (one loop) run on one thread: on small nodes the
+    // cores belong to the tasks, and cross-thread wake-ups cost more than they give.
+    let current_thread = matches!(
+        &opts.command,
+        Command::Server(server::ServerCommand::Start(_))
+            | Command::Worker(worker::WorkerCommand::Start(_))
+    );
+    let mut builder = if current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("cannot start the async runtime: {e}");

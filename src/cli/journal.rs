@@ -1,4 +1,4 @@
-//! `hq journal export|flush|prune`.
+//! `hq journal export|flush|prune|replay|stream|report`.
 
 use super::output::OutputMode;
 use super::{connect, CliError, CliResult, GlobalOpts};
@@ -20,6 +20,17 @@ pub enum JournalCommand {
     Replay,
     /// Print the server's past events, then live events until the server stops
     Stream,
+    /// Write an HTML report of a journal: counts, task durations, workers, a timeline
+    Report {
+        journal: PathBuf,
+        output: PathBuf,
+        /// Start of the window, as an offset from the journal's first event
+        #[arg(long, value_parser = crate::common::duration::parse_duration)]
+        start_time: Option<std::time::Duration>,
+        /// End of the window, as an offset from the journal's first event
+        #[arg(long, value_parser = crate::common::duration::parse_duration)]
+        end_time: Option<std::time::Duration>,
+    },
 }
 
 pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
@@ -37,6 +48,23 @@ pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
         JournalCommand::Prune => simple(ClientRequest::JournalPrune).await,
         JournalCommand::Replay => events(g, false).await,
         JournalCommand::Stream => events(g, true).await,
+        JournalCommand::Report {
+            journal,
+            output,
+            start_time,
+            end_time,
+        } => {
+            let replay = crate::journal::read_all::<JournalEvent>(&journal)
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+            let data = super::journal_report::fold(&replay.events, ms(start_time), ms(end_time));
+            let html = super::journal_report::render(&data, &journal.display().to_string());
+            std::fs::write(&output, html).map_err(|e| {
+                CliError::Runtime(format!("cannot write {}: {e}", output.display()))
+            })?;
+            log::info!("Report written to {}", output.display());
+            Ok(())
+        }
     }
 }
 

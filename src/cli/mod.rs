@@ -6,6 +6,8 @@ mod embedded;
 mod job;
 mod job_print;
 mod journal;
+mod journal_report;
+
 pub mod output;
 mod output_log;
 mod run;

@@ -329,3 +329,20 @@ fn journal_export_replay_stream_and_prune() {
         "job IDs continue after a prune"
     );
 }
+
+#[test]
+fn journal_report_writes_an_html_page() {
+    let mut env = HqEnv::new();
+    let journal = env.file("j.bin").display().to_string();
+    let server = env.start_server(&["--journal", &journal]);
+    env.start_worker(&[]);
+    let job = env.submit(&["--array", "1-4", "--", "true"]);
+    env.wait_job(job);
+    env.ok(&["server", "stop"]);
+    env.wait_exit(server);
+    let out = env.file("report.html");
+    env.ok(&["journal", "report", &journal, out.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("Tasks finished</th><td>4"), "{html}");
+    assert!(html.contains("<svg"));
+}

@@ -3,6 +3,7 @@
 # bare spawn loop that runs the same N `true` processes with C in flight on the same machine.
 #
 # Usage: benchmarks/throughput.sh [N] [C] [REPEATS]     (defaults: 50000 2 3)
+# Optional: WORKER_ARGS and SUBMIT_ARGS, extra flags for `hq worker start` and `hq submit`.
 # Runs alternate (spawn loop, hq, spawn loop, hq, ...) so both see the same machine load; the
 # medians are compared. Everything it starts runs in a temporary directory and is ended by PID.
 set -euo pipefail
@@ -21,7 +22,10 @@ if [[ ! -x $SPAWNLOOP || $BENCH_ROOT/benchmarks/spawnloop.rs -nt $SPAWNLOOP ]]; 
 fi
 
 start_server
-start_worker --cpus "$C"
+# WORKER_ARGS / SUBMIT_ARGS add resources, e.g. WORKER_ARGS='--resource gpus=[0,1]'
+# SUBMIT_ARGS='--resource gpus=0.25' (the spawn loop runs the same processes either way).
+# shellcheck disable=SC2086
+start_worker --cpus "$C" ${WORKER_ARGS:-}
 log "server pid $SERVER_PID, worker pid $WORKER_PID, N=$N, --cpus $C, $REPEATS repeats"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -32,7 +36,8 @@ for r in $(seq "$REPEATS"); do
     t=$("$SPAWNLOOP" "$N" "$C" true)
     spawn_times+=("$t")
     start=$(now)
-    hq_ submit --array "1-$N" --stdout none --stderr none --wait -- true >/dev/null
+    # shellcheck disable=SC2086
+    hq_ submit --array "1-$N" --stdout none --stderr none ${SUBMIT_ARGS:-} --wait -- true >/dev/null
     end=$(now)
     t=$(elapsed "$start" "$end")
     hq_times+=("$t")

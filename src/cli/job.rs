@@ -127,22 +127,7 @@ fn parse_job_states(text: &str) -> Result<Vec<JobStatus>, CliError> {
 }
 
 pub fn job_status(info: &JobInfo) -> JobStatus {
-    let s = &info.stats;
-    if s.running > 0 {
-        JobStatus::Running
-    } else if s.waiting > 0 {
-        JobStatus::Waiting
-    } else if s.failed > 0 {
-        JobStatus::Failed
-    } else if s.aborted > 0 {
-        JobStatus::Aborted
-    } else if s.canceled > 0 {
-        JobStatus::Canceled
-    } else if info.is_open {
-        JobStatus::Opened
-    } else {
-        JobStatus::Finished
-    }
+    info.stats.job_status(info.is_open)
 }
 
 pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {

@@ -3,7 +3,7 @@
 
 use super::job::{wait_for_jobs, WaitStyle};
 use super::output::{Out, OutputMode};
-use super::submit::{build_request, print_submitted, SubmitOpts};
+use super::submit::{build_request, send_submission, SubmitOpts};
 use super::{CliError, CliResult, GlobalOpts};
 use crate::client::Session;
 use crate::common::idset::IdSet;
@@ -102,26 +102,7 @@ pub async fn submit_file(g: &GlobalOpts, args: SubmitFileArgs) -> CliResult {
     }
     let request = plan_file(&args.file, args.job)?;
     let mut session = super::connect(g).await?;
-    let job = submit(&mut session, request).await?;
-    print_submitted(&out, job, !(args.wait || args.progress));
-    if args.wait || args.progress {
-        let style = if args.progress {
-            WaitStyle::Progress
-        } else {
-            WaitStyle::Silent
-        };
-        wait_for_jobs(
-            &mut session,
-            IdSelector::Ids(IdSet::from_range(job, job)),
-            false,
-            style,
-            &out,
-        )
-        .await?;
-        if out.mode == OutputMode::Json {
-            out.json(&serde_json::json!({ "id": job }));
-        }
-    }
+    send_submission(&mut session, request, args.wait, args.progress, &out).await?;
     Ok(())
 }
 

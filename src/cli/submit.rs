@@ -106,9 +106,27 @@ pub struct SubmitOpts {
 }
 
 pub async fn run(g: &GlobalOpts, args: SubmitArgs) -> CliResult {
-    let out = g.out();
     let request = build_request(&args.opts, &args.command)?;
     let mut session = connect(g).await?;
+    send_submission(
+        &mut session,
+        request,
+        args.opts.wait,
+        args.opts.progress,
+        &g.out(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sends a submission, prints the new job's ID and, with `wait` or `progress`, waits for it.
+pub async fn send_submission(
+    session: &mut crate::client::Session,
+    request: SubmitRequest,
+    wait: bool,
+    progress: bool,
+    out: &super::output::Out,
+) -> Result<JobId, CliError> {
     let job = match session
         .request(ClientRequest::Submit(Box::new(request)))
         .await?
@@ -116,26 +134,20 @@ pub async fn run(g: &GlobalOpts, args: SubmitArgs) -> CliResult {
         ClientResponse::JobCreated { job } => job,
         other => return Err(CliError::Runtime(format!("unexpected response {other:?}"))),
     };
-    print_submitted(&out, job, !(args.opts.wait || args.opts.progress));
-    if args.opts.wait || args.opts.progress {
-        let style = if args.opts.progress {
+    print_submitted(out, job, !(wait || progress));
+    if wait || progress {
+        let style = if progress {
             WaitStyle::Progress
         } else {
             WaitStyle::Silent
         };
-        wait_for_jobs(
-            &mut session,
-            IdSelector::Ids(IdSet::from_range(job, job)),
-            false,
-            style,
-            &out,
-        )
-        .await?;
+        let selector = IdSelector::Ids(IdSet::from_range(job, job));
+        wait_for_jobs(session, selector, false, style, out).await?;
         if out.mode == OutputMode::Json {
             out.json(&serde_json::json!({ "id": job }));
         }
     }
-    Ok(())
+    Ok(job)
 }
 
 pub fn print_submitted(out: &super::output::Out, job: JobId, json: bool) {

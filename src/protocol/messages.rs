@@ -240,6 +240,25 @@ pub struct TaskStats {
 }
 
 impl TaskStats {
+    /// The job state these counts give (tasks.md: the first matching rule wins).
+    pub fn job_status(&self, is_open: bool) -> JobStatus {
+        if self.running > 0 {
+            JobStatus::Running
+        } else if self.waiting > 0 {
+            JobStatus::Waiting
+        } else if self.failed > 0 {
+            JobStatus::Failed
+        } else if self.aborted > 0 {
+            JobStatus::Aborted
+        } else if self.canceled > 0 {
+            JobStatus::Canceled
+        } else if is_open {
+            JobStatus::Opened
+        } else {
+            JobStatus::Finished
+        }
+    }
+
     pub fn completed(&self) -> u32 {
         self.finished + self.failed + self.canceled + self.aborted
     }

@@ -28,12 +28,34 @@ pub async fn accept_clients(
     key: Option<SecretKey>,
     events: mpsc::UnboundedSender<Event>,
 ) {
+    accept_loop(listener, key, events, "client", serve_client).await
+}
+
+pub async fn accept_workers(
+    listener: TcpListener,
+    key: Option<SecretKey>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    accept_loop(listener, key, events, "worker", serve_worker).await
+}
+
+/// Accepts connections forever, serving each in its own task.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    key: Option<SecretKey>,
+    events: mpsc::UnboundedSender<Event>,
+    what: &'static str,
+    serve: F,
+) where
+    F: Fn(TcpStream, Option<SecretKey>, mpsc::UnboundedSender<Event>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::protocol::ProtocolError>> + Send + 'static,
+{
     loop {
         let stream = accept_next(&listener).await;
-        let events = events.clone();
+        let connection = serve(stream, key, events.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_client(stream, key, events).await {
-                log::debug!("client connection ended: {e}");
+            if let Err(e) = connection.await {
+                log::debug!("{what} connection ended: {e}");
             }
         });
     }
@@ -79,22 +101,6 @@ async fn serve_client(
         }
     }
     Ok(())
-}
-
-pub async fn accept_workers(
-    listener: TcpListener,
-    key: Option<SecretKey>,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    loop {
-        let stream = accept_next(&listener).await;
-        let events = events.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_worker(stream, key, events).await {
-                log::debug!("worker connection ended: {e}");
-            }
-        });
-    }
 }
 
 async fn serve_worker(

@@ -128,22 +128,7 @@ impl Job {
     }
 
     pub fn status(&self) -> JobStatus {
-        let s = &self.stats;
-        if s.running > 0 {
-            JobStatus::Running
-        } else if s.waiting > 0 {
-            JobStatus::Waiting
-        } else if s.failed > 0 {
-            JobStatus::Failed
-        } else if s.aborted > 0 {
-            JobStatus::Aborted
-        } else if s.canceled > 0 {
-            JobStatus::Canceled
-        } else if self.is_open {
-            JobStatus::Opened
-        } else {
-            JobStatus::Finished
-        }
+        self.stats.job_status(self.is_open)
     }
 
     pub fn info(&self) -> JobInfo {

@@ -9,9 +9,9 @@ use tokio::net::TcpStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("No running instance of HQ found at {dir:?}.\nTry to start the server: `hq server start`{hint}")]
+    #[error("No running instance of HQ found at {dir:?}.\nTry to start the server: `hq server start{hint}`")]
     NoServer { dir: PathBuf, hint: String },
-    #[error("Access token found but HQ server {addr} is unreachable.\nTry to (re)start the server using `hq server start`{hint}")]
+    #[error("Access token found but HQ server {addr} is unreachable.\nTry to (re)start the server using `hq server start{hint}`")]
     Unreachable { addr: String, hint: String },
     #[error(transparent)]
     Dir(#[from] ServerDirError),

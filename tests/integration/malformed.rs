@@ -118,7 +118,7 @@ fn no_server_gives_a_clear_message_and_exit_one() {
         );
         assert!(
             r.stderr
-                .contains("Try to start the server: `hq server start`"),
+                .contains("Try to start the server: `hq server start --server-dir "),
             "{}",
             r.stderr
         );

@@ -40,6 +40,10 @@ pub enum WorkerCommand {
         #[arg(long)]
         no_hyper_threading: bool,
     },
+    /// Print a worker's hostname
+    Address { id: WorkerId },
+    /// Wait until at least N workers are running
+    Wait { count: usize },
 }
 
 #[derive(clap::Args, Debug)]
@@ -146,6 +150,30 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
             }
             print_hwdetect(&out, &desc);
             Ok(())
+        }
+        WorkerCommand::Address { id } => {
+            let workers = fetch(g).await?;
+            match workers.iter().find(|w| w.id == id) {
+                Some(w) => {
+                    println!("{}", w.configuration.hostname);
+                    Ok(())
+                }
+                None => Err(CliError::Runtime(format!("Worker {id} not found"))),
+            }
+        }
+        WorkerCommand::Wait { count } => {
+            // Polls once per second, as the reference does.
+            loop {
+                let running = fetch(g)
+                    .await?
+                    .iter()
+                    .filter(|w| w.state == WorkerState::Running)
+                    .count();
+                if running >= count {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
 }

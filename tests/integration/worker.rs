@@ -239,3 +239,22 @@ fn cpus_and_resource_cpus_together_are_rejected() {
         r.stderr
     );
 }
+
+#[test]
+fn worker_address_and_wait() {
+    let mut env = crate::utils::HqEnv::with_server();
+    env.start_worker(&["--hostname", "node-7.example"]);
+    assert_eq!(env.ok(&["worker", "address", "1"]).trim(), "node-7.example");
+    let r = env.fails(&["worker", "address", "9"]);
+    assert!(r.stderr.contains("Worker 9 not found"), "{}", r.stderr);
+    // One worker is running, so waiting for one returns at once.
+    env.ok(&["worker", "wait", "1"]);
+    // Waiting for two blocks until a second worker registers.
+    let waiter = env.spawn(&["worker", "wait", "2"]);
+    assert!(
+        crate::utils::pid_alive(waiter as i32),
+        "`worker wait 2` must block with one worker"
+    );
+    env.start_worker(&[]);
+    assert_eq!(env.wait_exit(waiter), 0);
+}

@@ -106,6 +106,8 @@ pub struct SubmitOpts {
 }
 
 pub async fn run(g: &GlobalOpts, args: SubmitArgs) -> CliResult {
+    let (opts, command) = super::directives::apply(args.opts, args.command)?;
+    let args = SubmitArgs { opts, command };
     let request = build_request(&args.opts, &args.command)?;
     let mut session = connect(g).await?;
     send_submission(

@@ -487,3 +487,58 @@ fn max_retries_also_covers_time_limits_and_spawn_errors() {
         .unwrap()
         .starts_with("Cannot execute \"no-such-program-abc\""));
 }
+
+#[test]
+fn hq_directives_in_a_script_are_options_and_the_command_line_wins() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "4"]);
+    // Not executable: the shebang is prepended to the command.
+    env.write(
+        "job.sh",
+        "#!/bin/bash\n#HQ --name from-directive --cpus 2 --env A=file\n#HQ --array 1-2\necho \"$HQ_CPUS $A $B\" > out-$HQ_TASK_ID\n",
+    );
+    let job = env.submit(&["--env", "B=cli", "--cpus", "1", "job.sh"]);
+    env.wait_job(job);
+    assert!(
+        env.task_states(job).iter().all(|(_, s)| s == "finished"),
+        "{:?}",
+        env.task_states(job)
+    );
+    let out = env.read("out-1");
+    assert_eq!(out.split_whitespace().count(), 3, "{out}");
+    assert!(
+        out.ends_with(" file cli\n"),
+        "file and command-line env merge: {out}"
+    );
+    assert_eq!(
+        out.split_whitespace().next().unwrap().split(',').count(),
+        1,
+        "--cpus 1 of the command line wins"
+    );
+    let info = env
+        .run(&["job", "info", &job.to_string(), "--output-mode", "json"])
+        .json();
+    assert_eq!(info[0]["info"]["name"], "from-directive");
+    assert_eq!(
+        info[0]["info"]["task_count"], 2,
+        "the array comes from the directive"
+    );
+
+    env.write("bad.sh", "#HQ --no-such-flag\ntrue\n");
+    let r = env.fails(&["submit", "bad.sh"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("invalid parameter(s) after a #HQ directive"),
+        "{}",
+        r.stderr
+    );
+    // With `--directives off` the directives are ignored: one task, the default name.
+    let off = env.submit(&["--directives", "off", "--", "bash", "job.sh"]);
+    env.wait_job(off);
+    let info = env
+        .run(&["job", "info", &off.to_string(), "--output-mode", "json"])
+        .json();
+    assert_eq!(info[0]["info"]["task_count"], 1);
+    assert_eq!(info[0]["info"]["name"], "bash");
+}

@@ -94,7 +94,11 @@ pub fn apply(
                 "`--directives stdin` requires `--stdin`".into(),
             ));
         }
-        "stdin" => return Ok((opts, command)),
+        "stdin" => {
+            // No shebang: the script is the data on stdin, not the command.
+            let head = parse_head(&String::from_utf8_lossy(super::submit::captured_stdin()?));
+            return Ok((with_directives(opts, &head.words)?, command));
+        }
         "auto" | "file" => {}
         other => {
             return Err(CliError::Usage(format!(
@@ -123,15 +127,20 @@ pub fn apply(
     } else {
         [head.shebang.clone(), command].concat()
     };
-    if head.words.is_empty() {
-        return Ok((opts, command));
+    Ok((with_directives(opts, &head.words)?, command))
+}
+
+/// Parses directive words and merges them under the command line's options.
+fn with_directives(opts: SubmitOpts, words: &[String]) -> Result<SubmitOpts, CliError> {
+    if words.is_empty() {
+        return Ok(opts);
     }
-    let parsed = DirectiveArgs::try_parse_from(&head.words).map_err(|e| {
+    let parsed = DirectiveArgs::try_parse_from(words).map_err(|e| {
         CliError::Runtime(format!(
             "You have used invalid parameter(s) after a #HQ directive.\n{e}"
         ))
     })?;
-    Ok((merge(opts, parsed.opts), command))
+    Ok(merge(opts, parsed.opts))
 }
 
 /// The options as clap fills them when none is given.

@@ -166,6 +166,19 @@ pub fn print_submitted(out: &super::output::Out, job: JobId, json: bool) {
     }
 }
 
+/// All of stdin, read once (`--stdin`; `--directives stdin` parses the same bytes).
+pub fn captured_stdin() -> Result<&'static [u8], CliError> {
+    static DATA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    if let Some(data) = DATA.get() {
+        return Ok(data);
+    }
+    eprintln!("Reading data from stdin. In the interactive mode press Ctrl-D to submit.");
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+        .map_err(|e| CliError::Runtime(format!("cannot read stdin: {e}")))?;
+    Ok(DATA.get_or_init(|| buf))
+}
+
 fn usage(msg: impl Into<String>) -> CliError {
     CliError::Usage(msg.into())
 }
@@ -385,11 +398,7 @@ fn build_body(o: &SubmitOpts, command: &[String]) -> Result<TaskBody, CliError> 
         env.push((k.to_string(), v.to_string()));
     }
     let stdin = if o.stdin {
-        eprintln!("Reading data from stdin. In the interactive mode press Ctrl-D to submit.");
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .map_err(|e| CliError::Runtime(format!("cannot read stdin: {e}")))?;
-        buf
+        captured_stdin()?.to_vec()
     } else {
         vec![]
     };

@@ -541,4 +541,36 @@ fn hq_directives_in_a_script_are_options_and_the_command_line_wins() {
         .json();
     assert_eq!(info[0]["info"]["task_count"], 1);
     assert_eq!(info[0]["info"]["name"], "bash");
+
+    // `--directives stdin` reads them from the data given on stdin.
+    let mut child = env
+        .cmd(&[
+            "--output-mode",
+            "quiet",
+            "submit",
+            "--stdin",
+            "--directives",
+            "stdin",
+            "--",
+            "bash",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"#HQ --name piped\necho from-stdin > piped.txt\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let piped: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    env.wait_job(piped);
+    assert_eq!(env.read("piped.txt"), "from-stdin\n");
+    let info = env
+        .run(&["job", "info", &piped.to_string(), "--output-mode", "json"])
+        .json();
+    assert_eq!(info[0]["info"]["name"], "piped");
 }

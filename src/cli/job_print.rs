@@ -231,6 +231,25 @@ pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
     }
 }
 
+/// User environment as `K=V` lines (`HQ_*` variables hidden).
+pub fn env_text(p: &ProgramDesc) -> String {
+    let lines: Vec<String> = p
+        .env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("HQ_"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    lines.join("\n")
+}
+
+pub fn pin_text(pin: PinMode) -> &'static str {
+    match pin {
+        PinMode::None => "none",
+        PinMode::TaskSet => "taskset",
+        PinMode::OpenMp => "omp",
+    }
+}
+
 pub fn crash_limit_text(c: CrashLimit) -> String {
     match c {
         CrashLimit::Limit(n) => n.to_string(),
@@ -399,28 +418,14 @@ fn print_one_job(out: &Out, j: &JobDetail) {
     ];
     if let [g] = j.groups.as_slice() {
         let p = &g.body.program;
-        let env: Vec<String> = p
-            .env
-            .iter()
-            .filter(|(k, _)| !k.starts_with("HQ_"))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
         rows.extend([
             ("Resources", resources_text(&g.body.resources)),
-            (
-                "Pin",
-                match g.body.pin {
-                    PinMode::None => "none",
-                    PinMode::TaskSet => "taskset",
-                    PinMode::OpenMp => "omp",
-                }
-                .to_string(),
-            ),
+            ("Pin", pin_text(g.body.pin).to_string()),
             ("Priority", g.body.priority.to_string()),
             ("Command", p.args.join("\n")),
             ("Stdout", stdio_text(&p.stdout)),
             ("Stderr", stdio_text(&p.stderr)),
-            ("Environment", env.join("\n")),
+            ("Environment", env_text(p)),
             ("Working directory", p.cwd.clone()),
             (
                 "Task time limit",

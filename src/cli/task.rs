@@ -189,12 +189,6 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                 }
                 let body = &job.groups[t.group as usize].body;
                 let p = &body.program;
-                let env: Vec<String> = p
-                    .env
-                    .iter()
-                    .filter(|(k, _)| !k.starts_with("HQ_"))
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
                 let started = t.started_at.is_some();
                 let stdio = |stdout: bool| {
                     let def = if stdout { &p.stdout } else { &p.stderr };
@@ -216,7 +210,7 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                         ("Task ID", t.id.to_string()),
                         ("State", out.task_status(t.status)),
                         ("Command", p.args.join("\n")),
-                        ("Environment", env.join("\n")),
+                        ("Environment", env_text(p)),
                         (
                             "Worker",
                             t.workers
@@ -246,15 +240,7 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                         ),
                         ("Resources", resources_text(&body.resources)),
                         ("Priority", body.priority.to_string()),
-                        (
-                            "Pin",
-                            match body.pin {
-                                PinMode::None => "none",
-                                PinMode::TaskSet => "taskset",
-                                PinMode::OpenMp => "omp",
-                            }
-                            .into(),
-                        ),
+                        ("Pin", pin_text(body.pin).into()),
                         ("Task dir", if body.task_dir { "yes" } else { "no" }.into()),
                         ("Crash limit", crash_limit_text(body.crash_limit)),
                         ("Instance ID", t.instance.to_string()),

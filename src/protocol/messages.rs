@@ -95,7 +95,10 @@ impl TaskBody {
 
     /// The resource requests after `retries` retries, when any of them grows.
     pub fn resources_after(&self, retries: u32) -> Option<ResourceRequestVariants> {
-        let grows = |name: &str| self.growth(name, retries).filter(|_| retries > 0);
+        if retries == 0 || self.retry_growth.is_empty() {
+            return None;
+        }
+        let grows = |name: &str| self.growth(name, retries);
         if !self
             .resources
             .variants

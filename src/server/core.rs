@@ -146,6 +146,7 @@ impl ServerCore {
         task.next_instance += 1;
         task.worker = a.workers[0];
         task.started_ms = now;
+        let retries = task.retries as u32;
         let group_idx = task.group;
         if a.workers.len() > 1
             || job.groups[group_idx as usize]
@@ -190,10 +191,7 @@ impl ServerCore {
             body: body_key,
             entry: group.entry_of(a.key.task),
             variant: a.variant,
-            retries: job
-                .index_of(a.key.task)
-                .map(|i| job.tasks[i].retries as u32)
-                .unwrap_or(0),
+            retries,
             allocation: a.allocation,
             nodes,
         };

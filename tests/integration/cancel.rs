@@ -1,18 +1,6 @@
 //! Cancel and time limit stop the task's whole process group; worker stop requeues tasks.
 
-use crate::utils::{pid_alive, wait_until, HqEnv};
-
-fn read_pid(env: &HqEnv, name: &str) -> i32 {
-    let mut pid = 0;
-    wait_until(name, || {
-        pid = std::fs::read_to_string(env.file(name))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        pid > 0
-    });
-    pid
-}
+use crate::utils::{pid_alive, read_pid, wait_until, HqEnv};
 
 /// A task that records its own PID and the PID of a background child, then waits.
 const TREE: &str = "echo $$ > task.pid; sleep 1000 & echo $! > child.pid; wait";

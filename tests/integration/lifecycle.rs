@@ -1,18 +1,6 @@
 //! Process lifecycles across components: server shutdown, worker death, lost connections.
 
-use crate::utils::{pid_alive, wait_until, HqEnv};
-
-fn read_pid(env: &HqEnv, name: &str) -> i32 {
-    let mut pid = 0;
-    wait_until(name, || {
-        pid = std::fs::read_to_string(env.file(name))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        pid > 0
-    });
-    pid
-}
+use crate::utils::{pid_alive, read_pid, wait_until, HqEnv};
 
 #[test]
 fn server_stop_stops_workers_and_kills_their_tasks() {

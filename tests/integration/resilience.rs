@@ -204,14 +204,7 @@ fn cancel_kills_a_descendant_that_left_the_process_group() {
     // `setsid` starts a new session and process group; the double fork detaches it from the task.
     let script = "setsid bash -c 'trap \"\" INT; echo $$ > escaped.pid; while true; do sleep 0.2; done' & sleep 1000";
     let job = env.submit(&["--", "bash", "-c", script]);
-    let mut pid = 0;
-    wait_until("the escaped process to start", || {
-        pid = std::fs::read_to_string(env.file("escaped.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        pid > 0
-    });
+    let pid = crate::utils::read_pid(&env, "escaped.pid");
     env.ok(&["job", "cancel", &job.to_string()]);
     wait_until("the escaped process to die", || {
         !crate::utils::pid_alive(pid)

@@ -293,6 +293,19 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until the file `name` in the environment's directory holds a PID, and returns it.
+pub fn read_pid(env: &HqEnv, name: &str) -> i32 {
+    let mut pid = 0;
+    wait_until(name, || {
+        pid = std::fs::read_to_string(env.file(name))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    pid
+}
+
 /// Whether a process with this PID exists.
 pub fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.

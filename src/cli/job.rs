@@ -150,10 +150,9 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         }
         JobCommand::Info { selector } => {
             let selector = parse_selector(&selector)?;
-            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let (jobs, missing) =
+                fetch_details(&mut connect(g).await?, selector, true, None).await?;
+            log_not_found("Job", &missing);
             super::job_print::print_job_info(&out, &jobs);
             Ok(())
         }
@@ -231,10 +230,9 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         JobCommand::TaskIds { selector, filter } => {
             let states = filter.as_deref().map(parse_task_states).transpose()?;
             let selector = parse_selector(&selector)?;
-            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let (jobs, missing) =
+                fetch_details(&mut connect(g).await?, selector, true, None).await?;
+            log_not_found("Job", &missing);
             super::job_print::print_task_ids(&out, &jobs, states.as_deref());
             Ok(())
         }
@@ -272,10 +270,9 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("invalid `--tasks`: {e}")))?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let (jobs, missing) =
+                fetch_details(&mut connect(g).await?, selector, true, tasks.clone()).await?;
+            log_not_found("Job", &missing);
             cat(
                 &jobs,
                 &channel,
@@ -313,15 +310,18 @@ pub async fn fetch_jobs(session: &mut Session) -> Result<Vec<JobInfo>, CliError>
     }
 }
 
+/// Details of the selected jobs (with the tasks in `tasks`, or all) and the unknown job IDs.
 pub async fn fetch_details(
     session: &mut Session,
     selector: IdSelector,
     include_tasks: bool,
-) -> Result<(Vec<JobDetail>, Vec<JobId>), CliError> {
+    tasks: Option<IdSet>,
+) -> Result<(Vec<JobDetail>, IdSet), CliError> {
     match session
         .request(ClientRequest::JobDetail {
             selector,
             include_tasks,
+            tasks,
         })
         .await?
     {
@@ -369,9 +369,7 @@ pub async fn wait_for_jobs(
                 draw_progress(jobs, completed_jobs, &stats);
             }
             Ok(ClientResponse::WaitDone { stats, missing }) => {
-                for id in missing {
-                    log::error!("Job {id} not found");
-                }
+                log_not_found("Job", &missing);
                 if draw {
                     if announced {
                         // The final state, which no `Progress` message carried.

@@ -167,6 +167,7 @@ async fn run_on(
         &mut session,
         IdSelector::Ids(IdSet::from_range(job, job)),
         true,
+        None,
     )
     .await?;
     super::embedded::print_summary(out, job, &stats, &details, started.elapsed());

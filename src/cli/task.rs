@@ -48,11 +48,14 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
         } => {
             let tasks = parse_tasks(tasks.as_deref())?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let (jobs, missing) =
-                fetch_details(&mut connect(g).await?, parse_selector(&jobs)?, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let (jobs, missing) = fetch_details(
+                &mut connect(g).await?,
+                parse_selector(&jobs)?,
+                true,
+                tasks.clone(),
+            )
+            .await?;
+            log_not_found("Job", &missing);
             let keep = |t: &TaskDetail| {
                 tasks.as_ref().is_none_or(|s| s.contains(t.id))
                     && states.as_ref().is_none_or(|s| s.contains(&t.status))
@@ -66,24 +69,23 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
             verbose,
         } => {
             let tasks = parse_tasks(Some(&tasks))?.unwrap_or_default();
-            let (jobs, missing) =
-                fetch_details(&mut connect(g).await?, parse_selector(&job)?, true).await?;
+            let (jobs, missing) = fetch_details(
+                &mut connect(g).await?,
+                parse_selector(&job)?,
+                true,
+                Some(tasks.clone()),
+            )
+            .await?;
             // An unknown job is only logged (exit 0), like every other job selector.
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            log_not_found("Job", &missing);
             if jobs.is_empty() && out.mode == OutputMode::Json {
                 out.json(&serde_json::json!([]));
             }
             for job in &jobs {
                 let chosen: Vec<&TaskDetail> =
                     job.tasks.iter().filter(|t| tasks.contains(t.id)).collect();
-                for id in tasks
-                    .iter()
-                    .filter(|id| !chosen.iter().any(|t| t.id == *id))
-                {
-                    log::error!("Task {id} not found");
-                }
+                let found = IdSet::from_ids(chosen.iter().map(|t| t.id));
+                log_not_found("Task", &tasks.difference(&found));
                 print_info(&out, job, &chosen, verbose);
             }
             Ok(())

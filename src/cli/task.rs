@@ -1,8 +1,9 @@
 //! `hq task list|info|explain`.
 
-use super::job::{fetch_details, parse_selector, parse_task_states};
+use super::job::details;
 use super::job_print::*;
 use super::output::*;
+use super::parse::{parse_selector, parse_task_states};
 use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::common::duration::format_duration;
 use crate::common::idset::IdSet;
@@ -48,14 +49,7 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
         } => {
             let tasks = parse_tasks(tasks.as_deref())?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let (jobs, missing) = fetch_details(
-                &mut connect(g).await?,
-                parse_selector(&jobs)?,
-                true,
-                tasks.clone(),
-            )
-            .await?;
-            log_not_found("Job", &missing);
+            let jobs = details(g, parse_selector(&jobs)?, tasks.clone()).await?;
             let keep = |t: &TaskDetail| {
                 tasks.as_ref().is_none_or(|s| s.contains(t.id))
                     && states.as_ref().is_none_or(|s| s.contains(&t.status))
@@ -69,15 +63,8 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
             verbose,
         } => {
             let tasks = parse_tasks(Some(&tasks))?.unwrap_or_default();
-            let (jobs, missing) = fetch_details(
-                &mut connect(g).await?,
-                parse_selector(&job)?,
-                true,
-                Some(tasks.clone()),
-            )
-            .await?;
             // An unknown job is only logged (exit 0), like every other job selector.
-            log_not_found("Job", &missing);
+            let jobs = details(g, parse_selector(&job)?, Some(tasks.clone())).await?;
             if jobs.is_empty() && out.mode == OutputMode::Json {
                 out.json(&serde_json::json!([]));
             }
@@ -91,17 +78,9 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
             Ok(())
         }
         TaskCommand::Explain { job, task } => {
-            match connect(g)
-                .await?
-                .request(ClientRequest::TaskExplain { job, task })
-                .await?
-            {
-                ClientResponse::Explain(e) => {
-                    print_explain(&out, &e);
-                    Ok(())
-                }
-                other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-            }
+            let explanation = connect(g).await?.explain_task(job, task).await?;
+            print_explain(&out, &explanation);
+            Ok(())
         }
     }
 }

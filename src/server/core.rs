@@ -52,11 +52,15 @@ pub struct WorkerEntry {
 
 /// A client waiting for jobs to complete (`hq job wait`, `--progress`).
 pub struct Waiter {
-    pub jobs: Vec<JobId>,
+    /// The waited jobs' current state, updated when one of them changes.
+    pub jobs: Vec<JobProgress>,
+    /// What the client was last told (`Progress` carries only the jobs that differ).
+    pub sent: Vec<JobProgress>,
+    /// The first check happened (and, with `progress`, the first full message was sent).
+    pub started: bool,
     pub without_close: bool,
     pub progress: bool,
     pub reply: Reply,
-    pub last_sent: Option<TaskStats>,
     /// Core clock (ms) of the last progress message.
     pub last_sent_at: Option<u64>,
     pub missing: crate::common::idset::IdSet,

@@ -3,6 +3,7 @@
 use super::core::ServerCore;
 use super::state::Job;
 use crate::common::idset::IdSet;
+use crate::common::placeholders;
 use crate::protocol::messages::*;
 
 impl ServerCore {
@@ -21,6 +22,36 @@ impl ServerCore {
             .map(|j| self.job_detail(j, include_tasks, tasks))
             .collect();
         ClientResponse::JobDetails { jobs, missing }
+    }
+
+    /// The failed tasks of the selected jobs with their errors and resolved paths.
+    pub(super) fn failed_tasks(&self, selector: &IdSelector) -> ClientResponse {
+        let (ids, missing) = selector.select(&self.jobs);
+        let jobs = ids
+            .iter()
+            .filter_map(|id| self.jobs.get(id))
+            .map(|job| {
+                let failed = job
+                    .tasks
+                    .iter()
+                    .filter(|t| t.status == TaskStatus::Failed)
+                    .map(|t| {
+                        let program = &job.groups[t.group as usize].body.program;
+                        let paths =
+                            placeholders::task_paths(&job.submit_dir, program, t.id, t.instance());
+                        FailedTask {
+                            id: t.id,
+                            error: job.errors.get(&t.id).cloned().unwrap_or_default(),
+                            cwd: paths.cwd,
+                            stdout: paths.stdout,
+                            stderr: paths.stderr,
+                        }
+                    })
+                    .collect();
+                (job.id, failed)
+            })
+            .collect();
+        ClientResponse::FailedTasks { jobs, missing }
     }
 
     fn job_detail(&self, job: &Job, include_tasks: bool, selected: Option<&IdSet>) -> JobDetail {

@@ -40,18 +40,27 @@ impl ServerCore {
                 progress,
             } => {
                 let (jobs, missing) = selector.select(&self.jobs);
+                let jobs: Vec<JobProgress> = jobs
+                    .into_iter()
+                    .map(|id| JobProgress {
+                        id,
+                        ..Default::default()
+                    })
+                    .collect();
                 self.waiters.push(Waiter {
+                    sent: jobs.clone(),
                     jobs,
+                    started: false,
                     without_close,
                     progress,
                     reply,
-                    last_sent: None,
                     last_sent_at: None,
                     missing,
                 });
                 self.notify_waiters(true);
                 return After::Nothing;
             }
+            ClientRequest::FailedTasks { selector } => self.failed_tasks(&selector),
             ClientRequest::TaskExplain { job, task } => self.explain(job, task),
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),

@@ -23,7 +23,7 @@ impl ServerCore {
             if w.reply.is_closed() {
                 return false;
             }
-            if !force && !w.jobs.iter().any(|j| changed.contains(j)) && w.last_sent.is_some() {
+            if !force && w.started && !w.jobs.iter().any(|j| changed.contains(&j.id)) {
                 return true;
             }
             self.progress_of(w)
@@ -31,51 +31,46 @@ impl ServerCore {
         self.waiters = waiters;
     }
 
-    /// Sends what a waiter should hear now; false once its wait is over.
+    /// Queues what a waiter should hear now; false once its wait is over.
     fn progress_of(&mut self, w: &mut Waiter) -> bool {
-        let mut stats = TaskStats::default();
-        let mut completed = 0;
-        for j in &w.jobs {
-            match self.jobs.get(j) {
-                Some(job) => {
-                    add_stats(&mut stats, &job.stats);
-                    if job.is_completed() || (w.without_close && job.tasks_done()) {
-                        completed += 1;
-                    }
-                }
-                None => completed += 1,
+        for p in &mut w.jobs {
+            if let Some(job) = self.jobs.get(&p.id) {
+                p.stats = job.stats;
+                p.done = job.is_completed() || (w.without_close && job.tasks_done());
+            } else {
+                // Forgotten while waited for: done, with its last known counts.
+                p.done = true;
             }
         }
-        if completed == w.jobs.len() {
-            let missing = std::mem::take(&mut w.missing);
-            self.outbox
-                .reply(&w.reply, ClientResponse::WaitDone { stats, missing });
+        if w.jobs.iter().all(|p| p.done) {
+            let done = ClientResponse::WaitDone {
+                jobs: std::mem::take(&mut w.jobs),
+                missing: std::mem::take(&mut w.missing),
+            };
+            self.outbox.reply(&w.reply, done);
             return false;
         }
         let due = w
             .last_sent_at
             .is_none_or(|t| self.now >= t + PROGRESS_EVERY_MS);
-        if w.progress && w.last_sent != Some(stats) && due {
-            w.last_sent = Some(stats);
-            w.last_sent_at = Some(self.now);
-            let msg = ClientResponse::Progress {
-                jobs: w.jobs.len() as u32,
-                completed_jobs: completed as u32,
-                stats,
-            };
-            self.outbox.reply(&w.reply, msg);
+        if w.progress && due {
+            let msg: Vec<JobProgress> = w
+                .jobs
+                .iter()
+                .zip(&w.sent)
+                .filter(|(p, sent)| !w.started || *p != *sent)
+                .map(|(p, _)| *p)
+                .collect();
+            w.started = true;
+            if !msg.is_empty() {
+                w.sent.clone_from(&w.jobs);
+                w.last_sent_at = Some(self.now);
+                self.outbox
+                    .reply(&w.reply, ClientResponse::Progress { jobs: msg });
+            }
             return true;
         }
-        w.last_sent.get_or_insert(stats);
+        w.started = true;
         true
     }
-}
-
-pub fn add_stats(acc: &mut TaskStats, s: &TaskStats) {
-    acc.waiting += s.waiting;
-    acc.running += s.running;
-    acc.finished += s.finished;
-    acc.failed += s.failed;
-    acc.canceled += s.canceled;
-    acc.aborted += s.aborted;
 }

@@ -6,7 +6,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -579,7 +579,13 @@ pub struct TaskAssignment {
 
     /// Hostnames of all nodes of a multi-node task (root first); empty otherwise.
     pub nodes: Vec<String>,
+    /// Queued behind this execution on the worker: start when it ends (at once if it already
+    /// has), in its allocation, which `allocation` repeats. `None`: start now.
+    pub after: Option<ExecutionKey>,
 }
+
+/// One execution of a task: job, task, instance.
+pub type ExecutionKey = (JobId, TaskId, InstanceId);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskOutcome {
@@ -610,8 +616,11 @@ pub enum ToWorker {
         bodies: Vec<BodyMsg>,
         tasks: Vec<TaskAssignment>,
     },
-    /// Stop these executions (cancel, abort); answered with `Stopped` results.
-    Cancel(Vec<(JobId, TaskId, InstanceId)>),
+    /// Stop these executions (cancel, abort); answered with `Stopped` results. A queued one is
+    /// dropped without a result.
+    Cancel(Vec<ExecutionKey>),
+    /// Give back these queued executions if they have not started; answered with `Retracted`.
+    Retract(Vec<ExecutionKey>),
     /// Forget cached bodies of a job that is done.
     ForgetJob(JobId),
     /// Stop the worker (`hq worker stop`, server shutdown).
@@ -631,4 +640,6 @@ pub enum FromWorker {
     Heartbeat,
     /// The worker is going away for this reason (idle timeout, time limit).
     Leaving(WorkerState),
+    /// The queued executions of a `Retract` that had not started; they never will here.
+    Retracted(Vec<ExecutionKey>),
 }

@@ -1,5 +1,7 @@
-//! The scheduler state: ready queues ordered by priority, per-worker allocators, placements.
+//! The scheduler state: ready queues ordered by priority, per-worker allocators, placements,
+//! and the tasks queued on workers beyond their free resources (`queued.rs`).
 
+use super::queued::worker_time_ok;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
     Allocation, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants, WorkerAllocator,
@@ -19,7 +21,7 @@ pub type ReqId = u32;
 
 /// Ready tasks with the same priority, job and request form one queue; higher priority first,
 /// then older jobs first.
-type QueueKey = (Reverse<i32>, JobId, ReqId);
+pub(super) type QueueKey = (Reverse<i32>, JobId, ReqId);
 
 /// What a pass decided for one task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,32 +31,57 @@ pub struct Assignment {
     pub workers: Vec<WorkerId>,
     pub variant: u32,
     pub allocation: Allocation,
+    /// `None`: the task starts now in free resources. `Some(r)`: the task is queued on the
+    /// worker and starts there in the allocation of the running task `r` when `r` ends (the
+    /// scheduler then reports it in [`Scheduler::take_started`]).
+    pub after: Option<TaskKey>,
 }
 
-struct SWorker {
-    allocator: WorkerAllocator,
+pub(super) struct SWorker {
+    pub(super) allocator: WorkerAllocator,
     group: String,
     /// Time (ms) when the worker stops; tasks with a longer time request do not start here.
-    deadline_ms: Option<u64>,
+    pub(super) deadline_ms: Option<u64>,
     /// Owned by a multi-node task.
-    reserved: bool,
+    pub(super) reserved: bool,
+    /// Running single-node tasks per request that may still get a task queued behind them
+    /// (checked when used: entries of ended or already chained tasks are skipped).
+    pub(super) chainable: HashMap<ReqId, Vec<TaskKey>>,
 }
 
-struct Placement {
-    workers: Vec<WorkerId>,
-    allocation: Allocation,
+pub(super) struct Placement {
+    pub(super) workers: Vec<WorkerId>,
+    pub(super) allocation: Allocation,
     multi_node: bool,
+    pub(super) variant: u32,
+    /// The task queued on the worker to start in this allocation when this one ends.
+    pub(super) next: Option<TaskKey>,
+}
+
+/// A ready task sent to a worker ahead of time, to start in the allocation of `after`.
+pub(super) struct Queued {
+    pub(super) after: TaskKey,
+    pub(super) worker: WorkerId,
+    pub(super) qkey: QueueKey,
+    /// The server asked the worker to give it back (another worker has room for it).
+    pub(super) retracting: bool,
 }
 
 /// The scheduling core. See the module docs.
 #[derive(Default)]
 pub struct Scheduler {
-    requests: Vec<ResourceRequestVariants>,
+    pub(super) requests: Vec<ResourceRequestVariants>,
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
-    queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
-    workers: BTreeMap<WorkerId, SWorker>,
-    running: HashMap<TaskKey, Placement>,
-    ready_count: usize,
+    pub(super) queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
+    pub(super) workers: BTreeMap<WorkerId, SWorker>,
+    pub(super) running: HashMap<TaskKey, Placement>,
+    pub(super) ready_count: usize,
+    /// Tasks queued on workers (not counted as ready, not running yet).
+    pub(super) queued: HashMap<TaskKey, Queued>,
+    /// Queued tasks that took over the allocation of an ended one, not yet taken.
+    pub(super) started: Vec<Assignment>,
+    /// Queued tasks the worker should give back, not yet taken.
+    pub(super) retractions: Vec<(WorkerId, TaskKey)>,
 }
 
 impl Scheduler {
@@ -89,13 +116,16 @@ impl Scheduler {
             group,
             deadline_ms,
             reserved: false,
+            chainable: HashMap::new(),
         };
         self.workers.insert(id, worker);
     }
 
     /// Removes a worker; returns the tasks that were running on it (multi-node tasks included
-    /// when it was any of their nodes), whose other nodes are released.
+    /// when it was any of their nodes), whose other nodes are released. Tasks queued on it are
+    /// ready again.
     pub fn remove_worker(&mut self, id: WorkerId) -> Vec<TaskKey> {
+        self.requeue_queued_on(id);
         self.workers.remove(&id);
         let lost: Vec<TaskKey> = self
             .running
@@ -118,19 +148,26 @@ impl Scheduler {
         self.ready_count += 1;
     }
 
-    /// Drops every ready task of a job (cancel, abort); returns how many were dropped.
-    pub fn remove_job(&mut self, job: JobId) -> usize {
+    /// Drops every ready task of a job (cancel, abort), queued ones included; returns the
+    /// tasks that were queued on workers, which must be told to drop them.
+    pub fn remove_job(&mut self, job: JobId) -> Vec<(WorkerId, TaskKey)> {
         let keys: Vec<QueueKey> = self.queues.keys().filter(|k| k.1 == job).copied().collect();
         let mut removed = 0;
         for k in keys {
             removed += self.queues.remove(&k).map(|q| q.len()).unwrap_or(0);
         }
         self.ready_count -= removed;
-        removed
+        self.unqueue_where(|k| k.job == job)
     }
 
-    /// Drops some ready tasks of a job (e.g. aborted by a failed dependency).
-    pub fn remove_ready(&mut self, job: JobId, tasks: &HashSet<TaskId>) {
+    /// Drops some ready tasks of a job (e.g. aborted by a failed dependency); returns those
+    /// that were queued on workers, as [`Scheduler::remove_job`].
+    pub fn remove_ready(
+        &mut self,
+        job: JobId,
+        tasks: &HashSet<TaskId>,
+    ) -> Vec<(WorkerId, TaskKey)> {
+        let dropped = self.unqueue_where(|k| k.job == job && tasks.contains(&k.task));
         for (k, q) in self.queues.iter_mut() {
             if k.1 == job {
                 let before = q.len();
@@ -139,13 +176,19 @@ impl Scheduler {
             }
         }
         self.queues.retain(|_, q| !q.is_empty());
+        dropped
     }
 
-    /// A running task ended (any outcome): its resources return to the worker(s).
+    /// A running task ended (any outcome): its resources return to the worker(s), or pass to
+    /// the task queued behind it, which has started on the worker.
     pub fn task_done(&mut self, key: TaskKey) {
         let Some(p) = self.running.remove(&key) else {
             return;
         };
+        if let Some(next) = p.next {
+            self.promote(next, p);
+            return;
+        }
         if p.multi_node {
             for w in &p.workers {
                 if let Some(worker) = self.workers.get_mut(w) {
@@ -254,6 +297,7 @@ impl Scheduler {
                 self.schedule_multi_node(qkey, &mut queue, now_ms, &mut out);
             } else {
                 self.schedule_queue(qkey, &mut queue, now_ms, &mut out);
+                self.queue_behind(qkey, &mut queue, now_ms, &mut out);
             }
             self.ready_count -= before - queue.len();
             if !queue.is_empty() {
@@ -261,6 +305,7 @@ impl Scheduler {
                 self.queues.insert(qkey, queue);
             }
         }
+        self.plan_retractions(now_ms);
         out
     }
 
@@ -299,12 +344,15 @@ impl Scheduler {
                 Some((variant, allocation)) => {
                     let task = queue.pop_front().unwrap_or_default();
                     let key = TaskKey { job: qkey.1, task };
+                    worker.chainable.entry(qkey.2).or_default().push(key);
                     self.running.insert(
                         key,
                         Placement {
                             workers: vec![wid],
                             allocation: allocation.clone(),
                             multi_node: false,
+                            variant,
+                            next: None,
                         },
                     );
                     out.push(Assignment {
@@ -312,6 +360,7 @@ impl Scheduler {
                         workers: vec![wid],
                         variant,
                         allocation,
+                        after: None,
                     });
                     i += 1;
                 }
@@ -358,6 +407,8 @@ impl Scheduler {
                     workers: nodes.clone(),
                     allocation: Allocation::default(),
                     multi_node: true,
+                    variant,
+                    next: None,
                 },
             );
             out.push(Assignment {
@@ -365,6 +416,7 @@ impl Scheduler {
                 workers: nodes,
                 variant,
                 allocation: Allocation::default(),
+                after: None,
             });
         }
     }
@@ -395,14 +447,10 @@ impl Scheduler {
                 );
             }
         }
+        self.sanity_check_queued();
     }
 }
 
 fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
-    match w.deadline_ms {
-        Some(deadline) if min_time_secs > 0 => {
-            deadline.saturating_sub(now_ms) >= min_time_secs * 1000
-        }
-        _ => true,
-    }
+    worker_time_ok(w.deadline_ms, min_time_secs, now_ms)
 }

@@ -3,6 +3,7 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod queued;
 #[cfg(test)]
 mod tests;
 

@@ -141,14 +141,22 @@ impl ServerCore {
             assert!(*id < self.next_job_id, "job {id} not below the job counter");
             job.sanity_check();
             for t in &job.tasks {
+                let key = crate::scheduler::TaskKey {
+                    job: *id,
+                    task: t.id,
+                };
+                if let Some(w) = self.scheduler.queued_on(key) {
+                    assert!(
+                        t.status == TaskStatus::Waiting && self.is_connected(w),
+                        "task {id}/{} queued on worker {w} but {:?}",
+                        t.id,
+                        t.status
+                    );
+                }
                 match t.status {
                     TaskStatus::Waiting if t.unfinished_deps == 0 => ready += 1,
                     TaskStatus::Running => {
                         running += 1;
-                        let key = crate::scheduler::TaskKey {
-                            job: *id,
-                            task: t.id,
-                        };
                         assert!(
                             self.scheduler.is_running(key) || !self.is_connected(t.worker),
                             "task {id}/{} runs on connected worker {} unknown to the scheduler",
@@ -161,9 +169,9 @@ impl ServerCore {
             }
         }
         assert_eq!(
-            self.scheduler.ready_count(),
+            self.scheduler.ready_count() + self.scheduler.queued_count(),
             ready,
-            "ready queue length differs from the waiting tasks without unfinished dependencies"
+            "ready and queued tasks differ from the waiting tasks without unfinished dependencies"
         );
         assert!(
             self.scheduler.running_count() <= running,

@@ -58,6 +58,12 @@ impl ServerCore {
         }
         match msg {
             FromWorker::Results(results) => self.on_results(results),
+            FromWorker::Retracted(keys) => {
+                for (job, task, _) in keys {
+                    self.scheduler.retracted(id, TaskKey { job, task });
+                }
+                self.needs_schedule = true;
+            }
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {
@@ -171,33 +177,82 @@ impl ServerCore {
         })
     }
 
-    /// Runs a scheduling pass and commits the starts; assignments go to the outbox.
+    /// Runs a scheduling pass and commits the starts; assignments (to start now or queued on
+    /// the worker) and retractions go to the outbox.
     pub fn schedule(&mut self) {
         self.needs_schedule = false;
         if self.stopping {
             return;
         }
         for a in self.scheduler.schedule(self.now) {
-            self.start_task(a);
+            self.assign(a);
+        }
+        for (worker, key) in self.scheduler.take_retractions() {
+            if let Some(instance) = self.waiting_instance(key) {
+                self.outbox.retract(worker, key, instance);
+            }
         }
     }
 
-    fn start_task(&mut self, a: Assignment) {
-        let Some(instance) = self.jobs.get(&a.key.job).and_then(|j| {
-            let t = &j.tasks[j.index_of(a.key.task)?];
-            (t.status == TaskStatus::Waiting).then_some(t.next_instance)
-        }) else {
-            self.scheduler.task_done(a.key);
+    /// Instance ID a waiting task's next execution gets (`None`: not waiting).
+    fn waiting_instance(&self, key: TaskKey) -> Option<InstanceId> {
+        let j = self.jobs.get(&key.job)?;
+        let t = &j.tasks[j.index_of(key.task)?];
+        (t.status == TaskStatus::Waiting).then_some(t.next_instance)
+    }
+
+    /// Records the queued tasks that started on their workers in an ended task's allocation.
+    pub(super) fn start_queued(&mut self) {
+        for a in self.scheduler.take_started() {
+            let Some(instance) = self.waiting_instance(a.key) else {
+                // Cannot happen: a queued task that stops waiting leaves the scheduler.
+                log::error!(
+                    "queued task {}/{} started but not waiting",
+                    a.key.job,
+                    a.key.task
+                );
+                self.scheduler.task_done(a.key);
+                continue;
+            };
+            self.commit(JournalEvent::TaskStarted {
+                job: a.key.job,
+                task: a.key.task,
+                instance,
+                workers: a.workers.clone(),
+            });
+            if let Some(w) = self.workers.get_mut(&a.workers[0]) {
+                w.info.last_task_started = Some((a.key.job, a.key.task, self.now));
+            }
+        }
+    }
+
+    /// Sends an assignment; one that starts now is recorded as started.
+    fn assign(&mut self, a: Assignment) {
+        let Some(instance) = self.waiting_instance(a.key) else {
+            match a.after {
+                None => self.scheduler.task_done(a.key),
+                Some(_) => self.scheduler.unqueue(a.key),
+            }
             return;
         };
-        self.commit(JournalEvent::TaskStarted {
-            job: a.key.job,
-            task: a.key.task,
-            instance,
-            workers: a.workers.clone(),
-        });
+        let after = match a.after {
+            None => {
+                self.commit(JournalEvent::TaskStarted {
+                    job: a.key.job,
+                    task: a.key.task,
+                    instance,
+                    workers: a.workers.clone(),
+                });
+                None
+            }
+            Some(r) => {
+                let j = &self.jobs[&r.job];
+                let t = &j.tasks[j.index_of(r.task).expect("running task exists")];
+                Some((r.job, r.task, t.instance()))
+            }
+        };
         let job = &self.jobs[&a.key.job];
-        let task = &job.tasks[job.index_of(a.key.task).expect("started task exists")];
+        let task = &job.tasks[job.index_of(a.key.task).expect("assigned task exists")];
         let group = &job.groups[task.group as usize];
         let body_key = (a.key.job, task.group);
         let nodes: Vec<String> = match group.body.resources.is_multi_node() {
@@ -219,12 +274,15 @@ impl ServerCore {
             retries: task.retries as u32,
             allocation: a.allocation,
             nodes,
+            after,
         };
         let root = a.workers[0];
         let Some(worker) = self.workers.get_mut(&root) else {
             return;
         };
-        worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
+        if after.is_none() {
+            worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
+        }
         let body = worker.bodies_sent.insert(body_key).then(|| BodyMsg {
             key: body_key,
             body: group.body.clone(),

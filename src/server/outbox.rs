@@ -45,8 +45,8 @@ pub enum Effect {
 /// Messages leaving the core, batched per worker within one round.
 #[derive(Default)]
 pub struct Outbox {
-    /// Per worker, in this order: control messages (registration, forget), cancels, one
-    /// compute batch, stop.
+    /// Per worker, in this order: control messages (registration, forget), cancels,
+    /// retractions, one compute batch, stop.
     workers: BTreeMap<WorkerId, WorkerBatch>,
     /// Client responses, sent after the round's journal flush.
     pub replies: Vec<(Reply, ClientResponse)>,
@@ -55,7 +55,8 @@ pub struct Outbox {
 #[derive(Default)]
 struct WorkerBatch {
     control: Vec<ToWorker>,
-    cancels: Vec<(JobId, TaskId, InstanceId)>,
+    cancels: Vec<ExecutionKey>,
+    retracts: Vec<ExecutionKey>,
     bodies: Vec<BodyMsg>,
     tasks: Vec<TaskAssignment>,
     stop: bool,
@@ -69,6 +70,11 @@ impl Outbox {
     pub fn cancel(&mut self, worker: WorkerId, key: TaskKey, instance: InstanceId) {
         let batch = self.workers.entry(worker).or_default();
         batch.cancels.push((key.job, key.task, instance));
+    }
+
+    pub fn retract(&mut self, worker: WorkerId, key: TaskKey, instance: InstanceId) {
+        let batch = self.workers.entry(worker).or_default();
+        batch.retracts.push((key.job, key.task, instance));
     }
 
     pub fn compute(&mut self, worker: WorkerId, body: Option<BodyMsg>, task: TaskAssignment) {
@@ -92,6 +98,9 @@ impl Outbox {
             out.extend(b.control.into_iter().map(|m| (id, m)));
             if !b.cancels.is_empty() {
                 out.push((id, ToWorker::Cancel(b.cancels)));
+            }
+            if !b.retracts.is_empty() {
+                out.push((id, ToWorker::Retract(b.retracts)));
             }
             if !b.tasks.is_empty() || !b.bodies.is_empty() {
                 let msg = ToWorker::Compute {
@@ -134,11 +143,26 @@ impl ServerCore {
             self.run_effect(effect);
         }
         self.flush_unready(unready);
+        self.start_queued();
     }
 
     fn flush_unready(&mut self, batch: Option<(JobId, HashSet<TaskId>)>) {
         if let Some((job, tasks)) = batch {
-            self.scheduler.remove_ready(job, &tasks);
+            let dropped = self.scheduler.remove_ready(job, &tasks);
+            self.drop_queued(dropped);
+        }
+    }
+
+    /// Tells workers to drop queued tasks that no longer wait (canceled, aborted).
+    fn drop_queued(&mut self, dropped: Vec<(WorkerId, TaskKey)>) {
+        for (worker, key) in dropped {
+            let instance = self.jobs.get(&key.job).and_then(|j| {
+                let t = &j.tasks[j.index_of(key.task)?];
+                Some(t.next_instance)
+            });
+            if let (Some(instance), true) = (instance, self.is_connected(worker)) {
+                self.outbox.cancel(worker, key, instance);
+            }
         }
     }
 
@@ -147,7 +171,8 @@ impl ServerCore {
             Effect::Ready(key) => self.enqueue(key),
             Effect::Unready(_) => {}
             Effect::DropJob(job) => {
-                self.scheduler.remove_job(job);
+                let dropped = self.scheduler.remove_job(job);
+                self.drop_queued(dropped);
             }
             Effect::Release(key) => {
                 self.scheduler.task_done(key);

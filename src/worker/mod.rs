@@ -4,6 +4,7 @@
 pub mod env;
 pub mod hwdetect;
 pub mod launcher;
+pub mod queue;
 pub mod reaper;
 pub mod spawn;
 pub mod streamer;
@@ -64,7 +65,9 @@ pub enum WorkerExit {
     Signal,
 }
 
-type RunningTasks = HashMap<(JobId, TaskId, InstanceId), oneshot::Sender<()>>;
+/// Executions whose result has not been sent, with the sender that stops them (taken once the
+/// stop is asked for).
+type RunningTasks = HashMap<ExecutionKey, Option<oneshot::Sender<()>>>;
 
 /// Connects, registers and runs until the worker stops; `on_registered` sees the ID and config.
 pub async fn run(
@@ -94,6 +97,7 @@ pub async fn run(
         idle_timeout,
         bodies: HashMap::new(),
         running: HashMap::new(),
+        queue: Default::default(),
         late: Vec::new(),
         started: Instant::now(),
     };
@@ -222,6 +226,7 @@ struct WorkerLoop {
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
     running: RunningTasks,
+    queue: queue::TaskQueue,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
     started: Instant,
@@ -245,7 +250,11 @@ impl WorkerLoop {
             tokio::select! {
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
-                    Ok(Some(msg)) => self.on_message(msg, &done_tx),
+                    Ok(Some(msg)) => {
+                        if let Some(reply) = self.on_message(msg, &done_tx) {
+                            sender.send(&reply).await?;
+                        }
+                    }
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
                             self.finish_running(&mut done_rx).await;
@@ -259,7 +268,11 @@ impl WorkerLoop {
                         results.push(r);
                     }
                     for r in &results {
-                        self.running.remove(&(r.job, r.task, r.instance));
+                        let key = (r.job, r.task, r.instance);
+                        self.running.remove(&key);
+                        if let Some(next) = self.queue.take_after(&key) {
+                            self.start(next, &done_tx);
+                        }
                     }
                     if self.running.is_empty() {
                         idle_since = Instant::now();
@@ -290,26 +303,47 @@ impl WorkerLoop {
         Ok(exit)
     }
 
-    fn on_message(&mut self, msg: ToWorker, done: &mpsc::UnboundedSender<TaskResult>) {
+    /// Handles a message from the server; returns the answer to send, if any.
+    fn on_message(
+        &mut self,
+        msg: ToWorker,
+        done: &mpsc::UnboundedSender<TaskResult>,
+    ) -> Option<FromWorker> {
         match msg {
             ToWorker::Compute { bodies, tasks } => {
                 for b in bodies {
                     self.bodies.insert(b.key, Arc::new(b));
                 }
                 for a in tasks {
-                    self.start(a, done);
+                    match a.after {
+                        Some(after)
+                            if self.running.contains_key(&after) || self.queue.contains(&after) =>
+                        {
+                            self.queue.hold(after, a)
+                        }
+                        _ => self.start(a, done),
+                    }
                 }
             }
             ToWorker::Cancel(keys) => {
                 for key in keys {
-                    if let Some(cancel) = self.running.remove(&key) {
+                    if self.queue.remove(&key) {
+                        continue;
+                    }
+                    if let Some(cancel) = self.running.get_mut(&key).and_then(Option::take) {
                         let _ = cancel.send(());
                     }
                 }
             }
+            ToWorker::Retract(keys) => {
+                let given: Vec<ExecutionKey> =
+                    keys.into_iter().filter(|k| self.queue.remove(k)).collect();
+                return Some(FromWorker::Retracted(given));
+            }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
             ToWorker::Registered { .. } | ToWorker::Stop => {}
         }
+        None
     }
 
     fn start(&mut self, a: TaskAssignment, done: &mpsc::UnboundedSender<TaskResult>) {
@@ -336,7 +370,7 @@ impl WorkerLoop {
             return;
         }
         let (cancel_tx, cancel_rx) = oneshot::channel();
-        self.running.insert(key, cancel_tx);
+        self.running.insert(key, Some(cancel_tx));
         let ctx = self.ctx.clone();
         let done = done.clone();
         tokio::spawn(async move {
@@ -353,6 +387,8 @@ impl WorkerLoop {
 
     /// Lets running tasks end on their own (`--on-server-lost finish-running`).
     async fn finish_running(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        // Queued tasks never start: the server puts them back when it notices the loss.
+        self.queue.clear();
         while !self.running.is_empty() {
             match done_rx.recv().await {
                 Some(r) => {
@@ -366,9 +402,12 @@ impl WorkerLoop {
 
     /// Stops every running task and waits until their process groups are gone.
     async fn stop_all(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        self.queue.clear();
         let mut pending = self.running.len();
         for (_, cancel) in self.running.drain() {
-            let _ = cancel.send(());
+            if let Some(cancel) = cancel {
+                let _ = cancel.send(());
+            }
         }
         while pending > 0 {
             if done_rx.recv().await.is_none() {

@@ -4,6 +4,7 @@
 
 mod lifecycle;
 mod limits;
+mod queued;
 
 use super::core::{CoreConfig, ServerCore};
 use super::journal::Journal;
@@ -228,12 +229,25 @@ impl Harness {
     }
 }
 
-/// Executions started by a round's messages.
+/// Executions started by a round's messages (not those queued behind a running one).
 pub fn started(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+    assigned(msgs, false)
+}
+
+/// Executions a round's messages queue on workers behind running ones.
+pub fn queued(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+    assigned(msgs, true)
+}
+
+fn assigned(
+    msgs: &[(WorkerId, ToWorker)],
+    queued: bool,
+) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
     msgs.iter()
         .flat_map(|(w, m)| match m {
             ToWorker::Compute { tasks, .. } => tasks
                 .iter()
+                .filter(|a| a.after.is_some() == queued)
                 .map(|a| (*w, a.job, a.task, a.instance))
                 .collect(),
             _ => vec![],

@@ -2,12 +2,13 @@
 //! and the tasks queued on workers beyond their free resources (`queued.rs`).
 
 use super::queued::worker_time_ok;
+use super::ready::ReadyQueue;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
     Allocation, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants, WorkerAllocator,
 };
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A task across jobs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,7 +73,7 @@ pub(super) struct Queued {
 pub struct Scheduler {
     pub(super) requests: Vec<ResourceRequestVariants>,
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
-    pub(super) queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
+    pub(super) queues: BTreeMap<QueueKey, ReadyQueue>,
     pub(super) workers: BTreeMap<WorkerId, SWorker>,
     pub(super) running: HashMap<TaskKey, Placement>,
     pub(super) ready_count: usize,
@@ -148,6 +149,22 @@ impl Scheduler {
         self.ready_count += 1;
     }
 
+    /// Tasks `first..=last` of a job, all with the same request and priority, enter their queue.
+    pub fn add_ready_range(
+        &mut self,
+        job: JobId,
+        first: TaskId,
+        last: TaskId,
+        req: ReqId,
+        priority: i32,
+    ) {
+        self.queues
+            .entry((Reverse(priority), job, req))
+            .or_default()
+            .push_range(first, last);
+        self.ready_count += (last - first) as usize + 1;
+    }
+
     /// Drops every ready task of a job (cancel, abort), queued ones included; returns the
     /// tasks that were queued on workers, which must be told to drop them.
     pub fn remove_job(&mut self, job: JobId) -> Vec<(WorkerId, TaskKey)> {
@@ -170,9 +187,7 @@ impl Scheduler {
         let dropped = self.unqueue_where(|k| k.job == job && tasks.contains(&k.task));
         for (k, q) in self.queues.iter_mut() {
             if k.1 == job {
-                let before = q.len();
-                q.retain(|t| !tasks.contains(t));
-                self.ready_count -= before - q.len();
+                self.ready_count -= q.remove(tasks);
             }
         }
         self.queues.retain(|_, q| !q.is_empty());
@@ -313,7 +328,7 @@ impl Scheduler {
     fn schedule_queue(
         &mut self,
         qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
+        queue: &mut ReadyQueue,
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {
@@ -375,12 +390,12 @@ impl Scheduler {
     fn schedule_multi_node(
         &mut self,
         qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
+        queue: &mut ReadyQueue,
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {
         let req = self.requests[qkey.2 as usize].clone();
-        while let Some(task) = queue.front().copied() {
+        while let Some(task) = queue.front() {
             let found = req.variants.iter().enumerate().find_map(|(v, r)| {
                 let mut by_group: BTreeMap<&str, Vec<WorkerId>> = BTreeMap::new();
                 for (id, w) in &self.workers {

@@ -4,6 +4,7 @@
 
 mod core;
 mod queued;
+mod ready;
 #[cfg(test)]
 mod tests;
 

@@ -9,8 +9,8 @@
 
 use super::core::{Placement, QueueKey, Queued};
 use super::{Assignment, Scheduler, TaskKey};
-use crate::protocol::messages::{TaskId, WorkerId};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use crate::protocol::messages::WorkerId;
+use std::collections::{BTreeMap, HashSet};
 
 impl Scheduler {
     /// Queues tasks of `queue` behind running tasks of the same request, round-robin over the
@@ -18,7 +18,7 @@ impl Scheduler {
     pub(super) fn queue_behind(
         &mut self,
         qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
+        queue: &mut super::ready::ReadyQueue,
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {

@@ -11,7 +11,7 @@
 use super::core::ServerCore;
 use super::journal::JournalEvent;
 use super::outbox::Effect;
-use super::state::Job;
+use super::state::{Job, Stamp};
 use crate::common::placeholders;
 use crate::protocol::messages::*;
 use crate::scheduler::TaskKey;
@@ -163,9 +163,12 @@ impl ServerCore {
         let ready = job.add_groups(groups);
         self.next_job_id = self.next_job_id.max(job_id.saturating_add(1));
         self.jobs.insert(job_id, job);
-        for task in ready {
-            self.effects
-                .push(Effect::Ready(TaskKey { job: job_id, task }));
+        for (first, last) in ready {
+            self.effects.push(Effect::ReadyRange {
+                job: job_id,
+                first,
+                last,
+            });
         }
         self.changed_jobs.insert(job_id);
         self.check_job_completed(time, job_id);
@@ -194,7 +197,7 @@ impl ServerCore {
         let t = &mut job.tasks[idx];
         t.next_instance = t.next_instance.max(instance.saturating_add(1));
         t.worker = workers.first().copied().unwrap_or(0);
-        t.started_ms = time;
+        t.started_ms = Stamp::new(time);
         if workers.len() > 1 || job.groups[group].body.resources.is_multi_node() {
             job.multi_node.insert(task, workers);
         }
@@ -207,7 +210,7 @@ impl ServerCore {
         };
         let job = self.jobs.get_mut(&job_id).expect("live task has a job");
         transition(job, idx, TaskStatus::Finished, false, &mut self.effects);
-        job.tasks[idx].finished_ms = time;
+        job.tasks[idx].finished_ms = Stamp::new(time);
         for ready in job.release_dependents(task) {
             self.effects.push(Effect::Ready(TaskKey {
                 job: job_id,
@@ -254,7 +257,7 @@ impl ServerCore {
         };
         let task_id = job.tasks[idx].id;
         transition(job, idx, TaskStatus::Failed, stop, &mut self.effects);
-        job.tasks[idx].finished_ms = time;
+        job.tasks[idx].finished_ms = Stamp::new(time);
         job.errors.insert(task_id, error);
         // Dependents were never queued: each had this unfinished dependency.
         job.abort_with_dependents(task_id);
@@ -280,7 +283,7 @@ impl ServerCore {
                 TaskStatus::Running => transition(job, idx, status, true, &mut self.effects),
                 _ => continue,
             }
-            job.tasks[idx].finished_ms = time;
+            job.tasks[idx].finished_ms = Stamp::new(time);
             changed += 1;
         }
         self.changed_jobs.insert(job_id);

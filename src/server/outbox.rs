@@ -21,6 +21,13 @@ pub type Reply = UnboundedSender<ClientResponse>;
 pub enum Effect {
     /// A task is waiting with no unfinished dependency: queue it in the scheduler.
     Ready(TaskKey),
+    /// The tasks of a job with IDs `first..=last` (those the job has) are ready, as `Ready`
+    /// for each: one effect for a whole array.
+    ReadyRange {
+        job: JobId,
+        first: TaskId,
+        last: TaskId,
+    },
     /// A task that was queued left the waiting state without being started by the scheduler
     /// (aborted, a late result of a restored server).
     Unready(TaskKey),
@@ -169,6 +176,7 @@ impl ServerCore {
     fn run_effect(&mut self, effect: Effect) {
         match effect {
             Effect::Ready(key) => self.enqueue(key),
+            Effect::ReadyRange { job, first, last } => self.enqueue_range(job, first, last),
             Effect::Unready(_) => {}
             Effect::DropJob(job) => {
                 let dropped = self.scheduler.remove_job(job);
@@ -203,6 +211,44 @@ impl ServerCore {
                 }
             }
         }
+    }
+
+    /// Queues the ready tasks of a job with IDs in `first..=last`: one run of the scheduler's
+    /// queue per stretch of consecutive new tasks of one group, the general path for others.
+    fn enqueue_range(&mut self, job_id: JobId, first: TaskId, last: TaskId) {
+        let Some(job) = self.jobs.get(&job_id) else {
+            return;
+        };
+        let from = job.tasks.partition_point(|t| t.id < first);
+        let to = job.tasks.partition_point(|t| t.id <= last);
+        let mut others = Vec::new();
+        let mut run: Option<(TaskId, TaskId, u32)> = None;
+        let mut flush = |run: Option<(TaskId, TaskId, u32)>| {
+            if let Some((s, e, g)) = run {
+                let group = &job.groups[g as usize];
+                let priority = group.body.priority;
+                self.scheduler
+                    .add_ready_range(job_id, s, e, group.req, priority);
+            }
+        };
+        for t in &job.tasks[from..to] {
+            let fresh = t.status == TaskStatus::Waiting && t.unfinished_deps == 0 && t.retries == 0;
+            match &mut run {
+                Some((_, end, g)) if fresh && *g == t.group && *end + 1 == t.id => *end = t.id,
+                _ => {
+                    flush(run.take());
+                    match fresh {
+                        true => run = Some((t.id, t.id, t.group)),
+                        false => others.push(t.id),
+                    }
+                }
+            }
+        }
+        flush(run);
+        for task in others {
+            self.enqueue(TaskKey { job: job_id, task });
+        }
+        self.needs_schedule = true;
     }
 
     /// Queues a waiting task in the scheduler (with its grown request after retries).

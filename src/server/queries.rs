@@ -77,9 +77,9 @@ impl ServerCore {
                         crash_count: t.crash_count as u32,
                         retries: t.retries as u32,
                         workers: workers.into_iter().map(|w| (w, hostname(w))).collect(),
-                        started_at: (started && t.started_ms > 0).then_some(t.started_ms),
-                        finished_at: (t.finished_ms > 0 && t.status.is_terminal())
-                            .then_some(t.finished_ms),
+                        started_at: (started && t.started_ms.ms() > 0).then_some(t.started_ms.ms()),
+                        finished_at: (t.finished_ms.ms() > 0 && t.status.is_terminal())
+                            .then_some(t.finished_ms.ms()),
                         error: job
                             .errors
                             .get(&t.id)

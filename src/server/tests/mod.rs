@@ -286,7 +286,7 @@ pub fn snapshot(core: &ServerCore) -> Vec<String> {
                 t.retries,
                 t.next_instance,
                 t.unfinished_deps,
-                t.finished_ms,
+                t.finished_ms.ms(),
                 job.errors.get(&t.id)
             ));
         }

@@ -7,8 +7,9 @@ use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
     Allocation, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants, WorkerAllocator,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A task across jobs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,7 +48,7 @@ pub(super) struct SWorker {
     pub(super) reserved: bool,
     /// Running single-node tasks per request that may still get a task queued behind them
     /// (checked when used: entries of ended or already chained tasks are skipped).
-    pub(super) chainable: HashMap<ReqId, Vec<TaskKey>>,
+    pub(super) chainable: FxHashMap<ReqId, Vec<TaskKey>>,
 }
 
 pub(super) struct Placement {
@@ -75,14 +76,25 @@ pub struct Scheduler {
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
     pub(super) queues: BTreeMap<QueueKey, ReadyQueue>,
     pub(super) workers: BTreeMap<WorkerId, SWorker>,
-    pub(super) running: HashMap<TaskKey, Placement>,
+    pub(super) running: FxHashMap<TaskKey, Placement>,
     pub(super) ready_count: usize,
     /// Tasks queued on workers (not counted as ready, not running yet).
-    pub(super) queued: HashMap<TaskKey, Queued>,
+    pub(super) queued: FxHashMap<TaskKey, Queued>,
     /// Queued tasks that took over the allocation of an ended one, not yet taken.
     pub(super) started: Vec<Assignment>,
     /// Queued tasks the worker should give back, not yet taken.
     pub(super) retractions: Vec<(WorkerId, TaskKey)>,
+    /// Workers that may have gained room since the last pass (added, resources released). A
+    /// pass leaves every worker it tried unable to fit any task still queued, so the next one
+    /// only needs these, unless tasks were queued since (`rescan`): then it tries all. This
+    /// keeps a pass's cost independent of the number of busy workers.
+    pub(super) roomy: BTreeSet<WorkerId>,
+    /// Workers that got a task that others may be queued behind since the last pass.
+    pub(super) chainers: BTreeSet<WorkerId>,
+    /// Tasks became ready since the last pass: try every worker.
+    pub(super) rescan: bool,
+    /// How many tasks of each request are queued on workers.
+    pub(super) queued_per_req: FxHashMap<ReqId, usize>,
 }
 
 impl Scheduler {
@@ -117,9 +129,10 @@ impl Scheduler {
             group,
             deadline_ms,
             reserved: false,
-            chainable: HashMap::new(),
+            chainable: FxHashMap::default(),
         };
         self.workers.insert(id, worker);
+        self.roomy.insert(id);
     }
 
     /// Removes a worker; returns the tasks that were running on it (multi-node tasks included
@@ -128,6 +141,8 @@ impl Scheduler {
     pub fn remove_worker(&mut self, id: WorkerId) -> Vec<TaskKey> {
         self.requeue_queued_on(id);
         self.workers.remove(&id);
+        self.roomy.remove(&id);
+        self.chainers.remove(&id);
         let lost: Vec<TaskKey> = self
             .running
             .iter()
@@ -147,6 +162,7 @@ impl Scheduler {
             .or_default()
             .push_back(key.task);
         self.ready_count += 1;
+        self.rescan = true;
     }
 
     /// Tasks `first..=last` of a job, all with the same request and priority, enter their queue.
@@ -163,6 +179,7 @@ impl Scheduler {
             .or_default()
             .push_range(first, last);
         self.ready_count += (last - first) as usize + 1;
+        self.rescan = true;
     }
 
     /// Drops every ready task of a job (cancel, abort), queued ones included; returns the
@@ -208,10 +225,12 @@ impl Scheduler {
             for w in &p.workers {
                 if let Some(worker) = self.workers.get_mut(w) {
                     worker.reserved = false;
+                    self.roomy.insert(*w);
                 }
             }
         } else if let Some(worker) = p.workers.first().and_then(|w| self.workers.get_mut(w)) {
             worker.allocator.release(&p.allocation);
+            self.roomy.insert(p.workers[0]);
         }
     }
 
@@ -297,7 +316,8 @@ impl Scheduler {
     /// One scheduling pass: assigns as many ready tasks as fit, in priority order.
     pub fn schedule(&mut self, now_ms: u64) -> Vec<Assignment> {
         let mut out = Vec::new();
-        let mut blocked: HashSet<ReqId> = HashSet::new();
+        let mut blocked: FxHashSet<ReqId> = FxHashSet::default();
+        let (pool, chainers) = self.pass_candidates();
         let keys: Vec<QueueKey> = self.queues.keys().copied().collect();
         for qkey in keys {
             let req_id = qkey.2;
@@ -311,8 +331,8 @@ impl Scheduler {
             if self.requests[req_id as usize].is_multi_node() {
                 self.schedule_multi_node(qkey, &mut queue, now_ms, &mut out);
             } else {
-                self.schedule_queue(qkey, &mut queue, now_ms, &mut out);
-                self.queue_behind(qkey, &mut queue, now_ms, &mut out);
+                self.schedule_queue(qkey, &mut queue, &pool, now_ms, &mut out);
+                self.queue_behind(qkey, &mut queue, &chainers, now_ms, &mut out);
             }
             self.ready_count -= before - queue.len();
             if !queue.is_empty() {
@@ -324,20 +344,40 @@ impl Scheduler {
         out
     }
 
+    /// The workers a pass tries for free resources and for queueing behind (see `roomy`);
+    /// resets the hints for the next pass.
+    fn pass_candidates(&mut self) -> (Vec<WorkerId>, Vec<WorkerId>) {
+        let rescan = std::mem::take(&mut self.rescan);
+        let roomy = std::mem::take(&mut self.roomy);
+        let chainers = std::mem::take(&mut self.chainers);
+        let unreserved = |id: &WorkerId| self.workers.get(id).is_some_and(|w| !w.reserved);
+        match rescan {
+            true => {
+                let all: Vec<WorkerId> = self.workers.keys().copied().filter(unreserved).collect();
+                (all.clone(), all)
+            }
+            false => (
+                roomy.into_iter().filter(unreserved).collect(),
+                chainers.into_iter().filter(unreserved).collect(),
+            ),
+        }
+    }
+
     /// Round-robin over workers with room, one task at a time, so load spreads evenly.
     fn schedule_queue(
         &mut self,
         qkey: QueueKey,
         queue: &mut ReadyQueue,
+        pool: &[WorkerId],
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {
         let req = &self.requests[qkey.2 as usize];
-        let mut candidates: Vec<WorkerId> = self
-            .workers
+        // Multi-node tasks placed earlier in the pass may have reserved some.
+        let mut candidates: Vec<WorkerId> = pool
             .iter()
-            .filter(|(_, w)| !w.reserved)
-            .map(|(id, _)| *id)
+            .copied()
+            .filter(|id| self.workers.get(id).is_some_and(|w| !w.reserved))
             .collect();
         let mut i = 0;
         while !queue.is_empty() && !candidates.is_empty() {
@@ -359,7 +399,8 @@ impl Scheduler {
                 Some((variant, allocation)) => {
                     let task = queue.pop_front().unwrap_or_default();
                     let key = TaskKey { job: qkey.1, task };
-                    worker.chainable.entry(qkey.2).or_default().push(key);
+                    push_chainable(worker, qkey.2, key, &self.running);
+                    self.chainers.insert(wid);
                     self.running.insert(
                         key,
                         Placement {
@@ -463,6 +504,21 @@ impl Scheduler {
             }
         }
         self.sanity_check_queued();
+    }
+}
+
+/// Records a running task others may queue behind; entries of ended or chained tasks are only
+/// dropped when used, so the list is compacted when it outgrows the running tasks.
+pub(super) fn push_chainable(
+    w: &mut SWorker,
+    req: ReqId,
+    key: TaskKey,
+    running: &FxHashMap<TaskKey, Placement>,
+) {
+    let slots = w.chainable.entry(req).or_default();
+    slots.push(key);
+    if slots.len() > 2 * w.allocator.running() as usize + 16 {
+        slots.retain(|k| running.get(k).is_some_and(|p| p.next.is_none()));
     }
 }
 

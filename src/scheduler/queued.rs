@@ -7,7 +7,7 @@
 //! its worker is lost, and when another worker has room for it the pass asks its worker to give
 //! it back ([`Scheduler::take_retractions`], answered through [`Scheduler::retracted`]).
 
-use super::core::{Placement, QueueKey, Queued};
+use super::core::{push_chainable, Placement, QueueKey, Queued};
 use super::{Assignment, Scheduler, TaskKey};
 use crate::protocol::messages::WorkerId;
 use std::collections::{BTreeMap, HashSet};
@@ -19,16 +19,19 @@ impl Scheduler {
         &mut self,
         qkey: QueueKey,
         queue: &mut super::ready::ReadyQueue,
+        pool: &[WorkerId],
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {
         let req_id = qkey.2;
-        let mut candidates: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| !w.reserved && w.chainable.get(&req_id).is_some_and(|c| !c.is_empty()))
-            .map(|(id, _)| *id)
-            .collect();
+        let has_slots = |id: &WorkerId| {
+            self.workers
+                .get(id)
+                .filter(|w| !w.reserved)
+                .and_then(|w| w.chainable.get(&req_id))
+                .is_some_and(|c| !c.is_empty())
+        };
+        let mut candidates: Vec<WorkerId> = pool.iter().copied().filter(has_slots).collect();
         let mut i = 0;
         while !queue.is_empty() && !candidates.is_empty() {
             if i >= candidates.len() {
@@ -48,6 +51,7 @@ impl Scheduler {
                         retracting: false,
                     };
                     self.queued.insert(key, queued);
+                    *self.queued_per_req.entry(req_id).or_default() += 1;
                     out.push(Assignment {
                         key,
                         workers: vec![wid],
@@ -86,21 +90,15 @@ impl Scheduler {
 
     /// The queued task `next` starts in the allocation of the task that just ended.
     pub(super) fn promote(&mut self, next: TaskKey, mut p: Placement) {
-        let Some(q) = self.queued.remove(&next) else {
+        let Some(q) = self.take_queued(next) else {
             debug_assert!(false, "a placement points to a task that is not queued");
             return;
         };
         p.next = None;
         let wid = p.workers[0];
         if let Some(w) = self.workers.get_mut(&wid) {
-            let slots = w.chainable.entry(q.qkey.2).or_default();
-            slots.push(next);
-            // Entries of ended tasks are only dropped when used; keep the list near the number
-            // of running tasks.
-            if slots.len() > 2 * w.allocator.running() as usize + 16 {
-                let running = &self.running;
-                slots.retain(|k| running.get(k).is_some_and(|p| p.next.is_none()));
-            }
+            push_chainable(w, q.qkey.2, next, &self.running);
+            self.chainers.insert(wid);
         }
         self.started.push(Assignment {
             key: next,
@@ -148,16 +146,29 @@ impl Scheduler {
     /// Removes a queued task from behind its running task; back to its ready queue (front) when
     /// `requeue`, otherwise dropped.
     fn unlink(&mut self, key: TaskKey, requeue: bool) -> Option<Queued> {
-        let q = self.queued.remove(&key)?;
+        let q = self.take_queued(key)?;
         if let Some(p) = self.running.get_mut(&q.after) {
             p.next = None;
             if let Some(w) = self.workers.get_mut(&q.worker) {
-                w.chainable.entry(q.qkey.2).or_default().push(q.after);
+                push_chainable(w, q.qkey.2, q.after, &self.running);
+                self.chainers.insert(q.worker);
             }
         }
         if requeue {
             self.queues.entry(q.qkey).or_default().push_front(key.task);
             self.ready_count += 1;
+            self.rescan = true;
+        }
+        Some(q)
+    }
+
+    fn take_queued(&mut self, key: TaskKey) -> Option<Queued> {
+        let q = self.queued.remove(&key)?;
+        if let Some(n) = self.queued_per_req.get_mut(&q.qkey.2) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued_per_req.remove(&q.qkey.2);
+            }
         }
         Some(q)
     }
@@ -194,11 +205,16 @@ impl Scheduler {
 
     /// After a pass: queued tasks whose request has no ready task left and that fit the free
     /// resources of another worker are asked back, as many as fit there.
+    /// Runs only while some request has queued tasks and no ready ones (the tail of a job),
+    /// and then looks at every worker: one that went idle earlier is not in any pass's hints.
     pub(super) fn plan_retractions(&mut self, now_ms: u64) {
-        if self.queued.is_empty() {
+        if self.queued_per_req.is_empty() {
             return;
         }
         let waiting: HashSet<u32> = self.queues.keys().map(|k| k.2).collect();
+        if self.queued_per_req.keys().all(|r| waiting.contains(r)) {
+            return;
+        }
         let mut by_req: BTreeMap<u32, Vec<(TaskKey, WorkerId)>> = BTreeMap::new();
         for (k, q) in &self.queued {
             if !q.retracting && !waiting.contains(&q.qkey.2) {

@@ -43,7 +43,7 @@ pub struct WorkerEntry {
     /// False once the worker is lost; the actor drops messages to it.
     pub connected: bool,
     /// Bodies this worker holds, so each is sent once.
-    pub bodies_sent: HashSet<BodyKey>,
+    pub bodies_sent: rustc_hash::FxHashSet<BodyKey>,
     /// Core clock (ms) of the last message from the worker.
     pub last_heartbeat: u64,
     /// Set when the worker told us why it leaves, so the disconnect gets that reason.

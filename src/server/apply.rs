@@ -328,7 +328,9 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
                     instance: t.instance(),
                 });
             }
-            job.multi_node.remove(&key.task);
+            if !job.multi_node.is_empty() {
+                job.multi_node.remove(&key.task);
+            }
         }
         _ => {}
     }

@@ -13,7 +13,7 @@ use super::outbox::{Effect, Outbox, Reply};
 use super::state::Job;
 use crate::protocol::messages::*;
 use crate::scheduler::Scheduler;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Default of `hq server start --max-tasks-per-job`.
 pub const DEFAULT_MAX_TASKS_PER_JOB: u64 = 50_000_000;
@@ -81,7 +81,7 @@ pub struct ServerCore {
     /// Clients of `hq journal stream`, sent every committed event.
     pub event_streams: Vec<Reply>,
     /// Jobs whose task counts changed since waiters were last checked.
-    pub changed_jobs: HashSet<JobId>,
+    pub changed_jobs: rustc_hash::FxHashSet<JobId>,
     /// Consequences of applied events, run by [`ServerCore::run_effects`] (dropped in replay).
     pub effects: Vec<Effect>,
     /// Messages leaving the core; the actor drains it after each round.
@@ -115,7 +115,7 @@ impl ServerCore {
             scheduler: Scheduler::new(),
             waiters: Vec::new(),
             event_streams: Vec::new(),
-            changed_jobs: HashSet::new(),
+            changed_jobs: Default::default(),
             effects: Vec::new(),
             outbox: Outbox::default(),
             needs_schedule: false,

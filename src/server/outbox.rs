@@ -131,9 +131,9 @@ impl Outbox {
 impl ServerCore {
     /// Runs the effects of the events applied so far against the scheduler and the outbox.
     pub fn run_effects(&mut self) {
-        let effects = std::mem::take(&mut self.effects);
+        let mut effects = std::mem::take(&mut self.effects);
         let mut unready: Option<(JobId, HashSet<TaskId>)> = None;
-        for effect in effects {
+        for effect in effects.drain(..) {
             if let Effect::Unready(key) = effect {
                 match &mut unready {
                     Some((job, set)) if *job == key.job => {
@@ -150,6 +150,10 @@ impl ServerCore {
             self.run_effect(effect);
         }
         self.flush_unready(unready);
+        // Keep the buffer: most live events push an effect or two.
+        if self.effects.is_empty() {
+            self.effects = effects;
+        }
         self.start_queued();
     }
 

@@ -352,6 +352,9 @@ impl Job {
 
     /// A dependency finished: returns dependents that became ready.
     pub fn release_dependents(&mut self, finished: TaskId) -> Vec<TaskId> {
+        if self.dependents.is_empty() {
+            return vec![];
+        }
         let Some(deps) = self.dependents.remove(&finished) else {
             return vec![];
         };

@@ -131,6 +131,22 @@ pub async fn run(
     }
 }
 
+/// The longest a finished task waits to be reported with others (see `WorkerLoop::report_now`).
+const REPORT_DELAY: Duration = Duration::from_millis(1);
+
+/// Sends the results gathered so far, if any.
+async fn send_results(
+    sender: &mut FrameSender,
+    unsent: &mut Vec<TaskResult>,
+) -> Result<(), ProtocolError> {
+    if unsent.is_empty() {
+        return Ok(());
+    }
+    sender
+        .send(&FromWorker::Results(std::mem::take(unsent)))
+        .await
+}
+
 /// How long a worker with `--on-server-lost finish-running` waits for the server to come back
 /// when it has no idle timeout.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
@@ -245,11 +261,17 @@ impl WorkerLoop {
 
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        // Results not reported yet, and when they must be at the latest (see `report_now`).
+        let mut unsent: Vec<TaskResult> = Vec::new();
+        let mut report_by: Option<tokio::time::Instant> = None;
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
                 msg = receiver.recv::<ToWorker>() => match msg {
-                    Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
+                    Ok(Some(ToWorker::Stop)) => {
+                        let _ = send_results(&mut sender, &mut unsent).await;
+                        break WorkerExit::Stopped;
+                    }
                     Ok(Some(msg)) => {
                         if let Some(reply) = self.on_message(msg, &done_tx) {
                             sender.send(&reply).await?;
@@ -257,6 +279,7 @@ impl WorkerLoop {
                     }
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
+                            self.late.append(&mut unsent);
                             self.finish_running(&mut done_rx).await;
                         }
                         break WorkerExit::ServerLost;
@@ -277,20 +300,33 @@ impl WorkerLoop {
                     if self.running.is_empty() {
                         idle_since = Instant::now();
                     }
-                    sender.send(&FromWorker::Results(results)).await?;
+                    unsent.extend(results);
+                    if self.report_now() {
+                        send_results(&mut sender, &mut unsent).await?;
+                        report_by = None;
+                    } else if report_by.is_none() {
+                        report_by = Some(tokio::time::Instant::now() + REPORT_DELAY);
+                    }
+                }
+                _ = tokio::time::sleep_until(report_by.unwrap_or_else(tokio::time::Instant::now)), if report_by.is_some() => {
+                    send_results(&mut sender, &mut unsent).await?;
+                    report_by = None;
                 }
                 _ = heartbeat.tick() => sender.send(&FromWorker::Heartbeat).await?,
                 _ = check.tick() => {
                     if self.opts.time_limit.is_some_and(|t| started.elapsed() >= t) {
+                        let _ = send_results(&mut sender, &mut unsent).await;
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
                         break WorkerExit::TimeLimit;
                     }
                     if self.running.is_empty() && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                        let _ = send_results(&mut sender, &mut unsent).await;
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
                         break WorkerExit::IdleTimeout;
                     }
                 }
                 _ = &mut shutdown => {
+                    let _ = send_results(&mut sender, &mut unsent).await;
                     let _ = sender.send(&FromWorker::Leaving(WorkerState::Stopped)).await;
                     break WorkerExit::Signal;
                 }
@@ -301,6 +337,13 @@ impl WorkerLoop {
         };
         self.stop_all(&mut done_rx).await;
         Ok(exit)
+    }
+
+    /// Whether finished tasks must be reported now rather than batched: when at most a
+    /// quarter of the running tasks have a task queued behind them, the server has to send more
+    /// before those slots run dry. (Without queued tasks, e.g. at a job's end, that is always.)
+    fn report_now(&self) -> bool {
+        self.queue.len() * 4 <= self.running.len()
     }
 
     /// Handles a message from the server; returns the answer to send, if any.

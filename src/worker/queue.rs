@@ -60,6 +60,10 @@ impl TaskQueue {
         self.before.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.before.len()
+    }
+
     /// Drops everything (the server is gone or the worker stops; the server requeues them).
     pub fn clear(&mut self) {
         self.behind.clear();

@@ -1,6 +1,7 @@
 //! `hq output-log DIR summary|jobs|show|cat|export`: reads stream files (`*.hqs`, written by
 //! workers for `--stream`) without a server.
 
+use crate::common::hwsummary::human_size;
 use super::output::{print_vertical, Out, OutputMode};
 use super::{CliError, CliResult, GlobalOpts};
 use crate::common::idset::IdSet;
@@ -145,21 +146,6 @@ fn cat_target(
         _ => Err(CliError::Usage(
             "give the job either as an argument or with `--job`".into(),
         )),
-    }
-}
-
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

@@ -30,6 +30,12 @@ pub enum JournalEvent {
         id: WorkerId,
         reason: WorkerState,
     },
+    /// A hardware report (`--overview-interval`); not restored, dropped by prune.
+    WorkerOverview {
+        id: WorkerId,
+        #[serde(rename = "hw-state")]
+        hw_state: OverviewRecord,
+    },
     JobOpen {
         job_id: JobId,
         name: String,
@@ -83,6 +89,12 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
+}
+
+/// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverviewRecord {
+    pub state: HwState,
 }
 
 /// One NDJSON line of `hq journal export/replay/stream`.
@@ -185,7 +197,7 @@ impl ServerCore {
     fn apply(&mut self, time: u64, event: JournalEvent) {
         match event {
             JournalEvent::ServerStart { server_uid } => self.info.server_uid = server_uid,
-            JournalEvent::ServerStop => {}
+            JournalEvent::ServerStop | JournalEvent::WorkerOverview { .. } => {}
             JournalEvent::WorkerConnected { id, .. } | JournalEvent::WorkerLost { id, .. } => {
                 self.next_worker_id = self.next_worker_id.max(id + 1);
             }
@@ -338,7 +350,7 @@ impl ServerCore {
                     self.workers.get(id).is_some_and(|w| w.sender.is_some())
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
-                JournalEvent::Counters { .. } => false,
+                JournalEvent::Counters { .. } | JournalEvent::WorkerOverview { .. } => false,
             })
             .collect();
         let counters = JournalEvent::Counters {

@@ -4,6 +4,7 @@
 mod conn;
 mod core;
 pub mod journal;
+mod overview;
 mod requests;
 mod state;
 mod tasks;
@@ -342,6 +343,7 @@ impl ServerCore {
             ended_at: None,
             running_tasks: 0,
             last_task_started: None,
+            overview: None,
         };
         self.workers.insert(
             id,
@@ -364,6 +366,7 @@ impl ServerCore {
         match msg {
             FromWorker::Results(results) => self.on_results(results),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
+            FromWorker::Overview(state) => self.on_overview(id, *state),
 
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {

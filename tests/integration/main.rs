@@ -9,6 +9,7 @@ mod jobs;
 mod lifecycle;
 mod malformed;
 mod open_jobs;
+mod overview;
 mod resilience;
 mod resources;
 mod resources_cli;

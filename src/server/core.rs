@@ -52,6 +52,8 @@ pub struct ServerCore {
     pub journal_dirty: bool,
     /// Applying a journal: record nothing, schedule nothing.
     pub replaying: bool,
+    /// `hq dashboard` subscribers and recent worker reports.
+    pub dashboard: super::dashboard::DashboardHub,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -83,6 +85,7 @@ impl ServerCore {
             journal: None,
             journal_dirty: false,
             replaying: false,
+            dashboard: Default::default(),
         }
     }
 

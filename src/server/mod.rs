@@ -3,6 +3,7 @@
 
 mod conn;
 mod core;
+mod dashboard;
 pub mod journal;
 mod overview;
 mod requests;
@@ -261,6 +262,7 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         core.flush_journal();
         core.flush_outbox();
         core.notify_waiters(false);
+        core.dashboard_tick();
         if stop {
             core.stopping = true;
             for w in core.workers.values() {

@@ -14,6 +14,7 @@ impl ServerCore {
             return;
         }
         worker.info.overview = Some(state.clone());
+        self.dashboard.push_report(id, &state);
         // Reports are buffered in the journal but do not force an fsync of their own: they
         // reach the disk with the next state change, flush or stop (they are not restored).
         let dirty = self.journal_dirty;

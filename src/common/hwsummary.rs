@@ -1,7 +1,7 @@
 //! Human-readable sizes and the text summary of a worker's hardware report, shared by `hq
 //! worker info`, `hq output-log` and the dashboard.
 
-use crate::protocol::messages::{GpuFamilyState, HwState};
+use crate::protocol::messages::{GpuFamilyState, HwSample, HwState};
 
 /// `512 B`, `1.5 KiB`, `3.2 GiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -72,4 +72,24 @@ pub fn summary_lines(s: &HwState) -> String {
         lines.push(format!("GPUs: {note}"));
     }
     lines.join("\n")
+}
+
+/// The point of a history chart for one report: mean CPU, memory used, mean GPU use.
+pub fn sample(s: &HwState) -> HwSample {
+    let m = &s.memory_usage;
+    let gpus: Vec<f32> = [&s.nvidia_gpus, &s.amd_gpus]
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f.gpus.iter().map(|g| g.processor_usage))
+        .collect();
+    HwSample {
+        timestamp: s.timestamp,
+        cpu_percent: s.cpu_usage.average(),
+        mem_percent: if m.total > 0 {
+            (m.total.saturating_sub(m.free) as f64 / m.total as f64 * 100.0) as f32
+        } else {
+            0.0
+        },
+        gpu_percent: (!gpus.is_empty()).then(|| gpus.iter().sum::<f32>() / gpus.len() as f32),
+    }
 }

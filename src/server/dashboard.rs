@@ -50,27 +50,7 @@ impl DashboardHub {
         if h.len() == HISTORY_LEN {
             h.pop_front();
         }
-        h.push_back(sample(state));
-    }
-}
-
-/// The point of the history chart for one report.
-pub fn sample(s: &HwState) -> HwSample {
-    let m = &s.memory_usage;
-    let gpus: Vec<f32> = [&s.nvidia_gpus, &s.amd_gpus]
-        .into_iter()
-        .flatten()
-        .flat_map(|f| f.gpus.iter().map(|g| g.processor_usage))
-        .collect();
-    HwSample {
-        timestamp: s.timestamp,
-        cpu_percent: s.cpu_usage.average(),
-        mem_percent: if m.total > 0 {
-            (m.total.saturating_sub(m.free) as f64 / m.total as f64 * 100.0) as f32
-        } else {
-            0.0
-        },
-        gpu_percent: (!gpus.is_empty()).then(|| gpus.iter().sum::<f32>() / gpus.len() as f32),
+        h.push_back(crate::common::hwsummary::sample(state));
     }
 }
 

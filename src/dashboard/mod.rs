@@ -1,0 +1,177 @@
+//! `hq dashboard`: a terminal UI over the server's dashboard feed. The data model
+//! ([`data`]) is a fold over feed messages and knows nothing of terminals; [`app`] turns keys
+//! into navigation; [`ui`] renders with ratatui. This file runs them: in a real terminal
+//! (crossterm, alternate screen, raw mode), or once into text (`--once`).
+
+pub mod app;
+pub mod data;
+mod tail;
+pub mod ui;
+
+use crate::client::{ClientError, Session};
+use crate::protocol::messages::*;
+use crate::protocol::{FrameReceiver, FrameSender};
+use app::{Action, App, Popup, Screen};
+use crossterm::event::{Event, KeyEventKind};
+use data::DashboardData;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the terminal failed: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error("the server closed the connection before sending the dashboard's data")]
+    NoSnapshot,
+}
+
+/// Connects and subscribes; returns the parts of the connection and the snapshot.
+async fn subscribe(
+    server_dir: &Path,
+    view: DashboardView,
+) -> Result<(FrameSender, FrameReceiver, DashboardFeed), DashboardError> {
+    let mut session = Session::connect(server_dir).await?;
+    session.send(&ClientRequest::Dashboard { view }).await?;
+    loop {
+        match session.recv().await? {
+            ClientResponse::Dashboard(feed) => {
+                let (tx, rx) = session.into_parts();
+                return Ok((tx, rx, *feed));
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// `hq dashboard --once`: one frame of `start` as text.
+pub async fn render_once(
+    server_dir: &Path,
+    start: Screen,
+    width: u16,
+    height: u16,
+) -> Result<String, DashboardError> {
+    let mut app = App::new(start);
+    let (_tx, _rx, feed) = subscribe(server_dir, app.view()).await?;
+    let mut data = DashboardData::default();
+    data.apply(feed);
+    refresh_output(&mut app, &data);
+    Ok(ui::render_text(&app, &data, width, height))
+}
+
+/// Reads the tail shown on the output screen.
+fn refresh_output(app: &mut App, data: &DashboardData) {
+    if let (Screen::Output { job, task, .. }, Some((row, stderr))) =
+        (app.screen().clone(), app.output_task(data))
+    {
+        let source = if stderr { &row.stderr } else { &row.stdout };
+        app.output = tail::read_tail(source, job, task, stderr);
+    }
+}
+
+/// The interactive dashboard, until the user presses `q`.
+pub async fn run_live(server_dir: &Path, start: Screen) -> Result<(), DashboardError> {
+    let mut app = App::new(start);
+    let (mut sender, receiver, feed) = subscribe(server_dir, app.view()).await?;
+    let mut data = DashboardData::default();
+    data.apply(feed);
+    let mut feeds = spawn_feed(receiver);
+    let mut keys = spawn_keys();
+    let mut terminal = ratatui::try_init()?;
+    let result = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            refresh_output(&mut app, &data);
+            app.clamp_rows(&data);
+            terminal.draw(|f| ui::draw(f, &app, &data))?;
+            tokio::select! {
+                feed = feeds.recv() => match feed {
+                    Some(feed) => data.apply(feed),
+                    None => {
+                        app.popup = Some(Popup::Message(
+                            "Lost the connection to the server. Press q to quit.".into(),
+                        ));
+                        feeds = mpsc::unbounded_channel().1;
+                    }
+                },
+                key = keys.recv() => {
+                    let Some(key) = key else { return Ok(()) };
+                    let Some(key) = key else { continue };
+                    match app.on_key(key, &data) {
+                        Action::Quit => return Ok(()),
+                        Action::None => {}
+                        Action::ViewChanged => {
+                            let _ = sender.send(&ClientRequest::DashboardView(app.view())).await;
+                        }
+                        Action::CancelJob(id) => {
+                            let text = cancel(server_dir, id).await;
+                            app.popup = Some(Popup::Message(text));
+                        }
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+        }
+    }
+    .await;
+    ratatui::restore();
+    result
+}
+
+/// Feed messages from the server, until it closes the connection.
+fn spawn_feed(mut receiver: FrameReceiver) -> mpsc::UnboundedReceiver<DashboardFeed> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(msg)) = receiver.recv::<ClientResponse>().await {
+            if let ClientResponse::Dashboard(feed) = msg {
+                if tx.send(*feed).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Key presses from a thread that blocks on the terminal; `None` items mean "redraw"
+/// (a resize).
+fn spawn_keys() -> mpsc::UnboundedReceiver<Option<crossterm::event::KeyEvent>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || loop {
+        let item = match crossterm::event::read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Some(k),
+            Ok(Event::Resize(..)) => None,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        if tx.send(item).is_err() {
+            break;
+        }
+    });
+    rx
+}
+
+/// Cancels a job over a second connection; returns what the server said.
+async fn cancel(server_dir: &Path, id: JobId) -> String {
+    let request = ClientRequest::CancelJob {
+        selector: IdSelector::Ids(crate::common::idset::IdSet::from_range(id, id)),
+        reason: Some("canceled from the dashboard".into()),
+    };
+    let answer = match Session::connect(server_dir).await {
+        Ok(mut s) => s.request(request).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(ClientResponse::Log { lines, .. }) => lines
+            .into_iter()
+            .map(|l| match l {
+                LogLine::Info(t) | LogLine::Warn(t) | LogLine::Error(t) => t,
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Ok(other) => format!("unexpected answer: {other:?}"),
+        Err(e) => format!("cannot cancel job {id}: {e}"),
+    }
+}

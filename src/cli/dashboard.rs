@@ -58,7 +58,10 @@ fn parse_size(text: &str) -> Result<(u16, u16), CliError> {
         ))
     };
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(err)?;
-    let (w, h): (u16, u16) = (w.trim().parse().map_err(|_| err())?, h.trim().parse().map_err(|_| err())?);
+    let (w, h): (u16, u16) = (
+        w.trim().parse().map_err(|_| err())?,
+        h.trim().parse().map_err(|_| err())?,
+    );
     if w < 40 || h < 10 {
         return Err(err());
     }

@@ -1,9 +1,9 @@
 //! `hq output-log DIR summary|jobs|show|cat|export`: reads stream files (`*.hqs`, written by
 //! workers for `--stream`) without a server.
 
-use crate::common::hwsummary::human_size;
 use super::output::{print_vertical, Out, OutputMode};
 use super::{CliError, CliResult, GlobalOpts};
+use crate::common::hwsummary::human_size;
 use crate::common::idset::IdSet;
 use crate::protocol::messages::{JobId, TaskId};
 use crate::stream::reader::{load_dir, OutputLog};

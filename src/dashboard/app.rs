@@ -155,7 +155,8 @@ impl App {
 
     /// Handles one key. `q` quits from anywhere, also from pop-ups and the filter line.
     pub fn on_key(&mut self, key: KeyEvent, data: &DashboardData) -> Action {
-        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         if key.code == KeyCode::Char('q') || ctrl_c {
             return Action::Quit;
         }
@@ -274,17 +275,16 @@ impl App {
 
     fn enter(&mut self, data: &DashboardData) -> Action {
         let next = match self.screen().clone() {
-            Screen::Overview | Screen::Jobs => {
-                self.selected_job(data).map(|id| Screen::Job(id))
+            Screen::Overview | Screen::Jobs => self.selected_job(data).map(|id| Screen::Job(id)),
+            Screen::Job(job) => {
+                self.visible_tasks(data)
+                    .get(self.task_row)
+                    .map(|t| Screen::Output {
+                        job,
+                        task: t.id,
+                        stderr: false,
+                    })
             }
-            Screen::Job(job) => self
-                .visible_tasks(data)
-                .get(self.task_row)
-                .map(|t| Screen::Output {
-                    job,
-                    task: t.id,
-                    stderr: false,
-                }),
             Screen::Workers => self
                 .visible_workers(data)
                 .get(self.worker_row)
@@ -340,12 +340,14 @@ impl App {
         };
         if !self.filter.is_empty() {
             let n = self.visible_tasks(data).len();
-            self.task_row = (self.task_row as i64 + delta).clamp(0, n.saturating_sub(1) as i64) as usize;
+            self.task_row =
+                (self.task_row as i64 + delta).clamp(0, n.saturating_sub(1) as i64) as usize;
             return Action::None;
         }
         // `task_row` indexes the loaded page; the absolute row is offset + task_row.
         let total = page.total as i64;
-        let absolute = (page.offset as i64 + self.task_row as i64 + delta).clamp(0, (total - 1).max(0));
+        let absolute =
+            (page.offset as i64 + self.task_row as i64 + delta).clamp(0, (total - 1).max(0));
         let start = page.offset as i64;
         let end = start + page.rows.len() as i64;
         if absolute >= start && absolute < end {
@@ -368,7 +370,14 @@ impl App {
         );
         clamp(&mut self.job_row, jobs);
         clamp(&mut self.worker_row, workers);
-        clamp(&mut self.task_row, tasks);
+        // While a new page is on its way, the row refers to it.
+        if data
+            .tasks
+            .as_ref()
+            .is_some_and(|p| p.offset == self.task_offset)
+        {
+            clamp(&mut self.task_row, tasks);
+        }
         let n = data.worker_detail.as_ref().map_or(0, |d| d.tasks.len());
         clamp(&mut self.worker_task_row, n);
     }

@@ -76,11 +76,13 @@ impl DashboardData {
         for id in feed.removed_workers {
             self.workers.remove(&id);
         }
+        // A snapshot is the state at connection time, not news for the timeline.
+        let news = !feed.full;
         for w in feed.workers {
-            self.upsert_worker(w, now);
+            self.upsert_worker(w, now, news);
         }
         for j in feed.jobs {
-            self.upsert_job(j, now);
+            self.upsert_job(j, now, news);
         }
         if feed.full || feed.tasks.is_some() {
             self.tasks = feed.tasks;
@@ -93,9 +95,9 @@ impl DashboardData {
         }
     }
 
-    fn upsert_worker(&mut self, w: DashWorker, now: u64) {
-        match self.workers.get(&w.id) {
-            None if w.state == WorkerState::Running => self.note(
+    fn upsert_worker(&mut self, w: DashWorker, now: u64, news: bool) {
+        match self.workers.get(&w.id).filter(|_| news) {
+            None if news && w.state == WorkerState::Running => self.note(
                 now,
                 format!("worker {} connected from {}", w.id, w.hostname),
             ),
@@ -114,21 +116,31 @@ impl DashboardData {
         self.workers.insert(w.id, w);
     }
 
-    fn upsert_job(&mut self, j: DashJob, now: u64) {
-        let old = self.jobs.get(&j.id).map(|o| o.completed_at);
-        if old.is_none() && j.completed_at.is_none() && self.connected {
+    fn upsert_job(&mut self, j: DashJob, now: u64, news: bool) {
+        let old = self
+            .jobs
+            .get(&j.id)
+            .map(|o| o.completed_at)
+            .filter(|_| news);
+        if news && old.is_none() && j.completed_at.is_none() {
             self.note(now, format!("job {} `{}` submitted", j.id, j.name));
         }
         if old.is_some_and(|o| o.is_none()) && j.completed_at.is_some() {
             let word = super::ui::job_state_word(&j);
-            self.note(now, format!("job {} `{}` {}", j.id, j.name, word.to_lowercase()));
+            self.note(
+                now,
+                format!("job {} `{}` {}", j.id, j.name, word.to_lowercase()),
+            );
         }
         let samples = self.progress.entry(j.id).or_default();
         let completed = j.stats.completed();
         if samples.back().is_none_or(|(_, c)| *c != completed) || samples.len() < 2 {
             samples.push_back((now, completed));
         }
-        while samples.len() > 2 && samples.front().is_some_and(|(t, _)| *t + RATE_WINDOW_MS < now)
+        while samples.len() > 2
+            && samples
+                .front()
+                .is_some_and(|(t, _)| *t + RATE_WINDOW_MS < now)
         {
             samples.pop_front();
         }
@@ -203,4 +215,4 @@ impl DashboardData {
 
 #[cfg(test)]
 #[path = "data_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -27,7 +27,8 @@ pub fn why_never_runs(
     if workers.is_empty() {
         return Some("no worker is connected".into());
     }
-    let allocators: Vec<WorkerAllocator> = workers.iter().map(|d| WorkerAllocator::new(d)).collect();
+    let allocators: Vec<WorkerAllocator> =
+        workers.iter().map(|d| WorkerAllocator::new(d)).collect();
     let reasons: Vec<String> = request
         .variants
         .iter()
@@ -102,7 +103,9 @@ mod tests {
 
     fn worker(cpus: &str, extra: &[&str]) -> ResourceDescriptor {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        worker_pools_from_cli(Some(cpus), &extra).unwrap().descriptor
+        worker_pools_from_cli(Some(cpus), &extra)
+            .unwrap()
+            .descriptor
     }
 
     fn request(cpus: &str, extra: &[&str]) -> ResourceRequestVariants {
@@ -127,6 +130,9 @@ mod tests {
             why_never_runs(&request("1", &["gpus=1"]), &[&two]).as_deref(),
             Some("no connected worker has `gpus`")
         );
-        assert_eq!(why_never_runs(&request("1", &["gpus=1"]), &[&two, &gpu]), None);
+        assert_eq!(
+            why_never_runs(&request("1", &["gpus=1"]), &[&two, &gpu]),
+            None
+        );
     }
 }

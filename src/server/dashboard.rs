@@ -133,7 +133,14 @@ impl ServerCore {
             .take(DASHBOARD_JOB_LIMIT)
             .map(dash_job)
             .collect();
-        diff_rows(&mut sub.jobs, jobs, full, |j| j.id, &mut feed.jobs, &mut feed.removed_jobs);
+        diff_rows(
+            &mut sub.jobs,
+            jobs,
+            full,
+            |j| j.id,
+            &mut feed.jobs,
+            &mut feed.removed_jobs,
+        );
         let workers = self.dash_workers();
         diff_rows(
             &mut sub.workers,

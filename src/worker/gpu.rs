@@ -23,14 +23,15 @@ impl Nvml {
         let count = self.0.device_count().map_err(|e| format!("NVML: {e}"))?;
         (0..count)
             .map(|i| {
-                let dev = self.0.device_by_index(i).map_err(|e| format!("NVML: {e}"))?;
+                let dev = self
+                    .0
+                    .device_by_index(i)
+                    .map_err(|e| format!("NVML: {e}"))?;
                 let id = dev
                     .pci_info()
                     .map(|p| p.bus_id)
                     .unwrap_or_else(|_| i.to_string());
-                let util = dev
-                    .utilization_rates()
-                    .map_err(|e| format!("NVML: {e}"))?;
+                let util = dev.utilization_rates().map_err(|e| format!("NVML: {e}"))?;
                 let mem = dev.memory_info().map_err(|e| format!("NVML: {e}"))?;
                 Ok(GpuState {
                     id,

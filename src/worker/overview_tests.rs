@@ -80,7 +80,8 @@ fn disks_count_whole_devices_only() {
 
 #[test]
 fn nvidia_smi_lines() {
-    let gpus = parse_nvidia_smi("BUS1, 10.0 %, 100 MiB, 200 MiB\nBUS2, 3 %, 0 MiB, 0 MiB\n").unwrap();
+    let gpus =
+        parse_nvidia_smi("BUS1, 10.0 %, 100 MiB, 200 MiB\nBUS2, 3 %, 0 MiB, 0 MiB\n").unwrap();
     assert_eq!(gpus.len(), 2);
     assert_eq!(gpus[0].id, "BUS1");
     assert_eq!(gpus[0].processor_usage, 10.0);
@@ -97,10 +98,7 @@ fn rocm_smi_json() {
                    "system": {}}"#;
     let gpus = parse_rocm_smi(text).unwrap();
     assert_eq!(gpus.len(), 2);
-    assert_eq!(
-        (gpus[0].id.as_str(), gpus[0].processor_usage),
-        ("B1", 1.5)
-    );
+    assert_eq!((gpus[0].id.as_str(), gpus[0].processor_usage), ("B1", 1.5));
     assert_eq!((gpus[1].id.as_str(), gpus[1].mem_usage), ("B2", 64.0));
     assert!(parse_rocm_smi("not json").is_err());
 }
@@ -115,7 +113,10 @@ fn collector_reads_a_fixture_tree() {
     };
     put("proc/stat", STAT_1);
     put("proc/meminfo", "MemTotal: 4 kB\nMemAvailable: 1 kB\n");
-    put("proc/net/dev", "h\nh\n eth0: 100 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0\n");
+    put(
+        "proc/net/dev",
+        "h\nh\n eth0: 100 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0\n",
+    );
     put("proc/diskstats", "8 0 sda 1 0 2 0 1 0 2 0 0 0 0\n");
     std::fs::create_dir_all(root.path().join("sys/block/sda")).unwrap();
     std::fs::create_dir_all(root.path().join("sys/block/loop0")).unwrap();
@@ -125,7 +126,10 @@ fn collector_reads_a_fixture_tree() {
     assert_eq!(first.cpu_usage.cpu_per_core_percent_usage, vec![0.0, 0.0]);
     assert_eq!(first.disk_usage.read_bytes, 1024);
     put("proc/stat", STAT_2);
-    put("proc/net/dev", "h\nh\n eth0: 1100 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0\n");
+    put(
+        "proc/net/dev",
+        "h\nh\n eth0: 1100 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0\n",
+    );
     let second = c.sample(8);
     assert_eq!(second.cpu_usage.cpu_per_core_percent_usage, vec![75.0, 0.0]);
     assert_eq!(second.memory_usage.total, 4096);

@@ -5,7 +5,9 @@ use crate::utils::*;
 use std::time::{Duration, Instant};
 
 fn overview(env: &HqEnv) -> serde_json::Value {
-    env.run(&["worker", "info", "1", "--output-mode", "json"]).json()[0]["overview"].clone()
+    env.run(&["worker", "info", "1", "--output-mode", "json"])
+        .json()[0]["overview"]
+        .clone()
 }
 
 #[test]
@@ -43,7 +45,9 @@ fn worker_info_shows_cpu_and_memory_within_two_intervals() {
 fn without_overview_interval_there_is_no_report() {
     let mut env = HqEnv::with_server();
     env.start_worker(&["--overview-interval", "0s"]);
-    let info = env.run(&["worker", "info", "1", "--output-mode", "json"]).json();
+    let info = env
+        .run(&["worker", "info", "1", "--output-mode", "json"])
+        .json();
     assert!(info[0]["overview"].is_null());
     assert!(info[0]["configuration"]["overview_interval"].is_null());
 }

@@ -128,8 +128,17 @@ fn job_table(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, title: 
         Constraint::Length(9),
         Constraint::Length(9),
     ];
-    let header = Row::new(["ID", "Name", "State", "Progress", "Done/Total", "Failed", "Rate", "ETA"])
-        .style(Style::new().bold());
+    let header = Row::new([
+        "ID",
+        "Name",
+        "State",
+        "Progress",
+        "Done/Total",
+        "Failed",
+        "Rate",
+        "ETA",
+    ])
+    .style(Style::new().bold());
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(Style::new().reversed())
@@ -148,8 +157,11 @@ pub fn job(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: JobId
     };
     let detail = data.job_detail.as_ref().filter(|d| d.id == id);
     let reasons = detail.map_or(0, |d| d.wait_reasons.len()) as u16;
-    let [info, tasks] =
-        Layout::vertical([Constraint::Length(8 + reasons.max(1)), Constraint::Min(0)]).areas(area);
+    let [info, tasks] = Layout::vertical([
+        Constraint::Length(8 + reasons.max(1) + u16::from(j.cancel_reason.is_some())),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     let s = &j.stats;
     let word = job_state_word(j);
     let total = s.total().max(1) as f64;
@@ -163,9 +175,6 @@ pub fn job(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: JobId
             "{} waiting, {} running, {} finished, {} failed, {} canceled, {} aborted",
             s.waiting, s.running, s.finished, s.failed, s.canceled, s.aborted
         )),
-        Line::from(vec![
-            Span::raw(""),
-        ]),
         Line::from(format!(
             "Rate: {}   ETA: {}   Makespan: {}",
             data.throughput(id)
@@ -175,7 +184,9 @@ pub fn job(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: JobId
                 .map(|e| span_ms(Some(e * 1000)))
                 .unwrap_or_else(|| "-".into()),
             span_ms(Some(
-                j.completed_at.unwrap_or(data.now).saturating_sub(j.submitted_at)
+                j.completed_at
+                    .unwrap_or(data.now)
+                    .saturating_sub(j.submitted_at)
             ))
         )),
     ];
@@ -226,7 +237,14 @@ fn task_table(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
                     .into(),
                 time.into(),
                 format!("{}/{}", t.retries, t.crash_count).into(),
-                t.error.clone().unwrap_or_default().lines().next().unwrap_or("").to_string().into(),
+                t.error
+                    .clone()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+                    .into(),
             ])
         })
         .collect();
@@ -277,10 +295,19 @@ pub fn output_source(o: &TaskOutput) -> String {
     }
 }
 
-pub fn output(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, job: JobId, task: TaskId) {
+pub fn output(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    data: &DashboardData,
+    job: JobId,
+    task: TaskId,
+) {
     let Some((row, stderr)) = app.output_task(data) else {
-        let p = Paragraph::new(format!("Task {task} of job {job} is not on the loaded page."))
-            .block(Block::bordered());
+        let p = Paragraph::new(format!(
+            "Task {task} of job {job} is not on the loaded page."
+        ))
+        .block(Block::bordered());
         f.render_widget(p, area);
         return;
     };

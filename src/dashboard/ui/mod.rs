@@ -117,11 +117,19 @@ pub const HELP: &[(&str, &str)] = &[
 fn help(f: &mut Frame) {
     let lines: Vec<Line> = HELP
         .iter()
-        .map(|(k, what)| Line::from(vec![Span::styled(format!("{k:>14}  "), Style::new().bold()), Span::raw(*what)]))
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>14}  "), Style::new().bold()),
+                Span::raw(*what),
+            ])
+        })
         .collect();
     let area = centered(f.area(), 70, HELP.len() as u16 + 2);
     f.render_widget(Clear, area);
-    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
+        area,
+    );
 }
 
 fn message(f: &mut Frame, title: &str, text: &str) {

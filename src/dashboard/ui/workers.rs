@@ -34,8 +34,17 @@ pub fn worker_list(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
         Constraint::Length(5),
         Constraint::Min(10),
     ];
-    let header = Row::new(["ID", "Host", "State", "Tasks", "CPU", "Mem", "GPU", "Resources"])
-        .style(Style::new().bold());
+    let header = Row::new([
+        "ID",
+        "Host",
+        "State",
+        "Tasks",
+        "CPU",
+        "Mem",
+        "GPU",
+        "Resources",
+    ])
+    .style(Style::new().bold());
     let title = if workers.is_empty() {
         " Workers: none (start one with `hq worker start`) ".to_string()
     } else {
@@ -120,7 +129,8 @@ pub fn worker(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: Wo
         )),
     }
     f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(format!(" Worker {id} ({}) ", w.hostname))),
+        Paragraph::new(lines)
+            .block(Block::bordered().title(format!(" Worker {id} ({}) ", w.hostname))),
         info,
     );
     history(f, charts, detail);
@@ -137,7 +147,9 @@ fn history(f: &mut Frame, area: Rect, detail: Option<&DashWorkerDetail>) {
         tail.iter().map(|s| pick(s).round() as u64).collect()
     };
     let last = |pick: fn(&HwSample) -> f32| {
-        tail.last().map(|s| format!(" {:.0}%", pick(s))).unwrap_or_default()
+        tail.last()
+            .map(|s| format!(" {:.0}%", pick(s)))
+            .unwrap_or_default()
     };
     let cpu_data = series(|s| s.cpu_percent);
     let mem_data = series(|s| s.mem_percent);
@@ -154,7 +166,9 @@ fn history(f: &mut Frame, area: Rect, detail: Option<&DashWorkerDetail>) {
             .data(&mem_data)
             .max(100)
             .style(Style::new().fg(Color::Yellow))
-            .block(Block::bordered().title(format!(" Memory over time{} ", last(|s| s.mem_percent)))),
+            .block(
+                Block::bordered().title(format!(" Memory over time{} ", last(|s| s.mem_percent))),
+            ),
         mem,
     );
 }
@@ -169,7 +183,10 @@ fn worker_tasks(f: &mut Frame, area: Rect, app: &App, detail: Option<&DashWorker
         .header(Row::new(["Job", "Task"]).style(Style::new().bold()))
         .row_highlight_style(Style::new().reversed())
         .highlight_symbol("▶ ")
-        .block(Block::bordered().title(format!(" Running tasks: {} (Enter opens the job) ", tasks.len())));
+        .block(Block::bordered().title(format!(
+            " Running tasks: {} (Enter opens the job) ",
+            tasks.len()
+        )));
     let mut state =
         TableState::default().with_selected((!tasks.is_empty()).then_some(app.worker_task_row));
     f.render_stateful_widget(table, area, &mut state);

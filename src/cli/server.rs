@@ -91,8 +91,7 @@ pub async fn run(g: &GlobalOpts, cmd: ServerCommand) -> CliResult {
     match cmd {
         ServerCommand::Start(args) => start(g, args).await,
         ServerCommand::Stop => {
-            let mut session = connect(g).await?;
-            session.request(ClientRequest::StopServer).await?;
+            connect(g).await?.stop_server().await?;
             log::info!("Stopping server");
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
@@ -100,14 +99,9 @@ pub async fn run(g: &GlobalOpts, cmd: ServerCommand) -> CliResult {
             Ok(())
         }
         ServerCommand::Info => {
-            let mut session = connect(g).await?;
-            match session.request(ClientRequest::ServerInfo).await? {
-                ClientResponse::ServerInfo(info) => {
-                    print_server_info(&out, &info, None);
-                    Ok(())
-                }
-                other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-            }
+            let info = connect(g).await?.server_info().await?;
+            print_server_info(&out, &info, None);
+            Ok(())
         }
         ServerCommand::Wait { timeout } => wait(g, timeout).await,
         ServerCommand::GenerateAccess(args) => generate_access(args),

@@ -105,14 +105,9 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
     match cmd {
         WorkerCommand::Start(args) => start(g, *args).await,
         WorkerCommand::Stop { selector } => {
-            let selector = super::job::parse_selector(&selector)?;
-            let mut session = connect(g).await?;
-            if let ClientResponse::Log { lines, .. } = session
-                .request(ClientRequest::StopWorker { selector })
-                .await?
-            {
-                print_log_lines(&lines);
-            }
+            let selector = super::parse::parse_selector(&selector)?;
+            let log = connect(g).await?.stop_workers(selector).await?;
+            print_log_lines(&log.lines);
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
             }
@@ -132,7 +127,7 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
             Ok(())
         }
         WorkerCommand::Info { selector } => {
-            let selector = super::job::parse_selector(&selector)?;
+            let selector = super::parse::parse_selector(&selector)?;
             let workers = fetch(g).await?;
             let ids: Vec<u32> = workers.iter().map(|w| w.id).collect();
             let (chosen, missing) = crate::server::select_ids(ids.into_iter(), &selector);
@@ -180,11 +175,7 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
 }
 
 async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
-    let mut session = connect(g).await?;
-    match session.request(ClientRequest::WorkerList).await? {
-        ClientResponse::Workers(w) => Ok(w),
-        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-    }
+    Ok(connect(g).await?.worker_list().await?)
 }
 
 /// Builds the worker's pools from flags and detection; logs detection warnings.

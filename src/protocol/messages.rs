@@ -265,9 +265,39 @@ impl TaskStats {
     pub fn completed(&self) -> u32 {
         self.finished + self.failed + self.canceled + self.aborted
     }
+
+    /// Adds another job's counts to these.
+    pub fn add(&mut self, other: &TaskStats) {
+        self.waiting += other.waiting;
+        self.running += other.running;
+        self.finished += other.finished;
+        self.failed += other.failed;
+        self.canceled += other.canceled;
+        self.aborted += other.aborted;
+    }
     pub fn total(&self) -> u32 {
         self.completed() + self.waiting + self.running
     }
+}
+
+/// One job of a `WaitJobs`: its task counts and whether the wait considers it done (completed,
+/// forgotten, or with `without_close` every task completed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub id: JobId,
+    pub stats: TaskStats,
+    pub done: bool,
+}
+
+/// A failed task as `get_failed_tasks` reports it: the error and where the task ran and wrote
+/// (placeholders resolved; `None` for a channel that is not a file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTask {
+    pub id: TaskId,
+    pub error: String,
+    pub cwd: String,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
 }
 
 /// A row of `hq job list`.
@@ -279,6 +309,13 @@ pub struct JobInfo {
     pub is_open: bool,
     pub cancel_reason: Option<String>,
     pub stats: TaskStats,
+}
+
+impl JobInfo {
+    /// The job's state as `hq job list` shows it.
+    pub fn status(&self) -> JobStatus {
+        self.stats.job_status(self.is_open)
+    }
 }
 
 /// One task as `hq task list/info` and `hq job info` show it.
@@ -516,6 +553,9 @@ pub enum ClientRequest {
         without_close: bool,
         progress: bool,
     },
+    /// The failed tasks of jobs with their errors and paths (the Python API's
+    /// `get_failed_tasks`); cheaper than `JobDetail` with every task.
+    FailedTasks { selector: IdSelector },
     /// `hq task explain`.
     TaskExplain { job: JobId, task: TaskId },
     /// `hq worker list/info`.
@@ -558,15 +598,20 @@ pub enum ClientResponse {
         jobs: Vec<JobDetail>,
         missing: Vec<JobId>,
     },
-    /// Progress of a `WaitJobs` (only with `progress: true`).
+    /// Progress of a `WaitJobs` (only with `progress: true`): the first message names every
+    /// waited job, later ones only the jobs that changed since the previous message.
     Progress {
-        jobs: u32,
-        completed_jobs: u32,
-        stats: TaskStats,
+        jobs: Vec<JobProgress>,
     },
-    /// End of a `WaitJobs`.
+    /// End of a `WaitJobs`: the final state of every waited job, and the selected IDs that
+    /// name no job.
     WaitDone {
-        stats: TaskStats,
+        jobs: Vec<JobProgress>,
+        missing: Vec<JobId>,
+    },
+    /// Answer to `FailedTasks`: per job, its failed tasks.
+    FailedTasks {
+        jobs: Vec<(JobId, Vec<FailedTask>)>,
         missing: Vec<JobId>,
     },
     Explain(TaskExplanation),

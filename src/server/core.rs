@@ -20,11 +20,15 @@ pub struct WorkerEntry {
 
 /// A client waiting for jobs to complete (`hq job wait`, `--progress`).
 pub struct Waiter {
-    pub jobs: Vec<JobId>,
+    /// The waited jobs' current state, updated when one of them changes.
+    pub jobs: Vec<JobProgress>,
+    /// What the client was last told (`Progress` carries only the jobs that differ).
+    pub sent: Vec<JobProgress>,
+    /// The first check happened (and, with `progress`, the first full message was sent).
+    pub started: bool,
     pub without_close: bool,
     pub progress: bool,
     pub sender: UnboundedSender<ClientResponse>,
-    pub last_sent: Option<TaskStats>,
     pub last_sent_at: Option<Instant>,
     pub missing: Vec<JobId>,
 }
@@ -260,24 +264,21 @@ impl ServerCore {
         let changed = std::mem::take(&mut self.changed_jobs);
         let jobs = &self.jobs;
         self.waiters.retain_mut(|w| {
-            if !force && !w.jobs.iter().any(|j| changed.contains(j)) && w.last_sent.is_some() {
+            if !force && w.started && !w.jobs.iter().any(|j| changed.contains(&j.id)) {
                 return true;
             }
-            let mut stats = TaskStats::default();
-            let mut completed = 0;
-            for j in &w.jobs {
-                if let Some(job) = jobs.get(j) {
-                    add_stats(&mut stats, &job.stats);
-                    if job.is_completed() || (w.without_close && job.tasks_done()) {
-                        completed += 1;
-                    }
+            for p in &mut w.jobs {
+                if let Some(job) = jobs.get(&p.id) {
+                    p.stats = job.stats;
+                    p.done = job.is_completed() || (w.without_close && job.tasks_done());
                 } else {
-                    completed += 1;
+                    // Forgotten while waited for: done, with its last known counts.
+                    p.done = true;
                 }
             }
-            if completed == w.jobs.len() {
+            if w.jobs.iter().all(|p| p.done) {
                 let _ = w.sender.send(ClientResponse::WaitDone {
-                    stats,
+                    jobs: std::mem::take(&mut w.jobs),
                     missing: std::mem::take(&mut w.missing),
                 });
                 return false;
@@ -285,27 +286,27 @@ impl ServerCore {
             let due = w
                 .last_sent_at
                 .is_none_or(|t| t.elapsed().as_millis() >= 100);
-            if w.progress && w.last_sent != Some(stats) && due {
-                w.last_sent = Some(stats);
+            if w.progress && due {
+                let msg: Vec<JobProgress> = w
+                    .jobs
+                    .iter()
+                    .zip(&w.sent)
+                    .filter(|(p, sent)| !w.started || *p != *sent)
+                    .map(|(p, _)| *p)
+                    .collect();
+                w.started = true;
+                if msg.is_empty() {
+                    return !w.sender.is_closed();
+                }
+                w.sent.clone_from(&w.jobs);
                 w.last_sent_at = Some(Instant::now());
-                let msg = ClientResponse::Progress {
-                    jobs: w.jobs.len() as u32,
-                    completed_jobs: completed as u32,
-                    stats,
-                };
-                return w.sender.send(msg).is_ok();
+                return w
+                    .sender
+                    .send(ClientResponse::Progress { jobs: msg })
+                    .is_ok();
             }
-            w.last_sent.get_or_insert(stats);
+            w.started = true;
             !w.sender.is_closed()
         });
     }
-}
-
-pub fn add_stats(acc: &mut TaskStats, s: &TaskStats) {
-    acc.waiting += s.waiting;
-    acc.running += s.running;
-    acc.finished += s.finished;
-    acc.failed += s.failed;
-    acc.canceled += s.canceled;
-    acc.aborted += s.aborted;
 }

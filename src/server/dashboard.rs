@@ -152,7 +152,7 @@ impl ServerCore {
         );
         let mut totals = TaskStats::default();
         for job in self.jobs.values() {
-            super::core::add_stats(&mut totals, &job.stats);
+            totals.add(&job.stats);
         }
         feed.totals = totals;
         feed.job_count = self.jobs.len() as u32;

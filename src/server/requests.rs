@@ -49,18 +49,27 @@ impl ServerCore {
                 progress,
             } => {
                 let (jobs, missing) = Self::select(self.jobs.keys().copied(), &selector);
+                let jobs: Vec<JobProgress> = jobs
+                    .into_iter()
+                    .map(|id| JobProgress {
+                        id,
+                        ..Default::default()
+                    })
+                    .collect();
                 self.waiters.push(Waiter {
+                    sent: jobs.clone(),
                     jobs,
+                    started: false,
                     without_close,
                     progress,
                     sender: reply,
-                    last_sent: None,
                     last_sent_at: None,
                     missing,
                 });
                 self.notify_waiters(true);
                 return After::Nothing;
             }
+            ClientRequest::FailedTasks { selector } => self.failed_tasks(&selector),
             ClientRequest::TaskExplain { job, task } => self.explain(job, task),
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),
@@ -278,6 +287,35 @@ impl ServerCore {
             lines: vec![LogLine::Info(text)],
             ok: true,
         }
+    }
+
+    fn failed_tasks(&self, selector: &IdSelector) -> ClientResponse {
+        let (ids, missing) = Self::select(self.jobs.keys().copied(), selector);
+        let jobs = ids
+            .iter()
+            .filter_map(|id| self.jobs.get(id))
+            .map(|job| {
+                let failed = job
+                    .tasks
+                    .iter()
+                    .filter(|t| t.status == TaskStatus::Failed)
+                    .map(|t| {
+                        let program = &job.groups[t.group as usize].body.program;
+                        let paths =
+                            placeholders::task_paths(&job.submit_dir, program, t.id, t.instance());
+                        FailedTask {
+                            id: t.id,
+                            error: job.errors.get(&t.id).cloned().unwrap_or_default(),
+                            cwd: paths.cwd,
+                            stdout: paths.stdout,
+                            stderr: paths.stderr,
+                        }
+                    })
+                    .collect();
+                (job.id, failed)
+            })
+            .collect();
+        ClientResponse::FailedTasks { jobs, missing }
     }
 
     fn job_details(&self, selector: &IdSelector, include_tasks: bool) -> ClientResponse {

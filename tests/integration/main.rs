@@ -3,6 +3,7 @@
 
 mod basic;
 mod cancel;
+mod client_api;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;

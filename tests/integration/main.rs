@@ -4,6 +4,7 @@
 mod basic;
 mod cancel;
 mod client_api;
+mod dashboard;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;

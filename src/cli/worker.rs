@@ -180,15 +180,31 @@ async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
 
 /// Builds the worker's pools from flags and detection; logs detection warnings.
 pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError> {
-    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
-    let user = worker_pools_from_cli(args.cpus.as_deref(), &args.resources).map_err(flag_err)?;
     let kinds = if args.no_detect_resources {
         DetectKinds::none()
     } else {
         DetectKinds::parse(&args.detect_resources)
             .map_err(|e| CliError::Usage(format!("invalid value for `--detect-resources`: {e}")))?
     };
-    let no_ht = args.no_hyper_threading || user.no_hyper_threading;
+    pools(
+        args.cpus.as_deref(),
+        &args.resources,
+        kinds,
+        args.no_hyper_threading,
+    )
+}
+
+/// `--cpus`/`--resource` definitions completed by detection of the other kinds (also used for
+/// the local worker of `hq run`).
+pub fn pools(
+    cpus: Option<&str>,
+    resources: &[String],
+    kinds: DetectKinds,
+    no_hyper_threading: bool,
+) -> Result<ResourceDescriptor, CliError> {
+    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
+    let user = worker_pools_from_cli(cpus, resources).map_err(flag_err)?;
+    let no_ht = no_hyper_threading || user.no_hyper_threading;
     let (detected, warnings) = detect_host(no_ht, &kinds.without_defined(&user.descriptor));
     for w in warnings {
         log::warn!("{w}");

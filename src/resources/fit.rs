@@ -24,15 +24,24 @@ pub fn why_never_runs(
     request: &ResourceRequestVariants,
     workers: &[&ResourceDescriptor],
 ) -> Option<String> {
+    why_never_runs_on(request, workers, "connected worker")
+}
+
+/// [`why_never_runs`] naming the workers `who` (`local worker` for `hq run`).
+pub fn why_never_runs_on(
+    request: &ResourceRequestVariants,
+    workers: &[&ResourceDescriptor],
+    who: &str,
+) -> Option<String> {
     if workers.is_empty() {
-        return Some("no worker is connected".into());
+        return Some(format!("there is no {who}"));
     }
     let allocators: Vec<WorkerAllocator> =
         workers.iter().map(|d| WorkerAllocator::new(d)).collect();
     let reasons: Vec<String> = request
         .variants
         .iter()
-        .map(|v| variant_reason(v, workers, &allocators))
+        .map(|v| variant_reason(v, workers, &allocators, who))
         .collect::<Option<Vec<String>>>()?;
     if reasons.len() == 1 {
         return reasons.into_iter().next();
@@ -43,7 +52,7 @@ pub fn why_never_runs(
         .map(|(i, r)| format!("variant {}: {r}", i + 1))
         .collect();
     Some(format!(
-        "none of the {} variants fits a connected worker ({})",
+        "none of the {} variants fits a {who} ({})",
         reasons.len(),
         each.join("; ")
     ))
@@ -54,11 +63,12 @@ fn variant_reason(
     v: &ResourceRequest,
     workers: &[&ResourceDescriptor],
     allocators: &[WorkerAllocator],
+    who: &str,
 ) -> Option<String> {
     if v.n_nodes > 0 {
         return (workers.len() < v.n_nodes as usize).then(|| {
             format!(
-                "needs {} nodes, but only {} workers are connected",
+                "needs {} nodes, but there are only {} of them ({who}s)",
                 v.n_nodes,
                 workers.len()
             )
@@ -76,18 +86,15 @@ fn variant_reason(
             .filter_map(|d| d.get(&entry.resource).map(|k| k.size().to_string()))
             .collect();
         return Some(match offered.iter().max_by(|a, b| cmp_amounts(a, b)) {
-            None => format!("no connected worker has `{}`", entry.resource),
+            None => format!("no {who} has `{}`", entry.resource),
             Some(max) => format!(
-                "no connected worker offers `{}: {}` (the largest has {max})",
+                "no {who} offers `{}: {}` (the largest has {max})",
                 entry.resource, entry.request
             ),
         });
     }
     // Each entry fits somewhere, but never all on one worker.
-    Some(format!(
-        "no connected worker has all of `{}` at once",
-        request_line(v)
-    ))
+    Some(format!("no {who} has all of `{}` at once", request_line(v)))
 }
 
 fn cmp_amounts(a: &str, b: &str) -> std::cmp::Ordering {
@@ -120,7 +127,7 @@ mod tests {
         assert_eq!(why_never_runs(&request("1", &[]), &[&two]), None);
         assert_eq!(
             why_never_runs(&request("1", &[]), &[]).as_deref(),
-            Some("no worker is connected")
+            Some("there is no connected worker")
         );
         assert_eq!(
             why_never_runs(&request("4", &[]), &[&two]).as_deref(),

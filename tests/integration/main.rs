@@ -15,6 +15,7 @@ mod overview;
 mod resilience;
 mod resources;
 mod resources_cli;
+mod run;
 
 mod security;
 mod server;

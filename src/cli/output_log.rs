@@ -263,14 +263,35 @@ fn cat(
         }
     }
     let mut stdout = std::io::stdout().lock();
+    let mut written = 0;
+    let count = selection.len();
     for (_, instance) in selection {
         for chunk in instance.channel(channel).iter().flat_map(|c| &c.chunks) {
+            written += chunk.data.len();
             stdout
                 .write_all(&chunk.data)
                 .map_err(|e| CliError::Runtime(e.to_string()))?;
         }
     }
-    stdout.flush().map_err(|e| CliError::Runtime(e.to_string()))
+    stdout
+        .flush()
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    if written == 0 {
+        // Said on stderr, so stdout stays the tasks' data.
+        let name = channel.name();
+        if count == 0 && !log.jobs().contains(&job) {
+            let jobs: Vec<String> = log.jobs().iter().map(|j| j.to_string()).collect();
+            log::warn!(
+                "Job {job} has no streams in this directory (jobs here: {})",
+                jobs.join(", ")
+            );
+        } else if count == 0 {
+            log::warn!("None of the selected tasks of job {job} has a stream here");
+        } else {
+            log::warn!("Job {job} wrote nothing to {name} ({count} tasks, all empty)");
+        }
+    }
+    Ok(())
 }
 
 fn export(log: &OutputLog, job: JobId, tasks: Option<&IdSet>) -> CliResult {

@@ -408,10 +408,11 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         ("Overview interval", opt_dur(c.overview_interval_ms)),
                         (
                             "Hardware",
-                            w.overview
-                                .as_ref()
-                                .map(crate::common::hwsummary::summary_lines)
-                                .unwrap_or_default(),
+                            match (&w.overview, c.overview_interval_ms) {
+                                (Some(o), _) => crate::common::hwsummary::summary_lines(o),
+                                (None, Some(_)) => "no report yet".into(),
+                                (None, None) => "no reports (see `--overview-interval`)".into(),
+                            },
                         ),
                         ("Resources", resources.join("\n")),
                         ("Time Limit", opt_dur(c.time_limit_ms)),

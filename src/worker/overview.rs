@@ -305,6 +305,9 @@ impl Collector {
     }
 }
 
+/// Delay of the first report after the worker starts (at most the interval).
+const FIRST_REPORT: Duration = Duration::from_millis(250);
+
 /// Runs the collector on its own thread (reading `/proc` and running GPU tools blocks) and
 /// sends a report every `interval` until the receiver is dropped.
 pub fn spawn(
@@ -316,10 +319,13 @@ pub fn spawn(
         .name("hq-overview".into())
         .spawn(move || {
             let mut collector = Collector::new(Path::new("/"), gpus);
-            // The first sample only primes the counters used for CPU use and rates.
+            // The first sample only primes the counters used for CPU use and rates; the first
+            // report follows soon after, so a new worker shows its state quickly.
             collector.sample(crate::server::now_ms() / 1000);
+            let mut wait = interval.min(FIRST_REPORT);
             loop {
-                std::thread::sleep(interval);
+                std::thread::sleep(wait);
+                wait = interval;
                 let state = collector.sample(crate::server::now_ms() / 1000);
                 if tx.send(Box::new(state)).is_err() {
                     break;

@@ -12,6 +12,7 @@ mod lifecycle;
 mod malformed;
 mod open_jobs;
 mod overview;
+mod readme;
 mod resilience;
 mod resources;
 mod resources_cli;

@@ -1,8 +1,7 @@
 //! An in-process server and one local worker in a temporary server directory, for `hq run`.
 
-use super::output::{print_horizontal, Out, OutputMode};
+use super::output::{Out, OutputMode};
 use super::CliError;
-use crate::common::duration::format_duration;
 use crate::protocol::messages::*;
 use crate::resources::ResourceDescriptor;
 use crate::server::ServerOptions;
@@ -164,11 +163,14 @@ pub fn check_feasible(
     Ok(())
 }
 
+/// What `hq run` prints at the end: the small job's output, then the lines of
+/// [`super::progress::end_lines`] (counts, time, first failures).
 pub fn print_summary(
     out: &Out,
     job: JobId,
     s: &TaskStats,
     details: &[JobDetail],
+    summary: &[String],
     elapsed: Duration,
 ) {
     match out.mode {
@@ -179,24 +181,8 @@ pub fn print_summary(
         OutputMode::Quiet => println!("{job}"),
         OutputMode::Cli => {
             print_outputs(details);
-            println!(
-                "Job {job}: {} tasks, {} finished, {} failed, {} canceled, {} aborted in {}",
-                s.total(),
-                s.finished,
-                s.failed,
-                s.canceled,
-                s.aborted,
-                format_duration(elapsed)
-            );
-            let failed: Vec<Vec<String>> = details
-                .iter()
-                .flat_map(|d| d.tasks.iter())
-                .filter(|t| t.status == TaskStatus::Failed)
-                .take(5)
-                .map(|t| vec![t.id.to_string(), t.error.clone().unwrap_or_default()])
-                .collect();
-            if !failed.is_empty() {
-                print_horizontal(out, &["Task ID", "Error"], failed);
+            for line in summary {
+                println!("{line}");
             }
         }
     }

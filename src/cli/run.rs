@@ -80,7 +80,8 @@ async fn run_on(
     let result = wait(&mut session, selector.clone(), false, style, out).await?;
     let details = session.job_details(selector, true).await?.jobs;
     let stats = result.state.totals();
-    super::embedded::print_summary(out, job, &stats, &details, started.elapsed());
+    let summary = super::progress::end_lines(&mut session, &result).await;
+    super::embedded::print_summary(out, job, &stats, &details, &summary, started.elapsed());
     if result.all_finished() {
         Ok(())
     } else {

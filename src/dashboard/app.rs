@@ -275,7 +275,7 @@ impl App {
 
     fn enter(&mut self, data: &DashboardData) -> Action {
         let next = match self.screen().clone() {
-            Screen::Overview | Screen::Jobs => self.selected_job(data).map(|id| Screen::Job(id)),
+            Screen::Overview | Screen::Jobs => self.selected_job(data).map(Screen::Job),
             Screen::Job(job) => {
                 self.visible_tasks(data)
                     .get(self.task_row)

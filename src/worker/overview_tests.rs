@@ -33,7 +33,7 @@ fn memory_prefers_available() {
     assert_eq!(
         m,
         MemoryUsage {
-            total: 1024_000,
+            total: 1_024_000,
             free: 614_400
         }
     );

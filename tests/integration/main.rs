@@ -12,6 +12,7 @@ mod lifecycle;
 mod malformed;
 mod open_jobs;
 mod overview;
+mod progress;
 mod readme;
 mod resilience;
 mod resources;

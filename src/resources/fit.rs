@@ -3,8 +3,8 @@
 
 use super::{ResourceDescriptor, ResourceRequest, ResourceRequestVariants, WorkerAllocator};
 
-/// `cpus: 4 compact, gpus/nvidia: 1 compact` (one variant on one line).
-pub fn request_line(r: &ResourceRequest) -> String {
+/// `nodes: 2` or `cpus: 4 compact`, `gpus/nvidia: 1 compact`: the parts of one variant.
+pub fn request_parts(r: &ResourceRequest) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     if r.n_nodes > 0 {
         parts.push(format!("nodes: {}", r.n_nodes));
@@ -14,7 +14,12 @@ pub fn request_line(r: &ResourceRequest) -> String {
             .iter()
             .map(|e| format!("{}: {}", e.resource, e.request)),
     );
-    parts.join(", ")
+    parts
+}
+
+/// `cpus: 4 compact, gpus/nvidia: 1 compact` (one variant on one line).
+pub fn request_line(r: &ResourceRequest) -> String {
+    request_parts(r).join(", ")
 }
 
 /// `None` when some variant fits some worker (when it is empty); otherwise why none does,

@@ -1,7 +1,7 @@
 //! The overview, the job list, one job with its tasks, and a task's output.
 
 use super::*;
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row};
 
 const EMPTY_HELP: &str = "\
 The server has no workers and no jobs yet.
@@ -128,24 +128,24 @@ fn job_table(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, title: 
         Constraint::Length(9),
         Constraint::Length(9),
     ];
-    let header = Row::new([
-        "ID",
-        "Name",
-        "State",
-        "Progress",
-        "Done/Total",
-        "Failed",
-        "Rate",
-        "ETA",
-    ])
-    .style(Style::new().bold());
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(Style::new().reversed())
-        .highlight_symbol("▶ ")
-        .block(Block::bordered().title(title.to_string()));
-    let mut state = TableState::default().with_selected((!jobs.is_empty()).then_some(app.job_row));
-    f.render_stateful_widget(table, area, &mut state);
+    selectable_table(
+        f,
+        area,
+        rows,
+        &widths,
+        &[
+            "ID",
+            "Name",
+            "State",
+            "Progress",
+            "Done/Total",
+            "Failed",
+            "Rate",
+            "ETA",
+        ],
+        title.to_string(),
+        app.job_row,
+    );
 }
 
 pub fn job(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: JobId) {
@@ -274,16 +274,15 @@ fn task_table(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
         Constraint::Length(13),
         Constraint::Min(10),
     ];
-    let header = Row::new(["Task", "State", "Worker", "Time", "Retry/Crash", "Error"])
-        .style(Style::new().bold());
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(Style::new().reversed())
-        .highlight_symbol("▶ ")
-        .block(Block::bordered().title(title));
-    let mut state =
-        TableState::default().with_selected((!rows_data.is_empty()).then_some(app.task_row));
-    f.render_stateful_widget(table, area, &mut state);
+    selectable_table(
+        f,
+        area,
+        rows,
+        &widths,
+        &["Task", "State", "Worker", "Time", "Retry/Crash", "Error"],
+        title,
+        app.task_row,
+    );
 }
 
 /// Where a channel's output is, in words.

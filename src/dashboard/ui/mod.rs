@@ -201,6 +201,27 @@ pub fn span_ms(ms: Option<u64>) -> String {
     }
 }
 
+/// A bordered table with a bold header; the selected row is highlighted and kept in view.
+pub fn selectable_table(
+    f: &mut Frame,
+    area: Rect,
+    rows: Vec<ratatui::widgets::Row>,
+    widths: &[Constraint],
+    header: &[&str],
+    title: String,
+    selected: usize,
+) {
+    use ratatui::widgets::{Row, Table, TableState};
+    let empty = rows.is_empty();
+    let table = Table::new(rows, widths.to_vec())
+        .header(Row::new(header.to_vec()).style(Style::new().bold()))
+        .row_highlight_style(Style::new().reversed())
+        .highlight_symbol("▶ ")
+        .block(Block::bordered().title(title));
+    let mut state = TableState::default().with_selected((!empty).then_some(selected));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
 /// The selection marker of a list row.
 pub fn marker(selected: bool) -> &'static str {
     if selected {

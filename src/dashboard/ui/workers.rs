@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::common::hwsummary::{human_rate, human_size};
-use ratatui::widgets::{Cell, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Cell, Row, Sparkline};
 
 pub fn worker_list(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
     let workers = app.visible_workers(data);
@@ -34,30 +34,29 @@ pub fn worker_list(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
         Constraint::Length(5),
         Constraint::Min(10),
     ];
-    let header = Row::new([
-        "ID",
-        "Host",
-        "State",
-        "Tasks",
-        "CPU",
-        "Mem",
-        "GPU",
-        "Resources",
-    ])
-    .style(Style::new().bold());
     let title = if workers.is_empty() {
         " Workers: none (start one with `hq worker start`) ".to_string()
     } else {
         format!(" Workers: {} ", workers.len())
     };
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(Style::new().reversed())
-        .highlight_symbol("▶ ")
-        .block(Block::bordered().title(title));
-    let mut state =
-        TableState::default().with_selected((!workers.is_empty()).then_some(app.worker_row));
-    f.render_stateful_widget(table, area, &mut state);
+    selectable_table(
+        f,
+        area,
+        rows,
+        &widths,
+        &[
+            "ID",
+            "Host",
+            "State",
+            "Tasks",
+            "CPU",
+            "Mem",
+            "GPU",
+            "Resources",
+        ],
+        title,
+        app.worker_row,
+    );
 }
 
 pub fn worker(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: WorkerId) {
@@ -179,17 +178,15 @@ fn worker_tasks(f: &mut Frame, area: Rect, app: &App, detail: Option<&DashWorker
         .iter()
         .map(|(job, task, _)| Row::new([job.to_string(), task.to_string()]))
         .collect();
-    let table = Table::new(rows, [Constraint::Length(8), Constraint::Min(8)])
-        .header(Row::new(["Job", "Task"]).style(Style::new().bold()))
-        .row_highlight_style(Style::new().reversed())
-        .highlight_symbol("▶ ")
-        .block(Block::bordered().title(format!(
-            " Running tasks: {} (Enter opens the job) ",
-            tasks.len()
-        )));
-    let mut state =
-        TableState::default().with_selected((!tasks.is_empty()).then_some(app.worker_task_row));
-    f.render_stateful_widget(table, area, &mut state);
+    selectable_table(
+        f,
+        area,
+        rows,
+        &[Constraint::Length(8), Constraint::Min(8)],
+        &["Job", "Task"],
+        format!(" Running tasks: {} (Enter opens the job) ", tasks.len()),
+        app.worker_task_row,
+    );
 }
 
 pub fn timeline(f: &mut Frame, area: Rect, data: &DashboardData) {

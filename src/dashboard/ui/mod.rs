@@ -103,7 +103,7 @@ fn footer(f: &mut Frame, area: Rect, app: &App) {
 /// Lines of the help pop-up (also in docs/dashboard.md).
 pub const HELP: &[(&str, &str)] = &[
     ("q", "quit (from anywhere)"),
-    ("1 2 3 4 / Tab", "Overview, Jobs, Workers, Timeline"),
+    ("1 2 3 4, Tab", "Overview, Jobs, Workers, Timeline"),
     ("↑ ↓ j k", "move the selection (PgUp PgDn g G: faster)"),
     ("Enter", "open: job → tasks → task output; worker → its job"),
     ("Esc Backspace", "back (or clear the filter)"),

@@ -2,6 +2,7 @@
 
 use super::{CliError, CliResult, GlobalOpts};
 use crate::dashboard::app::Screen;
+use crate::dashboard::Source;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use std::io::IsTerminal;
 
@@ -28,9 +29,13 @@ pub struct DashboardArgs {
     /// With `--task`: show stderr instead of stdout
     #[arg(long, requires = "task")]
     pub stderr: bool,
-    /// `stream` (the default: live data from the server)
-    #[arg(value_parser = ["stream"])]
+    /// `stream` (the default: live data from the server) or `replay` (a journal file,
+    /// offline: the state at its last event, and a timeline of its events)
+    #[arg(value_parser = ["stream", "replay"])]
     pub mode: Option<String>,
+    /// With `replay`: the journal file (`hq server start --journal FILE`)
+    #[arg(value_name = "JOURNAL")]
+    pub journal: Option<std::path::PathBuf>,
 }
 
 fn start_screen(args: &DashboardArgs) -> Screen {
@@ -70,10 +75,25 @@ fn parse_size(text: &str) -> Result<(u16, u16), CliError> {
 
 pub async fn run(g: &GlobalOpts, args: DashboardArgs) -> CliResult {
     let screen = start_screen(&args);
-    let dir = g.server_dir();
     let fail = |e: crate::dashboard::DashboardError| match e {
         crate::dashboard::DashboardError::Client(c) => CliError::Client(c),
         other => CliError::Runtime(other.to_string()),
+    };
+    let source = match (args.mode.as_deref(), &args.journal) {
+        (Some("replay"), Some(path)) => Source::replay(path).map_err(fail)?,
+        (Some("replay"), None) => {
+            return Err(CliError::Usage(
+                "`hq dashboard replay` needs the journal file: `hq dashboard replay JOURNAL`"
+                    .into(),
+            ))
+        }
+        (_, Some(path)) => {
+            return Err(CliError::Usage(format!(
+                "`{}` is only taken by `hq dashboard replay JOURNAL`",
+                path.display()
+            )))
+        }
+        _ => Source::Live(g.server_dir()),
     };
     if args.once {
         let (w, h) = match &args.size {
@@ -83,7 +103,7 @@ pub async fn run(g: &GlobalOpts, args: DashboardArgs) -> CliResult {
                 .filter(|_| std::io::stdout().is_terminal())
                 .unwrap_or((120, 40)),
         };
-        let text = crate::dashboard::render_once(&dir, screen, w, h)
+        let text = crate::dashboard::render_once(&source, screen, w, h)
             .await
             .map_err(fail)?;
         print!("{text}");
@@ -94,5 +114,7 @@ pub async fn run(g: &GlobalOpts, args: DashboardArgs) -> CliResult {
             "`hq dashboard` needs a terminal; use `hq dashboard --once` to print one frame".into(),
         ));
     }
-    crate::dashboard::run_live(&dir, screen).await.map_err(fail)
+    crate::dashboard::run_live(&source, screen)
+        .await
+        .map_err(fail)
 }

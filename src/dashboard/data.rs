@@ -34,6 +34,8 @@ pub struct DashboardData {
     pub job_detail: Option<DashJobDetail>,
     pub worker_detail: Option<DashWorkerDetail>,
     pub timeline: VecDeque<TimelineEntry>,
+    /// The timeline came with the feed (a replayed journal), not from watching.
+    pub replayed: bool,
     /// (time, completed tasks) per job, oldest first, within [`RATE_WINDOW_MS`].
     progress: HashMap<JobId, VecDeque<(u64, u32)>>,
 }
@@ -83,6 +85,17 @@ impl DashboardData {
         }
         for j in feed.jobs {
             self.upsert_job(j, now, news);
+        }
+        if !feed.timeline.is_empty() {
+            self.replayed = true;
+            self.timeline = feed
+                .timeline
+                .into_iter()
+                .rev()
+                .take(TIMELINE_LEN)
+                .rev()
+                .map(|(time, text)| TimelineEntry { time, text })
+                .collect();
         }
         if feed.full || feed.tasks.is_some() {
             self.tasks = feed.tasks;

@@ -14,7 +14,7 @@ use crate::protocol::{FrameReceiver, FrameSender};
 use app::{Action, App, Popup, Screen};
 use crossterm::event::{Event, KeyEventKind};
 use data::DashboardData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -26,6 +26,26 @@ pub enum DashboardError {
     Terminal(#[from] std::io::Error),
     #[error("the server closed the connection before sending the dashboard's data")]
     NoSnapshot,
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// Where the dashboard's data comes from.
+pub enum Source {
+    /// The server of this server directory, live.
+    Live(PathBuf),
+    /// A journal file, replayed once (`hq dashboard replay JOURNAL`).
+    Replay(Box<crate::server::JournalView>),
+}
+
+impl Source {
+    pub fn replay(path: &Path) -> Result<Source, DashboardError> {
+        let view = crate::server::JournalView::open(path)?;
+        for w in &view.warnings {
+            log::warn!("{w}");
+        }
+        Ok(Source::Replay(Box::new(view)))
+    }
 }
 
 /// Connects and subscribes; returns the parts of the connection and the snapshot.
@@ -48,13 +68,16 @@ async fn subscribe(
 
 /// `hq dashboard --once`: one frame of `start` as text.
 pub async fn render_once(
-    server_dir: &Path,
+    source: &Source,
     start: Screen,
     width: u16,
     height: u16,
 ) -> Result<String, DashboardError> {
     let mut app = App::new(start);
-    let (_tx, _rx, feed) = subscribe(server_dir, app.view()).await?;
+    let feed = match source {
+        Source::Live(dir) => subscribe(dir, app.view()).await?.2,
+        Source::Replay(journal) => journal.feed(app.view()),
+    };
     let mut data = DashboardData::default();
     data.apply(feed);
     refresh_output(&mut app, &data);
@@ -72,12 +95,20 @@ fn refresh_output(app: &mut App, data: &DashboardData) {
 }
 
 /// The interactive dashboard, until the user presses `q`.
-pub async fn run_live(server_dir: &Path, start: Screen) -> Result<(), DashboardError> {
+pub async fn run_live(source: &Source, start: Screen) -> Result<(), DashboardError> {
     let mut app = App::new(start);
-    let (mut sender, receiver, feed) = subscribe(server_dir, app.view()).await?;
     let mut data = DashboardData::default();
-    data.apply(feed);
-    let mut feeds = spawn_feed(receiver);
+    let (mut sender, mut feeds) = match source {
+        Source::Live(dir) => {
+            let (sender, receiver, feed) = subscribe(dir, app.view()).await?;
+            data.apply(feed);
+            (Some(sender), spawn_feed(receiver))
+        }
+        Source::Replay(journal) => {
+            data.apply(journal.feed(app.view()));
+            (None, mpsc::unbounded_channel().1)
+        }
+    };
     let mut keys = spawn_keys();
     let mut terminal = ratatui::try_init()?;
     let result = async {
@@ -87,13 +118,13 @@ pub async fn run_live(server_dir: &Path, start: Screen) -> Result<(), DashboardE
             app.clamp_rows(&data);
             terminal.draw(|f| ui::draw(f, &app, &data))?;
             tokio::select! {
-                feed = feeds.recv() => match feed {
+                feed = feeds.recv(), if sender.is_some() => match feed {
                     Some(feed) => data.apply(feed),
                     None => {
                         app.popup = Some(Popup::Message(
                             "Lost the connection to the server. Press q to quit.".into(),
                         ));
-                        feeds = mpsc::unbounded_channel().1;
+                        sender = None;
                     }
                 },
                 key = keys.recv() => {
@@ -102,11 +133,18 @@ pub async fn run_live(server_dir: &Path, start: Screen) -> Result<(), DashboardE
                     match app.on_key(key, &data) {
                         Action::Quit => return Ok(()),
                         Action::None => {}
-                        Action::ViewChanged => {
-                            let _ = sender.send(&ClientRequest::DashboardView(app.view())).await;
-                        }
+                        Action::ViewChanged => match (source, &mut sender) {
+                            (Source::Replay(journal), _) => data.apply(journal.feed(app.view())),
+                            (Source::Live(_), Some(tx)) => {
+                                let _ = tx.send(&ClientRequest::DashboardView(app.view())).await;
+                            }
+                            (Source::Live(_), None) => {}
+                        },
                         Action::CancelJob(id) => {
-                            let text = cancel(server_dir, id).await;
+                            let text = match source {
+                                Source::Live(dir) => cancel(dir, id).await,
+                                Source::Replay(_) => "A replayed journal cannot be changed.".into(),
+                            };
                             app.popup = Some(Popup::Message(text));
                         }
                     }

@@ -674,6 +674,9 @@ pub struct DashboardFeed {
     pub job_detail: Option<DashJobDetail>,
     /// The viewed worker's recent reports and tasks, when changed.
     pub worker_detail: Option<DashWorkerDetail>,
+    /// (time, text) of past events, oldest first, when the server has them (a replayed
+    /// journal); it replaces the timeline the client derives itself.
+    pub timeline: Vec<(u64, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

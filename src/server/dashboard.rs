@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Reports kept per worker for the history chart.
-const HISTORY_LEN: usize = 120;
+pub(super) const HISTORY_LEN: usize = 120;
 /// Least time between two updates to one subscriber.
 const UPDATE_PERIOD: Duration = Duration::from_millis(500);
 /// Errors in task rows are cut to this many characters.
@@ -31,8 +31,14 @@ pub struct DashboardHub {
 
 struct Subscriber {
     sender: UnboundedSender<ClientResponse>,
-    view: DashboardView,
-    /// What this subscriber was last sent, to compute changes.
+    state: FeedState,
+    last_sent: Instant,
+}
+
+/// What one dashboard shows and what it was last sent, to compute changes.
+#[derive(Default)]
+pub(super) struct FeedState {
+    pub(super) view: DashboardView,
     jobs: HashMap<JobId, DashJob>,
     workers: HashMap<WorkerId, DashWorker>,
     page: Option<TaskPage>,
@@ -40,7 +46,6 @@ struct Subscriber {
     worker_detail: Option<DashWorkerDetail>,
     totals: TaskStats,
     job_count: u32,
-    last_sent: Instant,
 }
 
 impl DashboardHub {
@@ -63,18 +68,11 @@ impl ServerCore {
     ) {
         let mut sub = Subscriber {
             sender,
-            view: clamp(view),
-            jobs: HashMap::new(),
-            workers: HashMap::new(),
-            page: None,
-            job_detail: None,
-            worker_detail: None,
-            totals: TaskStats::default(),
-            job_count: 0,
+            state: FeedState::new(view),
             last_sent: Instant::now(),
         };
-        let (feed, _) = self.feed_for(&mut sub, true);
-        if sub.sender.send(feed).is_ok() {
+        let (feed, _) = self.feed_for(&mut sub.state, true);
+        if sub.sender.send(wrap(feed)).is_ok() {
             self.dashboard.subscribers.push(sub);
         }
     }
@@ -87,10 +85,10 @@ impl ServerCore {
     ) {
         let mut subs = std::mem::take(&mut self.dashboard.subscribers);
         if let Some(sub) = subs.iter_mut().find(|s| s.sender.same_channel(sender)) {
-            sub.view = clamp(view);
+            sub.state.view = clamp(view);
             // Answer at once: the user waits for the rows of the new view.
-            let (feed, _) = self.feed_for(sub, false);
-            let _ = sub.sender.send(feed);
+            let (feed, _) = self.feed_for(&mut sub.state, false);
+            let _ = sub.sender.send(wrap(feed));
         }
         self.dashboard.subscribers = subs;
     }
@@ -108,16 +106,16 @@ impl ServerCore {
             if sub.last_sent.elapsed() < UPDATE_PERIOD {
                 return true;
             }
-            let (feed, changed) = self.feed_for(sub, false);
+            let (feed, changed) = self.feed_for(&mut sub.state, false);
             sub.last_sent = Instant::now();
-            !changed || sub.sender.send(feed).is_ok()
+            !changed || sub.sender.send(wrap(feed)).is_ok()
         });
         self.dashboard.subscribers = subs;
     }
 
     /// A full snapshot, or the changes since what `sub` was last sent, and whether anything
     /// changed; updates `sub`.
-    fn feed_for(&self, sub: &mut Subscriber, full: bool) -> (ClientResponse, bool) {
+    pub(super) fn feed_for(&self, sub: &mut FeedState, full: bool) -> (DashboardFeed, bool) {
         let mut feed = DashboardFeed {
             full,
             now: now_ms(),
@@ -167,7 +165,7 @@ impl ServerCore {
             || !is_empty(&feed);
         sub.totals = feed.totals;
         sub.job_count = feed.job_count;
-        (ClientResponse::Dashboard(Box::new(feed)), changed)
+        (feed, changed)
     }
 
     fn dash_workers(&self) -> Vec<DashWorker> {
@@ -378,6 +376,20 @@ impl ServerCore {
             allocation: None,
         })
     }
+}
+
+impl FeedState {
+    /// Nothing sent yet.
+    pub(super) fn new(view: DashboardView) -> FeedState {
+        FeedState {
+            view: clamp(view),
+            ..Default::default()
+        }
+    }
+}
+
+fn wrap(feed: DashboardFeed) -> ClientResponse {
+    ClientResponse::Dashboard(Box::new(feed))
 }
 
 /// The page limit is capped so no view asks for more than a page.

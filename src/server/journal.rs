@@ -194,7 +194,7 @@ impl ServerCore {
     }
 
     /// Applies a recorded event to the state during replay.
-    fn apply(&mut self, time: u64, event: JournalEvent) {
+    pub(super) fn apply(&mut self, time: u64, event: JournalEvent) {
         match event {
             JournalEvent::ServerStart { server_uid } => self.info.server_uid = server_uid,
             JournalEvent::ServerStop | JournalEvent::WorkerOverview { .. } => {}

@@ -4,6 +4,7 @@
 mod conn;
 mod core;
 mod dashboard;
+mod dashboard_replay;
 pub mod journal;
 mod overview;
 mod requests;
@@ -11,6 +12,7 @@ mod state;
 mod tasks;
 
 pub use self::core::now_ms;
+pub use self::dashboard_replay::JournalView;
 pub use self::tasks::worker_state_reason as tasks_reason;
 
 /// Resolves a selector against existing IDs: (selected, unknown requested).

@@ -135,3 +135,45 @@ fn navigates_into_a_job_and_a_task_output_in_a_real_terminal() {
     });
     assert_eq!(code.trim(), "0");
 }
+
+#[test]
+fn replay_shows_a_journal_offline() {
+    let mut env = HqEnv::new();
+    env.start_server(&["--journal", "j.bin"]);
+    env.start_worker(&["--overview-interval", "100ms"]);
+    let job = env.submit(&["--array", "0-2", "--", "sh", "-c", "test $HQ_TASK_ID != 1"]);
+    env.wait_job(job);
+    wait_until("a hardware report", || {
+        !env.run(&["worker", "info", "1", "--output-mode", "json"])
+            .json()[0]["overview"]
+            .is_null()
+    });
+    env.ok(&["server", "stop"]);
+    let before = std::fs::read(env.file("j.bin")).unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["dashboard", "replay", "j.bin", "--once", "--size", "120x30"];
+        args.extend_from_slice(extra);
+        env.ok(&args)
+    };
+    let timeline = replay(&["--screen", "timeline"]);
+    assert!(timeline.contains("Timeline of the journal"), "{timeline}");
+    assert!(timeline.contains("job 1 `sh` submitted"), "{timeline}");
+    assert!(
+        timeline.contains("job 1 task 1 failed: Program terminated with exit code 1"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("server stopped"), "{timeline}");
+    let job_screen = replay(&["--job", "1"]);
+    assert!(job_screen.contains("Tasks 1-3 of 3"), "{job_screen}");
+    assert!(job_screen.contains("FAILED"), "{job_screen}");
+    let worker = replay(&["--worker", "1"]);
+    assert!(worker.contains("CPU over time"), "{worker}");
+    assert!(worker.contains("State: STOPPED"), "{worker}");
+    assert_eq!(
+        std::fs::read(env.file("j.bin")).unwrap(),
+        before,
+        "the journal was changed"
+    );
+    let r = env.fails(&["dashboard", "replay", "--once"]);
+    assert!(r.stderr.contains("needs the journal file"), "{}", r.stderr);
+}

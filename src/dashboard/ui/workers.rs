@@ -205,8 +205,8 @@ pub fn timeline(f: &mut Frame, area: Rect, data: &DashboardData) {
         })
         .collect();
     let title = match &data.journal {
-        Some(j) => format!(" Timeline (newest first; journal {j}) "),
-        None => " Timeline since the dashboard started (newest first) ".into(),
+        Some(j) if data.replayed => format!(" Timeline of the journal {j} (newest first) "),
+        _ => " Timeline since the dashboard started (newest first) ".into(),
     };
     let body = if entries.is_empty() {
         Paragraph::new("Nothing happened yet.")

@@ -87,15 +87,7 @@ impl DashboardData {
             self.upsert_job(j, now, news);
         }
         if !feed.timeline.is_empty() {
-            self.replayed = true;
-            self.timeline = feed
-                .timeline
-                .into_iter()
-                .rev()
-                .take(TIMELINE_LEN)
-                .rev()
-                .map(|(time, text)| TimelineEntry { time, text })
-                .collect();
+            self.set_past(feed.timeline);
         }
         if feed.full || feed.tasks.is_some() {
             self.tasks = feed.tasks;
@@ -106,6 +98,18 @@ impl DashboardData {
         if feed.full || feed.worker_detail.is_some() {
             self.worker_detail = feed.worker_detail;
         }
+    }
+
+    /// The past from a journal replaces the timeline seen so far (it includes it).
+    pub fn set_past(&mut self, past: Vec<(u64, String)>) {
+        self.replayed = true;
+        self.timeline = past
+            .into_iter()
+            .rev()
+            .take(TIMELINE_LEN)
+            .rev()
+            .map(|(time, text)| TimelineEntry { time, text })
+            .collect();
     }
 
     fn upsert_worker(&mut self, w: DashWorker, now: u64, news: bool) {

@@ -30,6 +30,12 @@ pub enum DashboardError {
     Journal(#[from] crate::journal::JournalError),
 }
 
+/// What the live loop receives: feed messages, and once the past from the journal.
+enum Incoming {
+    Feed(DashboardFeed),
+    Past(Vec<(u64, String)>),
+}
+
 /// Where the dashboard's data comes from.
 pub enum Source {
     /// The server of this server directory, live.
@@ -101,8 +107,9 @@ pub async fn run_live(source: &Source, start: Screen) -> Result<(), DashboardErr
     let (mut sender, mut feeds) = match source {
         Source::Live(dir) => {
             let (sender, receiver, feed) = subscribe(dir, app.view()).await?;
+            let journal = feed.journal.clone();
             data.apply(feed);
-            (Some(sender), spawn_feed(receiver))
+            (Some(sender), spawn_feed(receiver, journal))
         }
         Source::Replay(journal) => {
             data.apply(journal.feed(app.view()));
@@ -119,7 +126,8 @@ pub async fn run_live(source: &Source, start: Screen) -> Result<(), DashboardErr
             terminal.draw(|f| ui::draw(f, &app, &data))?;
             tokio::select! {
                 feed = feeds.recv(), if sender.is_some() => match feed {
-                    Some(feed) => data.apply(feed),
+                    Some(Incoming::Feed(feed)) => data.apply(feed),
+                    Some(Incoming::Past(timeline)) => data.set_past(timeline),
                     None => {
                         app.popup = Some(Popup::Message(
                             "Lost the connection to the server. Press q to quit.".into(),
@@ -158,13 +166,25 @@ pub async fn run_live(source: &Source, start: Screen) -> Result<(), DashboardErr
     result
 }
 
-/// Feed messages from the server, until it closes the connection.
-fn spawn_feed(mut receiver: FrameReceiver) -> mpsc::UnboundedReceiver<DashboardFeed> {
+/// Feed messages from the server, until it closes the connection. When the server has a
+/// journal this machine can read, its past comes first as a timeline (read in the background).
+fn spawn_feed(
+    mut receiver: FrameReceiver,
+    journal: Option<String>,
+) -> mpsc::UnboundedReceiver<Incoming> {
     let (tx, rx) = mpsc::unbounded_channel();
+    if let Some(path) = journal {
+        let tx = tx.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(timeline) = crate::server::JournalView::timeline_of(Path::new(&path)) {
+                let _ = tx.send(Incoming::Past(timeline));
+            }
+        });
+    }
     tokio::spawn(async move {
         while let Ok(Some(msg)) = receiver.recv::<ClientResponse>().await {
             if let ClientResponse::Dashboard(feed) = msg {
-                if tx.send(*feed).is_err() {
+                if tx.send(Incoming::Feed(*feed)).is_err() {
                     break;
                 }
             }

@@ -32,6 +32,16 @@ pub struct JournalView {
 impl JournalView {
     /// Reads and replays the journal; the file is not changed.
     pub fn open(path: &Path) -> Result<JournalView, JournalError> {
+        Self::read(path, true)
+    }
+
+    /// Only the timeline of a journal (no replay of the state): what a live dashboard shows
+    /// of the past when its server has a journal.
+    pub fn timeline_of(path: &Path) -> Result<Vec<(u64, String)>, JournalError> {
+        Ok(Self::read(path, false)?.timeline.into_iter().collect())
+    }
+
+    fn read(path: &Path, replay_state: bool) -> Result<JournalView, JournalError> {
         let replay = crate::journal::read_all::<JournalEvent>(path)?;
         let mut view = JournalView {
             core: ServerCore::new(super::placeholder_info(), None),
@@ -47,7 +57,9 @@ impl JournalView {
         view.core.replaying = true;
         for (time, event) in replay.events {
             view.note(time, &event);
-            view.core.apply(time, event);
+            if replay_state {
+                view.core.apply(time, event);
+            }
         }
         for (id, job) in view.core.jobs.iter_mut() {
             if job.completed_at.is_some() {

@@ -81,7 +81,9 @@ impl Drop for Tmux {
 
 #[test]
 fn navigates_into_a_job_and_a_task_output_in_a_real_terminal() {
-    let mut env = HqEnv::with_server();
+    let mut env = HqEnv::new();
+    let journal = env.file("j.bin").display().to_string();
+    env.start_server(&["--journal", &journal]);
     env.start_worker(&[]);
     let job = env.submit(&[
         "--array",
@@ -124,6 +126,10 @@ fn navigates_into_a_job_and_a_task_output_in_a_real_terminal() {
     tmux.wait_for("Tasks 1-3 of 3");
     tmux.keys(&["Enter"]);
     tmux.wait_for("hello-from-task-0");
+    // With a journal, the timeline has the past from before the dashboard started.
+    tmux.keys(&["4"]);
+    tmux.wait_for("Timeline of the journal");
+    tmux.wait_for("job 1 `sh` submitted");
     tmux.keys(&["?"]);
     tmux.wait_for("Keys");
     // `q` quits even with the help pop-up open.

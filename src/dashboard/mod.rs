@@ -32,7 +32,7 @@ pub enum DashboardError {
 
 /// What the live loop receives: feed messages, and once the past from the journal.
 enum Incoming {
-    Feed(DashboardFeed),
+    Feed(Box<DashboardFeed>),
     Past(Vec<(u64, String)>),
 }
 
@@ -126,7 +126,7 @@ pub async fn run_live(source: &Source, start: Screen) -> Result<(), DashboardErr
             terminal.draw(|f| ui::draw(f, &app, &data))?;
             tokio::select! {
                 feed = feeds.recv(), if sender.is_some() => match feed {
-                    Some(Incoming::Feed(feed)) => data.apply(feed),
+                    Some(Incoming::Feed(feed)) => data.apply(*feed),
                     Some(Incoming::Past(timeline)) => data.set_past(timeline),
                     None => {
                         app.popup = Some(Popup::Message(
@@ -184,7 +184,7 @@ fn spawn_feed(
     tokio::spawn(async move {
         while let Ok(Some(msg)) = receiver.recv::<ClientResponse>().await {
             if let ClientResponse::Dashboard(feed) = msg {
-                if tx.send(Incoming::Feed(*feed)).is_err() {
+                if tx.send(Incoming::Feed(feed)).is_err() {
                     break;
                 }
             }

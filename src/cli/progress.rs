@@ -118,9 +118,7 @@ pub async fn wait(
             .await?
     };
     reporter.finish(&result.state);
-    for id in &result.missing {
-        log::error!("Job {id} not found");
-    }
+    super::output::log_not_found("Job", &result.missing);
     if show && !announced && style == WaitStyle::Progress {
         // Every selected job was already completed (or there were none).
         log::warn!("There are no jobs to wait for");
@@ -142,7 +140,7 @@ pub async fn report_end(session: &mut Session, result: &WaitResult, out: &Out) {
 pub async fn end_lines(session: &mut Session, result: &WaitResult) -> Vec<String> {
     let ids: Vec<JobId> = result.state.jobs.iter().map(|j| j.id).collect();
     let selector = IdSelector::Ids(crate::common::idset::IdSet::from_ids(ids));
-    let details = match session.job_details(selector.clone(), false).await {
+    let details = match session.job_details(selector.clone(), false, None).await {
         Ok(d) => d.jobs,
         Err(e) => return vec![format!("cannot read the jobs' final state: {e}")],
     };

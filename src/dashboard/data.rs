@@ -124,7 +124,7 @@ impl DashboardData {
                     format!(
                         "worker {} lost: {}",
                         w.id,
-                        crate::server::tasks_reason(w.state)
+                        crate::server::worker_state_reason(w.state)
                     ),
                 )
             }

@@ -6,19 +6,18 @@
 //! it needs no hooks in the state transitions: the actor calls [`ServerCore::dashboard_tick`]
 //! once per round, and the overview handler keeps each worker's recent history here.
 
-use super::core::{now_ms, ServerCore};
+use super::core::ServerCore;
 use super::state::Job;
 use crate::common::placeholders;
 use crate::protocol::messages::*;
 use crate::resources::fit::{request_line, why_never_runs};
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Reports kept per worker for the history chart.
 pub(super) const HISTORY_LEN: usize = 120;
 /// Least time between two updates to one subscriber.
-const UPDATE_PERIOD: Duration = Duration::from_millis(500);
+const UPDATE_PERIOD_MS: u64 = 500;
 /// Errors in task rows are cut to this many characters.
 const ERROR_CHARS: usize = 300;
 
@@ -32,7 +31,8 @@ pub struct DashboardHub {
 struct Subscriber {
     sender: UnboundedSender<ClientResponse>,
     state: FeedState,
-    last_sent: Instant,
+    /// Core clock (ms) of the last message.
+    last_sent: u64,
 }
 
 /// What one dashboard shows and what it was last sent, to compute changes.
@@ -69,12 +69,11 @@ impl ServerCore {
         let mut sub = Subscriber {
             sender,
             state: FeedState::new(view),
-            last_sent: Instant::now(),
+            last_sent: self.now,
         };
         let (feed, _) = self.feed_for(&mut sub.state, true);
-        if sub.sender.send(wrap(feed)).is_ok() {
-            self.dashboard.subscribers.push(sub);
-        }
+        self.outbox.reply(&sub.sender, wrap(feed));
+        self.dashboard.subscribers.push(sub);
     }
 
     /// `ClientRequest::DashboardView` on a subscriber's connection: what it shows changed.
@@ -88,7 +87,7 @@ impl ServerCore {
             sub.state.view = clamp(view);
             // Answer at once: the user waits for the rows of the new view.
             let (feed, _) = self.feed_for(&mut sub.state, false);
-            let _ = sub.sender.send(wrap(feed));
+            self.outbox.reply(&sub.sender, wrap(feed));
         }
         self.dashboard.subscribers = subs;
     }
@@ -103,12 +102,15 @@ impl ServerCore {
             if sub.sender.is_closed() {
                 return false;
             }
-            if sub.last_sent.elapsed() < UPDATE_PERIOD {
+            if self.now < sub.last_sent + UPDATE_PERIOD_MS {
                 return true;
             }
             let (feed, changed) = self.feed_for(&mut sub.state, false);
-            sub.last_sent = Instant::now();
-            !changed || sub.sender.send(wrap(feed)).is_ok()
+            sub.last_sent = self.now;
+            if changed {
+                self.outbox.reply(&sub.sender, wrap(feed));
+            }
+            true
         });
         self.dashboard.subscribers = subs;
     }
@@ -118,7 +120,7 @@ impl ServerCore {
     pub(super) fn feed_for(&self, sub: &mut FeedState, full: bool) -> (DashboardFeed, bool) {
         let mut feed = DashboardFeed {
             full,
-            now: now_ms(),
+            now: self.now,
             server_uid: self.info.server_uid.clone(),
             server_started: self.info.start_date,
             journal: self.info.journal_path.clone(),
@@ -172,7 +174,7 @@ impl ServerCore {
         let mut ids: Vec<WorkerId> = self
             .workers
             .iter()
-            .filter(|(_, w)| w.sender.is_some())
+            .filter(|(_, w)| w.connected)
             .map(|(id, _)| *id)
             .collect();
         let room = DASHBOARD_WORKER_LIMIT.saturating_sub(ids.len());
@@ -180,7 +182,7 @@ impl ServerCore {
             self.workers
                 .iter()
                 .rev()
-                .filter(|(_, w)| w.sender.is_none())
+                .filter(|(_, w)| !w.connected)
                 .take(room)
                 .map(|(id, _)| *id),
         );
@@ -195,7 +197,7 @@ impl ServerCore {
                     state: w.info.state,
                     group: c.group.clone(),
                     resources: c.resources.summary(),
-                    running_tasks: if w.sender.is_some() {
+                    running_tasks: if w.connected {
                         self.scheduler.running_on(*id) as u32
                     } else {
                         0
@@ -324,7 +326,7 @@ impl ServerCore {
         let live: Vec<&crate::resources::ResourceDescriptor> = self
             .workers
             .values()
-            .filter(|w| w.sender.is_some())
+            .filter(|w| w.connected)
             .map(|w| &w.info.configuration.resources)
             .collect();
         let mut busy = 0;

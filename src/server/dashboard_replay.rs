@@ -44,7 +44,7 @@ impl JournalView {
     fn read(path: &Path, replay_state: bool) -> Result<JournalView, JournalError> {
         let replay = crate::journal::read_all::<JournalEvent>(path)?;
         let mut view = JournalView {
-            core: ServerCore::new(super::placeholder_info(), None),
+            core: ServerCore::new(super::placeholder_info(), Default::default()),
             path: path.display().to_string(),
             workers: BTreeMap::new(),
             history: HashMap::new(),
@@ -54,11 +54,12 @@ impl JournalView {
             job_last: HashMap::new(),
             warnings: replay.warnings,
         };
-        view.core.replaying = true;
         for (time, event) in replay.events {
             view.note(time, &event);
             if replay_state {
                 view.core.apply(time, event);
+                // Runtime consequences (queues, messages) do not matter for a view.
+                view.core.effects.clear();
             }
         }
         for (id, job) in view.core.jobs.iter_mut() {
@@ -98,7 +99,7 @@ impl JournalView {
                     w.state = *reason;
                     w.ended_at = Some(time);
                 }
-                let why = super::tasks::worker_state_reason(*reason);
+                let why = super::live::worker_state_reason(*reason);
                 self.push(time, format!("worker {id} lost: {why}"))
             }
             JournalEvent::WorkerOverview { id, hw_state } => {

@@ -28,7 +28,7 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
     let states: Vec<String> = data
         .worker_states()
         .iter()
-        .map(|(s, n)| format!("{n} {}", crate::server::tasks_reason(*s)))
+        .map(|(s, n)| format!("{n} {}", crate::server::worker_state_reason(*s)))
         .collect();
     let mut lines = vec![Line::from(format!(
         "Workers: {}",

@@ -7,6 +7,7 @@ pub mod allocator;
 pub mod amount;
 pub mod descriptor;
 mod descriptor_serde;
+pub mod fit;
 pub mod flags;
 mod policy;
 mod pool_parse;

@@ -118,6 +118,8 @@ async fn serve_client(
         };
     while let Some(request) = receiver.recv::<ClientRequest>().await? {
         let (tx, mut rx) = mpsc::unbounded_channel();
+        // Weak, so the stream still ends when the actor drops its sender.
+        let weak = tx.downgrade();
         if events.send(Event::Client(request, tx)).is_err() {
             break;
         }
@@ -125,7 +127,7 @@ async fn serve_client(
             tokio::select! {
                 response = rx.recv() => {
                     let Some(response) = response else { return Ok(()) };
-                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_));
+                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_) | ClientResponse::Dashboard(_));
 
                     sender.send(&response).await?;
                     if last {
@@ -133,10 +135,17 @@ async fn serve_client(
                     }
                 }
                 // The client hung up while waiting (e.g. Ctrl-C during `hq job wait`).
-                closed = receiver.recv::<ClientRequest>() => {
-                    if !matches!(closed, Ok(Some(_))) {
-                        return Ok(());
+                closed = receiver.recv::<ClientRequest>() => match closed {
+                    // A dashboard moved to other rows: same reply channel, no answer of its own.
+                    Ok(Some(view @ ClientRequest::DashboardView(_))) => {
+                        if let Some(tx) = weak.upgrade() {
+                            if events.send(Event::Client(view, tx)).is_err() {
+                                return Ok(());
+                            }
+                        }
                     }
+                    Ok(Some(_)) => {}
+                    _ => return Ok(()),
                 }
             }
         }
@@ -170,7 +179,7 @@ async fn serve_worker(
     let (reply_tx, reply_rx) = oneshot::channel();
     if events
         .send(Event::WorkerRegister(
-            config,
+            *config,
             late_results,
             to_worker,
             reply_tx,

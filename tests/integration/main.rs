@@ -4,6 +4,7 @@
 mod basic;
 mod cancel;
 mod client_api;
+mod dashboard;
 mod durability;
 mod hardening;
 mod hostile;
@@ -13,9 +14,13 @@ mod jobs;
 mod lifecycle;
 mod malformed;
 mod open_jobs;
+mod overview;
+mod progress;
+mod readme;
 mod resilience;
 mod resources;
 mod resources_cli;
+mod run;
 
 mod security;
 mod server;

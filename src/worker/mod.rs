@@ -2,8 +2,10 @@
 //! processes, reports results in batches, and stops on idle timeout, time limit or request.
 
 pub mod env;
+pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
+pub mod overview;
 pub mod queue;
 pub mod reaper;
 pub mod spawn;
@@ -32,6 +34,8 @@ pub struct WorkerOptions {
     pub idle_timeout: Option<Duration>,
     pub time_limit: Option<Duration>,
     pub on_server_lost: String,
+    /// Period of hardware reports (`--overview-interval`); `None` = off.
+    pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
     pub noop_tasks: bool,
 }
@@ -91,8 +95,17 @@ pub async fn run(
     let idle_timeout = opts
         .idle_timeout
         .or(server_idle_timeout_ms.map(Duration::from_millis));
+    let overview = opts.overview_interval.map(|every| {
+        let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
+        let gpus = overview::GpuKinds {
+            nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
+            amd: has(crate::resources::AMD_GPU_RESOURCE_NAME),
+        };
+        overview::spawn(every, gpus)
+    });
     let mut lp = WorkerLoop {
         ctx,
+        overview,
         opts,
         idle_timeout,
         bodies: HashMap::new(),
@@ -210,11 +223,12 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         on_server_lost: opts.on_server_lost.clone(),
         pid: std::process::id(),
         listen_address: format!("{}:0", opts.hostname),
+        overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();
     sender
         .send(&FromWorker::Register {
-            config: config.clone(),
+            config: Box::new(config.clone()),
             late_results,
         })
         .await?;
@@ -236,8 +250,20 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
     ))
 }
 
+/// The next hardware report; never resolves when reports are off.
+async fn next_report(
+    rx: &mut Option<mpsc::UnboundedReceiver<Box<HwState>>>,
+) -> Option<Box<HwState>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct WorkerLoop {
     ctx: Arc<WorkerContext>,
+    /// Hardware reports from the overview thread (`--overview-interval`).
+    overview: Option<mpsc::UnboundedReceiver<Box<HwState>>>,
     opts: WorkerOptions,
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
@@ -264,9 +290,13 @@ impl WorkerLoop {
         // Results not reported yet, and when they must be at the latest (see `report_now`).
         let mut unsent: Vec<TaskResult> = Vec::new();
         let mut report_by: Option<tokio::time::Instant> = None;
+        let mut overview = self.overview.take();
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
+                Some(state) = next_report(&mut overview) => {
+                    sender.send(&FromWorker::Overview(state)).await?;
+                }
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => {
                         let _ = send_results(&mut sender, &mut unsent).await;
@@ -335,6 +365,7 @@ impl WorkerLoop {
                 idle_since = Instant::now();
             }
         };
+        self.overview = overview;
         self.stop_all(&mut done_rx).await;
         Ok(exit)
     }

@@ -4,16 +4,24 @@
 mod basic;
 mod cancel;
 mod client_api;
+mod dashboard;
+mod durability;
+mod hardening;
+mod hostile;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;
 mod lifecycle;
 mod malformed;
 mod open_jobs;
+mod overview;
+mod progress;
 mod queued;
+mod readme;
 mod resilience;
 mod resources;
 mod resources_cli;
+mod run;
 
 mod security;
 mod server;

@@ -132,6 +132,7 @@ pub fn print_summary(
     job: JobId,
     s: &TaskStats,
     details: &[JobDetail],
+    failed: &[&FailedTask],
     elapsed: Duration,
 ) {
     match out.mode {
@@ -157,13 +158,10 @@ pub fn print_summary(
                     println!("Output of task {}: {path} (stderr next to it)", task.id);
                 }
             }
-            let failed: Vec<Vec<String>> = details
-
+            let failed: Vec<Vec<String>> = failed
                 .iter()
-                .flat_map(|d| d.tasks.iter())
-                .filter(|t| t.status == TaskStatus::Failed)
                 .take(5)
-                .map(|t| vec![t.id.to_string(), t.error.clone().unwrap_or_default()])
+                .map(|t| vec![t.id.to_string(), t.error.clone()])
                 .collect();
             if !failed.is_empty() {
                 print_horizontal(out, &["Task ID", "Error"], failed);

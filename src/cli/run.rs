@@ -71,9 +71,30 @@ async fn run_on(
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
     let result = wait(&mut session, selector.clone(), false, style, out).await?;
-    let details = session.job_details(selector, true, None).await?.jobs;
+    // Only what the summary shows: the first task (where output went) and the failed ones.
+    let summary = session.job_details(selector.clone(), false, None).await?;
+    let first = summary
+        .jobs
+        .iter()
+        .flat_map(|d| d.groups.iter().filter_map(|g| g.ids.min()))
+        .min();
+    let details = match first {
+        Some(id) => {
+            let tasks = Some(IdSet::from_range(id, id));
+            session
+                .job_details(selector.clone(), true, tasks)
+                .await?
+                .jobs
+        }
+        None => summary.jobs,
+    };
+    let failed = match result.state.totals().failed {
+        0 => vec![],
+        _ => session.failed_tasks(selector).await?.jobs,
+    };
+    let failed: Vec<&FailedTask> = failed.iter().flat_map(|(_, tasks)| tasks).collect();
     let stats = result.state.totals();
-    super::embedded::print_summary(out, job, &stats, &details, started.elapsed());
+    super::embedded::print_summary(out, job, &stats, &details, &failed, started.elapsed());
     if result.all_finished() {
         Ok(())
     } else {

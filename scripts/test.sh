@@ -26,7 +26,9 @@ cargo test --locked --all-targets
 echo "== python: the hyperqueue package (maturin + PyO3) and its pytest suite"
 venv=target/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest
+# Snakemake and its cluster-generic executor: python/tests/test_workflows.py runs a workflow.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest snakemake \
+  snakemake-executor-plugin-cluster-generic
 # `pip install ./python` is what users run (a release build); the dev profile reuses what
 # `cargo test` just compiled.
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/python" -m pip install -q --disable-pip-version-check ./python

@@ -21,3 +21,4 @@ mod submit;
 mod tasks;
 mod utils;
 mod worker;
+mod workflows;

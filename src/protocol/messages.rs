@@ -6,7 +6,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -199,6 +199,21 @@ pub enum IdSelector {
     All,
     Last,
     Ids(IdSet),
+}
+
+impl IdSelector {
+    /// The existing IDs (keys of `existing`) it names, and the IDs it names that do not exist,
+    /// as ranges. Never expands a range: `0-4294967295` costs what the existing IDs cost.
+    pub fn select<V>(&self, existing: &std::collections::BTreeMap<u32, V>) -> (Vec<u32>, IdSet) {
+        match self {
+            IdSelector::All => (existing.keys().copied().collect(), IdSet::new()),
+            IdSelector::Last => (
+                existing.keys().next_back().copied().into_iter().collect(),
+                IdSet::new(),
+            ),
+            IdSelector::Ids(set) => set.split_existing(existing),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -453,10 +468,12 @@ pub enum ClientRequest {
     },
     /// `hq job list`: every job's summary.
     JobList,
-    /// `hq job info`, `hq task list/info`: details, with tasks when `include_tasks`.
+    /// `hq job info`, `hq task list/info`: details, with tasks when `include_tasks` (only the
+    /// IDs in `tasks`, when given).
     JobDetail {
         selector: IdSelector,
         include_tasks: bool,
+        tasks: Option<IdSet>,
     },
     /// `hq job wait/progress`, `submit --wait`: answered when the jobs are completed.
     WaitJobs {
@@ -502,7 +519,8 @@ pub enum ClientResponse {
     Jobs(Vec<JobInfo>),
     JobDetails {
         jobs: Vec<JobDetail>,
-        missing: Vec<JobId>,
+        /// Selected job IDs that do not exist.
+        missing: IdSet,
     },
     /// Progress of a `WaitJobs` (only with `progress: true`): the first message names every
     /// waited job, later ones only the jobs that changed since the previous message.
@@ -513,12 +531,13 @@ pub enum ClientResponse {
     /// name no job.
     WaitDone {
         jobs: Vec<JobProgress>,
-        missing: Vec<JobId>,
+        missing: IdSet,
     },
     /// Answer to `FailedTasks`: per job, its failed tasks.
     FailedTasks {
         jobs: Vec<(JobId, Vec<FailedTask>)>,
-        missing: Vec<JobId>,
+        /// Selected job IDs that do not exist.
+        missing: IdSet,
     },
     Explain(TaskExplanation),
     Workers(Vec<WorkerInfo>),

@@ -1,6 +1,7 @@
 """`Client`: submits jobs to an hq server and waits for them."""
 
 import dataclasses
+import gc
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -103,7 +104,15 @@ class Client:
     def submit(self, job: Job) -> SubmittedJob:
         """Plans the job (cycles, unknown dependencies and empty jobs raise
         `hyperqueue.errors.InvalidJobError`) and submits it."""
-        job_id = self.connection.submit(job._build(self.python_env))
+        # The cyclic GC would scan the growing heap many times while 100,000 task tuples are
+        # built and converted; none of them is part of a cycle.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            job_id = self.connection.submit(job._build(self.python_env))
+        finally:
+            if enabled:
+                gc.enable()
         return SubmittedJob(job=job, id=job_id)
 
     def wait_for_jobs(

@@ -7,6 +7,7 @@ use hyperqueue::client::{ClientError, Session, WaitProgress};
 use hyperqueue::common::idset::IdSet;
 use hyperqueue::common::serverdir;
 use hyperqueue::protocol::messages::*;
+use hyperqueue::protocol::ProtocolError;
 use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,10 +62,16 @@ impl Inner {
             }
             let s = session.as_mut().expect("connected above");
             let result = f(s).await;
-            if matches!(
+            let refused = matches!(
                 result,
-                Err(ClientError::Disconnected | ClientError::Protocol(_))
-            ) {
+                Err(ClientError::Protocol(ProtocolError::TooLarge { .. }))
+            );
+            if !refused
+                && matches!(
+                    result,
+                    Err(ClientError::Disconnected | ClientError::Protocol(_))
+                )
+            {
                 *session = None;
             }
             result
@@ -304,7 +311,9 @@ fn wait(
             }
         }
         match step {
-            Some(Ok(result)) => return Ok((states(&result.state), result.missing)),
+            Some(Ok(result)) => {
+                return Ok((states(&result.state), result.missing.iter().collect()))
+            }
             Some(Err(e)) => break Err(client_error(e)),
             None => {
                 if let Err(e) = py.check_signals() {

@@ -2,6 +2,7 @@
 
 use hyperqueue::client::ClientError;
 use hyperqueue::plan::error::Diag;
+use hyperqueue::protocol::ProtocolError;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -35,7 +36,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 pub fn client_error(e: ClientError) -> PyErr {
     match e {
-        ClientError::Server(_) | ClientError::Unexpected { .. } => HqError::new_err(e.to_string()),
+        ClientError::Server(_)
+        | ClientError::Unexpected { .. }
+        | ClientError::Protocol(ProtocolError::TooLarge { .. }) => HqError::new_err(e.to_string()),
         _ => HqConnectionError::new_err(e.to_string()),
     }
 }

@@ -78,7 +78,29 @@ pub struct TaskBody {
     pub template: Option<BodyTemplate>,
 }
 
+/// Largest `--crash-limit` and `--max-retries`: the server counts crashes and retries of a task
+/// in 16 bits, and a larger limit could never be reached.
+pub const MAX_COUNT_LIMIT: u32 = u16::MAX as u32;
+
 impl TaskBody {
+    /// Checks the limits the server can honour; the error names the setting and its bound.
+    pub fn check_limits(&self) -> Result<(), String> {
+        if let CrashLimit::Limit(n) = self.crash_limit {
+            if n == 0 || n > MAX_COUNT_LIMIT {
+                return Err(format!(
+                    "invalid crash limit {n}: use a number from 1 to {MAX_COUNT_LIMIT}, `never-restart` or `unlimited`"
+                ));
+            }
+        }
+        if self.max_retries > MAX_COUNT_LIMIT {
+            return Err(format!(
+                "invalid max retries {}: at most {MAX_COUNT_LIMIT}",
+                self.max_retries
+            ));
+        }
+        Ok(())
+    }
+
     fn growth(&self, key: &str, retries: u32) -> Option<f64> {
         let (_, factor) = self.retry_growth.iter().find(|(k, _)| k == key)?;
         Some((factor.0 as f64 / 10_000.0).powi(retries as i32))

@@ -175,6 +175,9 @@ impl Job {
                 limit: max_tasks,
             });
         }
+        if let Some(e) = groups.iter().find_map(|g| g.body.check_limits().err()) {
+            return Err(SubmitError::Limits(e));
+        }
         let mut ranges: Vec<(u32, u32)> = groups
             .iter()
             .flat_map(|g| g.ids.ranges().iter().copied())
@@ -422,6 +425,8 @@ pub enum SubmitError {
     Exists { job: JobId, task: TaskId },
     #[error("Invalid dependency on {0}")]
     InvalidDependency(TaskId),
+    #[error("{0}")]
+    Limits(String),
 }
 
 fn stat_mut(stats: &mut TaskStats, status: TaskStatus) -> &mut u32 {

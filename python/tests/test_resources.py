@@ -34,3 +34,17 @@ def test_invalid_requests_are_refused_at_submit(client):
         client.submit(job)
     with pytest.raises(ValueError, match="n_nodes"):
         ResourceRequest(n_nodes=-1)
+
+
+def test_multi_node_task_owns_whole_workers(cluster, work_dir):
+    cluster.start_worker(WorkerConfig(cores=1))
+    cluster.start_worker(WorkerConfig(cores=1))
+    client = cluster.client()
+    job = Job()
+    job.program(
+        ["bash", "-c", "echo $HQ_NUM_NODES $(wc -l < $HQ_NODE_FILE)"],
+        resources=ResourceRequest(n_nodes=2),
+        stdout="nodes.txt",
+    )
+    client.wait_for_jobs([client.submit(job)])
+    assert open(work_dir / "nodes.txt").read() == "2 2\n"

@@ -29,3 +29,4 @@ mod submit;
 mod tasks;
 mod utils;
 mod worker;
+mod workflows;

@@ -184,7 +184,7 @@ pub fn print_summary(
 }
 
 /// Jobs with at most this many tasks get their output printed.
-const SMALL_JOB: usize = 10;
+pub const SMALL_JOB: usize = 10;
 /// At most this much of each task's stdout is printed.
 const OUTPUT_LIMIT: usize = 16 * 1024;
 

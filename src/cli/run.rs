@@ -78,7 +78,27 @@ async fn run_on(
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
     let result = wait(&mut session, selector.clone(), false, style, out).await?;
-    let details = session.job_details(selector, true, None).await?.jobs;
+    // Only what the summary shows: the tasks of a small job (their output is printed), or the
+    // first task of a larger one (where the output went); never every task of a huge job.
+    let summary = session.job_details(selector.clone(), false, None).await?;
+    let mut first: Vec<u32> = summary
+        .jobs
+        .iter()
+        .flat_map(|d| {
+            d.groups
+                .iter()
+                .flat_map(|g| g.ids.iter().take(super::embedded::SMALL_JOB + 1))
+        })
+        .collect();
+    first.sort_unstable();
+    first.truncate(super::embedded::SMALL_JOB + 1);
+    let details = match first.is_empty() {
+        true => summary.jobs,
+        false => {
+            let tasks = Some(IdSet::from_ids(first));
+            session.job_details(selector, true, tasks).await?.jobs
+        }
+    };
     let stats = result.state.totals();
     let summary = super::progress::end_lines(&mut session, &result).await;
     super::embedded::print_summary(out, job, &stats, &details, &summary, started.elapsed());

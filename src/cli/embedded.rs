@@ -158,7 +158,7 @@ pub fn print_summary(
             // Where the output went, shown for the first task.
             if let Some((job, task)) = details.iter().find_map(|d| d.tasks.first().map(|t| (d, t))) {
                 let body = &job.groups[task.group as usize].body;
-                if let Some(path) = super::job_print::resolved_path(job, task, body, true) {
+                if let Some(path) = super::job_print::execution_paths(job, task, body).stdout {
                     println!("Output of task {}: {path} (stderr next to it)", task.id);
                 }
             }

@@ -237,7 +237,13 @@ fn cat(
                 continue;
             }
             let body = &job.groups[t.group as usize].body;
-            let path = match super::job_print::resolved_path(job, t, body, channel == "stdout") {
+            let paths = super::job_print::execution_paths(job, t, body);
+            let path = if channel == "stdout" {
+                paths.stdout
+            } else {
+                paths.stderr
+            };
+            let path = match path {
                 Some(p) if t.started_at.is_some() => p,
                 _ => {
                     log::warn!("Task {} has no `{channel}` stream associated with it", t.id);

@@ -3,7 +3,7 @@
 use super::output::*;
 use crate::common::duration::format_duration;
 use crate::common::idset::IdSet;
-use crate::common::placeholders;
+use crate::common::placeholders::{self, TaskPaths, Values};
 use crate::protocol::messages::*;
 use std::time::Duration;
 
@@ -147,23 +147,17 @@ pub fn print_summary(out: &Out, jobs: &[JobInfo]) {
     }
 }
 
-/// The path of a task's stdout/stderr with every placeholder the client can know filled in.
-pub fn resolved_path(
-    job: &JobDetail,
-    t: &TaskDetail,
-    body: &TaskBody,
-    stdout: bool,
-) -> Option<String> {
-    let paths = placeholders::task_paths(&job.submit_dir, &body.program, t.id, t.instance);
-    if stdout {
-        paths.stdout
-    } else {
-        paths.stderr
+/// Where an execution of a started task ran and wrote: the paths the server stored (resolved at
+/// submit) with the execution's placeholders filled.
+pub fn execution_paths(job: &JobDetail, t: &TaskDetail, body: &TaskBody) -> TaskPaths {
+    let values = Values {
+        job_id: Some(job.info.id),
+        submit_dir: Some(&job.submit_dir),
+        job_name: Some(&job.info.name),
+        ..Values::default()
     }
-}
-
-pub fn resolved_cwd(job: &JobDetail, t: &TaskDetail, body: &TaskBody) -> String {
-    placeholders::task_paths(&job.submit_dir, &body.program, t.id, t.instance).cwd
+    .with_execution(t.id, t.instance);
+    placeholders::execution_paths(&body.program, &values)
 }
 
 pub fn stdio_text(def: &StdioDef) -> String {
@@ -258,31 +252,30 @@ fn progress_cell(out: &Out, s: &TaskStats) -> String {
     lines.join("\n")
 }
 
+/// A task as JSON: `id` and `state`; once it has started, where and when it ran; `error` if it
+/// failed. Counters of past executions appear once there were any.
 pub fn task_json(job: &JobDetail, t: &TaskDetail) -> serde_json::Value {
     let body = &job.groups[t.group as usize].body;
-    let started = t.started_at.is_some();
-    let path = |stdout: bool| match if stdout {
-        &body.program.stdout
-    } else {
-        &body.program.stderr
-    } {
-        StdioDef::Null => serde_json::Value::Null,
-        StdioDef::Stream => "<pipe>".into(),
-        StdioDef::File { .. } => resolved_path(job, t, body, stdout).into(),
-    };
-    let mut v = serde_json::json!({
-        "id": t.id,
-        "state": task_status_word(t.status),
-        "started_at": t.started_at.map(format_iso),
-        "finished_at": t.finished_at.map(format_iso),
-        "instance_id": t.instance,
-        "crash_count": t.crash_count,
-        "retries": t.retries,
-    });
-    if started {
-        v["cwd"] = resolved_cwd(job, t, body).into();
-        v["stdout"] = path(true);
-        v["stderr"] = path(false);
+    let mut v = serde_json::json!({"id": t.id, "state": task_status_word(t.status)});
+    if let Some(started) = t.started_at {
+        let paths = execution_paths(job, t, body);
+        let path = |def: &StdioDef, path: Option<String>| match def {
+            StdioDef::Null => serde_json::Value::Null,
+            StdioDef::Stream => "<pipe>".into(),
+            StdioDef::File { .. } => path.into(),
+        };
+        v["started_at"] = format_iso(started).into();
+        v["cwd"] = paths.cwd.into();
+        v["stdout"] = path(&body.program.stdout, paths.stdout);
+        v["stderr"] = path(&body.program.stderr, paths.stderr);
+        v["instance_id"] = t.instance.into();
+    }
+    if let Some(finished) = t.finished_at {
+        v["finished_at"] = format_iso(finished).into();
+    }
+    if t.started_at.is_some() || t.crash_count > 0 || t.retries > 0 {
+        v["crash_count"] = t.crash_count.into();
+        v["retries"] = t.retries.into();
     }
     match t.workers.as_slice() {
         [] => {}
@@ -295,9 +288,10 @@ pub fn task_json(job: &JobDetail, t: &TaskDetail) -> serde_json::Value {
     v
 }
 
+/// A submitted body as JSON; `max_retries` (an extension) only when it is used.
 fn body_json(body: &TaskBody) -> serde_json::Value {
     let p = &body.program;
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "program": {"args": p.args, "env": p.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                     "cwd": p.cwd, "stdout": stdio_text(&p.stdout), "stderr": stdio_text(&p.stderr)},
         "resources": body.resources.variants.iter().map(|v| serde_json::json!({
@@ -309,8 +303,11 @@ fn body_json(body: &TaskBody) -> serde_json::Value {
         "time_limit": body.time_limit_ms.map(|t| t as f64 / 1000.0),
         "task_dir": body.task_dir,
         "crash_limit": match body.crash_limit { CrashLimit::Limit(n) => serde_json::Value::from(n), other => crash_limit_text(other).into() },
-        "max_retries": body.max_retries,
-    })
+    });
+    if body.max_retries > 0 {
+        v["max_retries"] = body.max_retries.into();
+    }
+    v
 }
 
 fn request_json(r: &crate::resources::AllocationRequest) -> serde_json::Value {
@@ -331,7 +328,6 @@ pub fn job_detail_json(j: &JobDetail) -> serde_json::Value {
         "max_fails": j.max_fails,
         "started_at": format_iso(j.submitted_at),
         "finished_at": j.completed_at.map(format_iso),
-        "submit_dir": j.submit_dir,
         "submits": j.groups.iter().map(|g| if g.ids.len() == 1 && j.groups.len() > 1 {
             serde_json::json!({"graph": [body_json(&g.body)]})
         } else {

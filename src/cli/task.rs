@@ -174,14 +174,20 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                 }
                 let body = &job.groups[t.group as usize].body;
                 let p = &body.program;
-                let started = t.started_at.is_some();
-                let stdio = |stdout: bool| {
-                    let def = if stdout { &p.stdout } else { &p.stderr };
-                    match def {
-                        StdioDef::File { .. } if started => {
-                            resolved_path(job, t, body, stdout).unwrap_or_default()
-                        }
-                        other => stdio_text(other),
+                // Paths are known once the task has started (its instance is then fixed).
+                let (cwd, stdout, stderr) = match t.started_at {
+                    None => Default::default(),
+                    Some(_) => {
+                        let paths = execution_paths(job, t, body);
+                        let stdio = |def: &StdioDef, path: Option<String>| match def {
+                            StdioDef::File { .. } => path.unwrap_or_default(),
+                            other => stdio_text(other),
+                        };
+                        (
+                            paths.cwd,
+                            stdio(&p.stdout, paths.stdout),
+                            stdio(&p.stderr, paths.stderr),
+                        )
                     }
                 };
                 let mut error = t.error.clone().unwrap_or_default();
@@ -207,16 +213,9 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                         ("Start", t.started_at.map(format_local).unwrap_or_default()),
                         ("End", t.finished_at.map(format_local).unwrap_or_default()),
                         ("Makespan", makespan(t)),
-                        (
-                            "Workdir",
-                            if started {
-                                resolved_cwd(job, t, body)
-                            } else {
-                                p.cwd.clone()
-                            },
-                        ),
-                        ("Stdout", stdio(true)),
-                        ("Stderr", stdio(false)),
+                        ("Workdir", cwd),
+                        ("Stdout", stdout),
+                        ("Stderr", stderr),
                         (
                             "Time limit",
                             body.time_limit_ms

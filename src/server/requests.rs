@@ -131,27 +131,17 @@ impl ServerCore {
         if job.submit_dir.is_empty() {
             job.submit_dir = submit.submit_dir.clone();
         }
-        let uid = self.info.server_uid.clone();
-        let resolve = |text: &str| {
-            placeholders::fill(text, |name| match name {
-                "JOB_ID" => Some(job_id.to_string()),
-                "SUBMIT_DIR" => Some(submit.submit_dir.clone()),
-                "SERVER_UID" => Some(uid.clone()),
-                "JOB_NAME" => Some(job.name.clone()),
-                _ => None,
-            })
-        };
+        let values = placeholders::Values::at_submit(
+            job_id,
+            &job.name,
+            &submit.submit_dir,
+            &self.info.server_uid,
+        );
         if let Some(stream) = &submit.stream_dir {
-            job.stream_dir = Some(resolve(stream));
+            job.stream_dir = Some(placeholders::resolve_stream_dir(stream, &values));
         }
         for g in &mut submit.groups {
-            let p = &mut g.body.program;
-            p.cwd = resolve(&p.cwd);
-            for stdio in [&mut p.stdout, &mut p.stderr] {
-                if let StdioDef::File { path, .. } = stdio {
-                    *path = resolve(path);
-                }
-            }
+            placeholders::resolve_program_paths(&mut g.body.program, &values);
         }
         submit.ids_after_existing = false;
         let recorded = (self.journal.is_some() && !self.replaying).then(|| submit.clone());
@@ -293,8 +283,14 @@ impl ServerCore {
                     .filter(|t| t.status == TaskStatus::Failed)
                     .map(|t| {
                         let program = &job.groups[t.group as usize].body.program;
-                        let paths =
-                            placeholders::task_paths(&job.submit_dir, program, t.id, t.instance());
+                        let values = placeholders::Values::at_submit(
+                            job.id,
+                            &job.name,
+                            &job.submit_dir,
+                            &self.info.server_uid,
+                        )
+                        .with_execution(t.id, t.instance());
+                        let paths = placeholders::execution_paths(program, &values);
                         FailedTask {
                             id: t.id,
                             error: job.errors.get(&t.id).cloned().unwrap_or_default(),

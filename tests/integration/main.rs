@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod malformed;
 mod open_jobs;
+mod placeholders;
 mod resilience;
 mod resources;
 mod resources_cli;

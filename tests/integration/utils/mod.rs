@@ -318,3 +318,15 @@ pub fn pid_alive(pid: i32) -> bool {
         .map(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
         .unwrap_or(false)
 }
+
+/// The value of row `key` in a vertical table printed by `hq` (`| Key | value |`); only the
+/// first line of a multi-line cell.
+pub fn row_value(table: &str, key: &str) -> Option<String> {
+    table.lines().find_map(|line| {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        match cells.as_slice() {
+            ["", k, v, ""] if *k == key => Some(v.to_string()),
+            _ => None,
+        }
+    })
+}

@@ -91,7 +91,7 @@ pub fn apply(
         "off" => return Ok((opts, command)),
         "stdin" if !opts.stdin => {
             return Err(CliError::Usage(
-                "`--directives stdin` requires `--stdin`".into(),
+                "You have to use `--stdin` when you specify `--directives=stdin`".into(),
             ));
         }
         "stdin" => {

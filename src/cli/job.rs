@@ -185,7 +185,11 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("invalid `--tasks`: {e}")))?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
+            let named = matches!(selector, IdSelector::Ids(_));
             let jobs = details(g, selector).await?;
+            if jobs.is_empty() && !named {
+                log::warn!("No jobs were found");
+            }
             cat(
                 &jobs,
                 &channel,
@@ -230,6 +234,13 @@ fn cat(
 ) -> CliResult {
     let mut stdout = std::io::stdout().lock();
     for job in jobs {
+        if let Some(selected) = tasks {
+            let present: std::collections::HashSet<TaskId> =
+                job.tasks.iter().map(|t| t.id).collect();
+            for id in selected.iter().filter(|id| !present.contains(id)) {
+                log::warn!("Task {id} of job {} not found", job.info.id);
+            }
+        }
         for t in &job.tasks {
             if tasks.is_some_and(|s| !s.contains(t.id))
                 || states.is_some_and(|s| !s.contains(&t.status))

@@ -97,10 +97,11 @@ pub fn print_job_list(
                 println!("* = Open jobs");
             }
             if shown.len() < jobs.len() {
-                println!(
-                    "There are {} jobs in total. Use `--all` to display all jobs.",
-                    jobs.len()
-                );
+                let total = match jobs.len() {
+                    1 => "There is 1 job in total.".to_string(),
+                    n => format!("There are {n} jobs in total."),
+                };
+                println!("{total} Use `--all` to display all jobs.");
             }
         }
     }
@@ -168,6 +169,8 @@ pub fn stdio_text(def: &StdioDef) -> String {
     }
 }
 
+/// The `Resources` cell: one `name: request` line per resource, `nodes: N`, `[weight: W]`; the
+/// time request is not shown here (as in the reference; JSON has it as `min_time`).
 pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
     let one = |v: &crate::resources::ResourceRequest| {
         let mut lines: Vec<String> = Vec::new();
@@ -181,12 +184,6 @@ pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
         );
         if v.weight != crate::resources::ResourceAmount::ONE {
             lines.push(format!("[weight: {}]", v.weight));
-        }
-        if v.min_time_secs > 0 {
-            lines.push(format!(
-                "[time request: {}]",
-                format_duration(Duration::from_secs(v.min_time_secs))
-            ));
         }
         lines.join("\n")
     };
@@ -355,17 +352,16 @@ fn print_one_job(out: &Out, j: &JobDetail) {
     } else {
         progress_cell(out, &info.stats)
     };
-    let mut hosts: Vec<String> = Vec::new();
-    for t in &j.tasks {
-        for (_, h) in &t.workers {
-            if !hosts.contains(h) {
-                hosts.push(h.clone());
-            }
-        }
-    }
+    // Workers that ran a task, by ID; comma-separated without spaces, as the reference prints.
+    let hosts: std::collections::BTreeMap<WorkerId, &str> = j
+        .tasks
+        .iter()
+        .flat_map(|t| t.workers.iter().map(|(w, h)| (*w, h.as_str())))
+        .collect();
+    let shown: Vec<&str> = hosts.values().take(2).copied().collect();
     let workers = match hosts.len() {
-        0..=2 => hosts.join(", "),
-        n => format!("{}, {}, … ({n} total)", hosts[0], hosts[1]),
+        0..=2 => shown.join(","),
+        n => format!("{}, … ({n} total)", shown.join(",")),
     };
     let mut rows = vec![
         ("ID", info.id.to_string()),

@@ -4,6 +4,7 @@
 mod aliases;
 mod directives;
 mod embedded;
+mod explain;
 mod job;
 mod job_print;
 mod journal;
@@ -161,6 +162,16 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Command::Server(server::ServerCommand::Start(_))
             | Command::Worker(worker::WorkerCommand::Start(_))
     );
+    // Client commands die quietly on a closed pipe (`hq job list | head`). Processes that feed
+    // tasks' stdin (server, worker, `hq run`) keep SIGPIPE ignored, so a task that stops reading
+    // its input gets only that write failed.
+    let runs_tasks = current_thread || matches!(&opts.command, Command::Run(_));
+    if !runs_tasks {
+        // SAFETY: resetting a signal disposition before the runtime starts any thread.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let mut builder = if current_thread {
         tokio::runtime::Builder::new_current_thread()
     } else {

@@ -75,7 +75,7 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
                     .iter()
                     .filter(|id| !chosen.iter().any(|t| t.id == *id))
                 {
-                    log::error!("Task {id} not found");
+                    log::warn!("Task {id} not found");
                 }
                 print_info(&out, job, &chosen, verbose);
             }
@@ -83,7 +83,7 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
         }
         TaskCommand::Explain { job, task } => {
             let explanation = connect(g).await?.explain_task(job, task).await?;
-            print_explain(&out, &explanation);
+            super::explain::print_explain(&out, &explanation);
             Ok(())
         }
     }
@@ -236,80 +236,5 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                 );
             }
         }
-    }
-}
-
-fn print_explain(out: &Out, e: &TaskExplanation) {
-    if out.mode == OutputMode::Json {
-        out.json(&serde_json::json!({
-            "task": e.task, "deps_total": e.deps_total, "deps_unfinished": e.deps_unfinished,
-            "workers": e.workers.iter().map(|w| serde_json::json!({"worker": w.worker, "runnable": w.runnable,
-                "checks": w.checks.iter().map(|c| serde_json::json!({"variant": c.0, "type": c.1, "provides": c.2, "request": c.3, "ok": c.4})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        }));
-        return;
-    }
-    if out.mode == OutputMode::Quiet {
-        return;
-    }
-    if e.deps_total == 0 {
-        println!(
-            "Task {} is ready to run because it has no dependencies.",
-            e.task
-        );
-    } else if e.deps_unfinished == 0 {
-        println!(
-            "Task {} is ready to run because its all {} dependencies are finished.",
-            e.task, e.deps_total
-        );
-    } else {
-        println!(
-            "Task {} is not ready to run, because {}/{} dependencies are not finished.",
-            e.task, e.deps_unfinished, e.deps_total
-        );
-    }
-    let runnable: Vec<String> = e
-        .workers
-        .iter()
-        .filter(|w| w.runnable)
-        .map(|w| w.worker.to_string())
-        .collect();
-    if runnable.is_empty() {
-        println!("There is no worker where the task can run.");
-    } else {
-        println!(
-            "The task can run on {} workers: {}",
-            runnable.len(),
-            runnable.join(",")
-        );
-    }
-    let rows: Vec<Vec<String>> = e
-        .workers
-        .iter()
-        .flat_map(|w| {
-            w.checks.iter().map(move |c| {
-                vec![
-                    w.worker.to_string(),
-                    if c.4 { "Yes" } else { "No" }.to_string(),
-                    c.0.to_string(),
-                    c.1.clone(),
-                    c.2.clone(),
-                    c.3.clone(),
-                ]
-            })
-        })
-        .collect();
-    if !rows.is_empty() {
-        print_horizontal(
-            out,
-            &[
-                "Worker Id",
-                "Runnable",
-                "Variant",
-                "Type",
-                "Provides",
-                "Request",
-            ],
-            rows,
-        );
     }
 }

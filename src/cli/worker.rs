@@ -90,6 +90,11 @@ pub struct StartArgs {
     /// Period of hardware-usage reports (accepted; reports are not sent yet)
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
+    /// How often tasks assigned to this worker but not started are re-checked against its
+    /// remaining lifetime. `hq` assigns a task only when it can start at once and checks the
+    /// time request at that moment, so no task waits on a worker to be retracted.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub retract_check_interval: Duration,
     /// Assign tasks only when at least this fraction of CPUs would be used (accepted)
     #[arg(long, default_value = "0.0")]
     pub min_utilization: f32,

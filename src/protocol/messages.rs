@@ -6,7 +6,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -414,6 +414,7 @@ pub struct ServerInfo {
 /// `hq task explain`: per worker and variant, whether each requirement is met.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskExplanation {
+    pub job: JobId,
     pub task: TaskId,
     pub deps_total: u32,
     pub deps_unfinished: u32,
@@ -423,9 +424,40 @@ pub struct TaskExplanation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerExplanation {
     pub worker: WorkerId,
+    /// One entry per resource variant of the task, in its order.
+    pub variants: Vec<VariantExplanation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantExplanation {
+    /// Whether the variant could run on the worker when it is idle.
     pub runnable: bool,
-    /// (variant index, resource or `time`/`nodes`, provided, requested, satisfied)
-    pub checks: Vec<(u32, String, String, String, bool)>,
+    /// Every requirement of the variant: time first, then nodes or resources in request order.
+    pub checks: Vec<ExplainCheck>,
+}
+
+/// One requirement of a variant against what a worker offers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExplainCheck {
+    /// `--time-request` against the worker's remaining lifetime (`None`: no time limit).
+    Time {
+        min_time_secs: u64,
+        remaining_ms: Option<u64>,
+        ok: bool,
+    },
+    /// A resource request against the worker's amount of that resource (0 if it has none).
+    Resource {
+        resource: String,
+        request: crate::resources::AllocationRequest,
+        provided: ResourceAmount,
+        ok: bool,
+    },
+    /// The node count of a multi-node task against the size of the worker's group.
+    Nodes {
+        n_nodes: u32,
+        group_size: u32,
+        ok: bool,
+    },
 }
 
 /// Requests a client sends; each gets exactly one [`ClientResponse`] except `WaitJobs`, which

@@ -202,6 +202,12 @@ impl Scheduler {
             .is_some_and(|w| w.allocator.can_ever_run_entry(entry))
     }
 
+    /// How long `worker` still lives (`None`: it has no time limit).
+    pub fn remaining_ms(&self, worker: WorkerId, now_ms: u64) -> Option<u64> {
+        let deadline = self.workers.get(&worker)?.deadline_ms?;
+        Some(deadline.saturating_sub(now_ms))
+    }
+
     /// Number of workers in a worker group.
     pub fn group_size(&self, group: &str) -> usize {
         self.workers.values().filter(|w| w.group == group).count()

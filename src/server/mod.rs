@@ -3,6 +3,7 @@
 
 mod conn;
 mod core;
+mod explain;
 pub mod journal;
 mod requests;
 mod state;

@@ -70,7 +70,7 @@ impl ServerCore {
                 return After::Nothing;
             }
             ClientRequest::FailedTasks { selector } => self.failed_tasks(&selector),
-            ClientRequest::TaskExplain { job, task } => self.explain(job, task),
+            ClientRequest::TaskExplain { job, task } => self.explain(job, task, now_ms()),
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),
             ClientRequest::ServerInfo => ClientResponse::ServerInfo(self.info.clone()),
@@ -212,7 +212,13 @@ impl ServerCore {
     }
 
     fn cancel_jobs(&mut self, selector: &IdSelector, reason: Option<String>) -> ClientResponse {
-        let (ids, missing) = Self::select(self.jobs.keys().copied(), selector);
+        // `all` means every job that still has something to cancel; named jobs are reported.
+        let candidates = self
+            .jobs
+            .values()
+            .filter(|j| !matches!(selector, IdSelector::All) || !j.is_completed())
+            .map(|j| j.id);
+        let (ids, missing) = Self::select(candidates, selector);
         let mut lines = Vec::new();
         if ids.is_empty() && missing.is_empty() {
             lines.push(LogLine::Info("There is nothing to cancel".into()));
@@ -259,7 +265,9 @@ impl ServerCore {
                 ignored += 1;
             }
         }
-        let mut text = format!("{forgotten} jobs were forgotten");
+        // The reference's wording, kept for scripts that parse it (docs/cli.md).
+        let noun = if forgotten == 1 { "job" } else { "jobs" };
+        let mut text = format!("{forgotten} {noun} were forgotten");
         if ignored > 0 {
             text.push_str(&format!(
                 ", {ignored} were ignored due to wrong state or invalid ID"
@@ -373,88 +381,6 @@ impl ServerCore {
                 .collect(),
             tasks,
         }
-    }
-
-    fn explain(&self, job_id: JobId, task_id: TaskId) -> ClientResponse {
-        let Some(job) = self.jobs.get(&job_id) else {
-            return ClientResponse::Error(format!("Job {job_id} not found"));
-        };
-        let Some(task) = job.index_of(task_id).map(|i| &job.tasks[i]) else {
-            return ClientResponse::Error(format!("Task {task_id} not found in job {job_id}"));
-        };
-        let group = &job.groups[task.group as usize];
-        let deps: Vec<TaskId> = group.deps.of_task(task_id).collect();
-        let now = now_ms();
-        let mut workers = Vec::new();
-        for wid in self.scheduler.worker_ids() {
-            let Some(entry) = self.workers.get(&wid) else {
-                continue;
-            };
-            let desc = &entry.info.configuration.resources;
-            let mut checks = Vec::new();
-            let mut runnable = false;
-            for (v, r) in group.body.resources.variants.iter().enumerate() {
-                let ok = self.scheduler.could_run(wid, group.req, v, now);
-                runnable |= ok;
-                // Each check says whether that one part of the request fits.
-                for e in &r.resources {
-                    let provided = desc
-                        .get(&e.resource)
-                        .map(|k| k.size().to_string())
-                        .unwrap_or_else(|| "-".into());
-                    checks.push((
-                        v as u32,
-                        e.resource.clone(),
-                        provided,
-                        e.request.to_string(),
-                        self.scheduler.entry_could_run(wid, e),
-                    ));
-                }
-                if r.n_nodes > 0 {
-                    let size = self.scheduler.group_size(&entry.info.configuration.group);
-                    checks.push((
-                        v as u32,
-                        "nodes".into(),
-                        format!("group size {size}"),
-                        r.n_nodes.to_string(),
-                        size >= r.n_nodes as usize,
-                    ));
-                }
-                if r.min_time_secs > 0 {
-                    let provided = entry
-                        .info
-                        .configuration
-                        .time_limit_ms
-                        .map(|t| format!("{}s", t / 1000))
-                        .unwrap_or_else(|| "unlimited".into());
-                    checks.push((
-                        v as u32,
-                        "time".into(),
-                        provided,
-                        format!("{}s", r.min_time_secs),
-                        self.scheduler.time_allows(wid, r.min_time_secs, now),
-                    ));
-                }
-            }
-            workers.push(WorkerExplanation {
-                worker: wid,
-                runnable,
-                checks,
-            });
-        }
-        let unfinished = deps
-            .iter()
-            .filter(|d| {
-                job.index_of(**d)
-                    .is_none_or(|i| job.tasks[i].status != TaskStatus::Finished)
-            })
-            .count();
-        ClientResponse::Explain(TaskExplanation {
-            task: task_id,
-            deps_total: deps.len() as u32,
-            deps_unfinished: unfinished as u32,
-            workers,
-        })
     }
 
     fn worker_infos(&self) -> Vec<WorkerInfo> {

@@ -328,19 +328,26 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// The task's error for a program that could not be started, with a hint for the usual
+/// mistakes (the reference's wording).
 fn spawn_error(args: &[String], cwd: &Path, e: &std::io::Error) -> String {
     let mut msg = format!("Cannot execute \"{}\": {e}", args.join(" "));
     let program = &args[0];
+    let file = cwd.join(program);
     if e.kind() == std::io::ErrorKind::NotFound {
         msg.push_str(&format!(
             "\nThe program that you have tried to execute (`{program}`) was not found."
         ));
-        if !program.contains('/') && cwd.join(program).exists() {
-            msg.push_str(&format!("\nThe file {program} exists in the working directory; maybe you have meant ./{program}"));
+        if !program.contains('/') && file.exists() {
+            msg.push_str(&format!(
+                "\nThe file `{}` exists, maybe you have meant `./{program}` instead?",
+                file.display()
+            ));
         }
-    } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+    } else if e.kind() == std::io::ErrorKind::PermissionDenied && file.is_file() {
         msg.push_str(&format!(
-            "\nThe script or program `{program}` is not executable; try `chmod +x {program}`."
+            "\nThe script that you have tried to execute (`{program}`) is not executable.\n\
+             Try making it executable or add a shebang line to it."
         ));
     }
     msg

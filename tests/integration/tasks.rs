@@ -247,3 +247,44 @@ fn task_runs_in_its_own_process_group_with_null_stdin() {
     assert_eq!(ids[0], ids[1], "the task leads its process group: {out}");
     assert_eq!(lines.next(), Some("/dev/null"));
 }
+
+#[test]
+fn a_task_that_reads_part_of_its_stdin_does_not_hurt_the_worker() {
+    use std::io::Write;
+    let mut env = HqEnv::with_server();
+    let worker = env.start_worker(&[]);
+    // More than a pipe holds, so the worker is still writing when the task exits.
+    let data = "line\n".repeat(100_000);
+    let mut child = env
+        .cmd(&[
+            "--output-mode",
+            "quiet",
+            "submit",
+            "--stdin",
+            "--",
+            "head",
+            "-n",
+            "1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let job: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    env.wait_job(job);
+    assert_eq!(env.task_states(job)[0].1, "finished");
+    assert_eq!(env.read(&format!("job-{job}/0.stdout")), "line\n");
+    let next = env.submit(&["--", "true"]);
+    env.wait_job(next);
+    assert!(
+        crate::utils::pid_alive(worker as i32),
+        "the worker is still running"
+    );
+}

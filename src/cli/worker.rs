@@ -133,11 +133,10 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
         WorkerCommand::Info { selector } => {
             let selector = super::parse::parse_selector(&selector)?;
             let workers = fetch(g).await?;
-            let ids: Vec<u32> = workers.iter().map(|w| w.id).collect();
-            let (chosen, missing) = crate::server::select_ids(ids.into_iter(), &selector);
-            for id in missing {
-                log::error!("Worker {id} not found");
-            }
+            let ids: std::collections::BTreeMap<u32, ()> =
+                workers.iter().map(|w| (w.id, ())).collect();
+            let (chosen, missing) = selector.select(&ids);
+            super::output::log_not_found(log::Level::Error, "Worker", &missing);
             let chosen: Vec<&WorkerInfo> =
                 workers.iter().filter(|w| chosen.contains(&w.id)).collect();
             print_info(&out, &chosen);

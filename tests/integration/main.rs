@@ -4,6 +4,9 @@
 mod basic;
 mod cancel;
 mod client_api;
+mod durability;
+mod hardening;
+mod hostile;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;

@@ -685,4 +685,7 @@ pub enum FromWorker {
     Heartbeat,
     /// The worker is going away for this reason (idle timeout, time limit).
     Leaving(WorkerState),
+    /// These executions' processes were started (their output files are open): the server
+    /// shows the tasks running from now on. Sent before any result of the same executions.
+    Started(Vec<(JobId, TaskId, InstanceId)>),
 }

@@ -42,6 +42,7 @@ struct SWorker {
 
 struct Placement {
     workers: Vec<WorkerId>,
+    variant: u32,
     allocation: Allocation,
     multi_node: bool,
 }
@@ -158,6 +159,13 @@ impl Scheduler {
     }
 
     /// The tasks placed on a worker (multi-node tasks when it is any of their nodes).
+    /// Where a placed task runs (root first) and with which resource variant.
+    pub fn placement(&self, key: TaskKey) -> Option<(&[WorkerId], u32)> {
+        self.running
+            .get(&key)
+            .map(|p| (p.workers.as_slice(), p.variant))
+    }
+
     pub fn tasks_on(&self, worker: WorkerId) -> Vec<TaskKey> {
         let mut keys: Vec<TaskKey> = self
             .running
@@ -309,6 +317,7 @@ impl Scheduler {
                         key,
                         Placement {
                             workers: vec![wid],
+                            variant,
                             allocation: allocation.clone(),
                             multi_node: false,
                         },
@@ -362,6 +371,7 @@ impl Scheduler {
                 key,
                 Placement {
                     workers: nodes.clone(),
+                    variant,
                     allocation: Allocation::default(),
                     multi_node: true,
                 },

@@ -66,12 +66,26 @@ impl ServerCore {
             JournalEvent::JobForgotten { job_id } => {
                 self.jobs.remove(&job_id);
             }
-            JournalEvent::TaskStarted {
+            JournalEvent::TaskAssigned {
                 job,
                 task,
                 instance,
                 workers,
-            } => self.apply_started(time, job, task, instance, workers),
+            } => self.apply_assigned(job, task, instance, workers),
+            JournalEvent::TaskStarted {
+                job,
+                task,
+                instance,
+                ..
+            } => {
+                if let Some(idx) = self.running_task(job, task) {
+                    let j = self.jobs.get_mut(&job).expect("running task has a job");
+                    if j.tasks[idx].instance() == instance {
+                        j.mark_started(idx, time);
+                        self.changed_jobs.insert(job);
+                    }
+                }
+            }
             JournalEvent::TaskFinished { job, task } => self.apply_finished(time, job, task),
             JournalEvent::TaskFailed { job, task, error } => {
                 if let Some(idx) = self.live_task(job, task) {
@@ -88,14 +102,7 @@ impl ServerCore {
                 }
             }
             JournalEvent::TaskCrashed { job, task } => self.apply_crashed(time, job, task),
-            JournalEvent::TaskRequeued { job, task } => {
-                if let Some(idx) = self.running_task(job, task) {
-                    let j = self.jobs.get_mut(&job).expect("running task has a job");
-                    let multi = j.multi_node.contains_key(&task);
-                    transition(j, idx, TaskStatus::Waiting, multi, &mut self.effects);
-                    self.changed_jobs.insert(job);
-                }
-            }
+            JournalEvent::TaskRequeued { job, task } => self.apply_requeued(time, job, task),
         }
     }
 
@@ -171,9 +178,8 @@ impl ServerCore {
         self.check_job_completed(time, job_id);
     }
 
-    fn apply_started(
+    fn apply_assigned(
         &mut self,
-        time: u64,
         job_id: JobId,
         task: TaskId,
         instance: InstanceId,
@@ -189,15 +195,32 @@ impl ServerCore {
             return;
         }
         // The scheduler took the task from its queue itself: no `Unready`.
-        job.set_status(idx, TaskStatus::Running);
+        job.assign(idx, instance, workers.first().copied().unwrap_or(0));
         let group = job.tasks[idx].group as usize;
-        let t = &mut job.tasks[idx];
-        t.next_instance = t.next_instance.max(instance.saturating_add(1));
-        t.worker = workers.first().copied().unwrap_or(0);
-        t.started_ms = time;
         if workers.len() > 1 || job.groups[group].body.resources.is_multi_node() {
             job.multi_node.insert(task, workers);
         }
+        self.changed_jobs.insert(job_id);
+    }
+
+    /// The execution ended without a result of its own (its worker stopped or went away
+    /// without a crash): the task waits again, except that a `never-restart` task fails, as on
+    /// any loss of its worker. (An execution whose start was not reported yet counts too: the
+    /// worker may have started it before the report arrived.)
+    fn apply_requeued(&mut self, time: u64, job_id: JobId, task: TaskId) {
+        let Some(idx) = self.running_task(job_id, task) else {
+            return;
+        };
+        let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        let t = &job.tasks[idx];
+        let multi = job.multi_node.contains_key(&task);
+        let never = job.groups[t.group as usize].body.crash_limit == CrashLimit::NeverRestart;
+        if never {
+            let error = NEVER_RESTART.to_string();
+            self.fail_task(time, job_id, idx, error, multi);
+            return;
+        }
+        transition(job, idx, TaskStatus::Waiting, multi, &mut self.effects);
         self.changed_jobs.insert(job_id);
     }
 
@@ -219,25 +242,24 @@ impl ServerCore {
     }
 
     /// A lost worker was running the task: count the crash, then fail it at the crash limit or
-    /// let it wait again.
+    /// let it wait again. An execution whose start was not reported yet counts as well: the
+    /// worker may have started it (and died of it) before the report arrived.
     fn apply_crashed(&mut self, time: u64, job_id: JobId, task: TaskId) {
         let Some(idx) = self.running_task(job_id, task) else {
             return;
         };
         let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        let multi = job.multi_node.contains_key(&task);
         let t = &mut job.tasks[idx];
         t.crash_count = t.crash_count.saturating_add(1);
         let count = t.crash_count as u32;
         let error = match job.groups[t.group as usize].body.crash_limit {
-            CrashLimit::NeverRestart => Some(
-                "Task was running on a lost worker while never restart flag was set.".to_string(),
-            ),
+            CrashLimit::NeverRestart => Some(NEVER_RESTART.to_string()),
             CrashLimit::Limit(n) if count >= n => Some(format!(
                 "Task was running on a worker that was lost; the task has occurred {count} times in this situation and limit was reached."
             )),
             _ => None,
         };
-        let multi = job.multi_node.contains_key(&task);
         match error {
             Some(error) => self.fail_task(time, job_id, idx, error, multi),
             None => {
@@ -299,6 +321,8 @@ impl ServerCore {
         }
     }
 }
+
+const NEVER_RESTART: &str = "Task was running on a lost worker while never restart flag was set.";
 
 /// Moves a task to `to`, pushing what that means for the scheduler: a queued task leaves its
 /// queue, a running one frees its resources (and is stopped on its worker when `stop`), a task

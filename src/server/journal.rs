@@ -58,7 +58,11 @@ pub enum JournalEvent {
     JobForgotten {
         job_id: JobId,
     },
-    TaskStarted {
+    /// The scheduler gave the task execution `instance` on `workers` (the first is the root);
+    /// it holds their resources from now on, and runs once the worker reports [`TaskStarted`].
+    ///
+    /// [`TaskStarted`]: JournalEvent::TaskStarted
+    TaskAssigned {
         job: JobId,
         task: TaskId,
         instance: InstanceId,
@@ -90,6 +94,15 @@ pub enum JournalEvent {
     TaskRequeued {
         job: JobId,
         task: TaskId,
+    },
+    /// The root worker started the process of the assigned execution: the task is running.
+    TaskStarted {
+        job: JobId,
+        task: TaskId,
+        instance: InstanceId,
+        workers: Vec<WorkerId>,
+        /// Index of the resource variant it runs with.
+        variant: u32,
     },
 }
 
@@ -343,6 +356,7 @@ impl ServerCore {
                 | JournalEvent::JobCancel { job_id, .. }
                 | JournalEvent::JobForgotten { job_id } => keep(*job_id),
                 JournalEvent::JobCreated { job, .. }
+                | JournalEvent::TaskAssigned { job, .. }
                 | JournalEvent::TaskStarted { job, .. }
                 | JournalEvent::TaskFinished { job, .. }
                 | JournalEvent::TaskFailed { job, .. }

@@ -58,6 +58,7 @@ impl ServerCore {
         }
         match msg {
             FromWorker::Results(results) => self.on_results(results),
+            FromWorker::Started(executions) => self.on_started(id, executions),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {
@@ -122,6 +123,38 @@ impl ServerCore {
             });
         }
         events
+    }
+
+    /// The worker started these executions' processes: their tasks run from now on. Reports of
+    /// executions that are no longer current (canceled meanwhile, an older instance) or that
+    /// this worker does not run are ignored.
+    fn on_started(&mut self, worker: WorkerId, executions: Vec<(JobId, TaskId, InstanceId)>) {
+        for (job, task, instance) in executions {
+            let Some(j) = self.jobs.get(&job) else {
+                continue;
+            };
+            let Some(t) = j.index_of(task).map(|i| &j.tasks[i]) else {
+                continue;
+            };
+            if !t.is_assigned() || t.instance() != instance || t.worker != worker {
+                continue;
+            }
+            let key = TaskKey { job, task };
+            let (workers, variant) = match self.scheduler.placement(key) {
+                Some((workers, variant)) => (workers.to_vec(), variant),
+                None => (vec![worker], 0),
+            };
+            self.commit(JournalEvent::TaskStarted {
+                job,
+                task,
+                instance,
+                workers,
+                variant,
+            });
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.info.last_task_started = Some((job, task, self.now));
+            }
+        }
     }
 
     /// Applies a batch of results from a worker.
@@ -190,7 +223,7 @@ impl ServerCore {
             self.scheduler.task_done(a.key);
             return;
         };
-        self.commit(JournalEvent::TaskStarted {
+        self.commit(JournalEvent::TaskAssigned {
             job: a.key.job,
             task: a.key.task,
             instance,
@@ -224,7 +257,6 @@ impl ServerCore {
         let Some(worker) = self.workers.get_mut(&root) else {
             return;
         };
-        worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
         let body = worker.bodies_sent.insert(body_key).then(|| BodyMsg {
             key: body_key,
             body: group.body.clone(),

@@ -70,20 +70,23 @@ impl ServerCore {
         let tasks = if include_tasks {
             job.tasks_in(selected)
                 .map(|t| {
-                    let started = t.status != TaskStatus::Waiting || t.next_instance > 0;
+                    // An assigned task is shown waiting, without a worker, until it starts.
+                    let started = t.started_ms > 0
+                        && (t.status != TaskStatus::Waiting || t.next_instance > 0);
                     let workers: Vec<WorkerId> = match job.multi_node.get(&t.id) {
+                        _ if t.is_assigned() => vec![],
                         Some(ws) => ws.clone(),
                         None if t.worker != 0 => vec![t.worker],
                         None => vec![],
                     };
                     TaskDetail {
                         id: t.id,
-                        status: t.status,
+                        status: t.shown_status(),
                         instance: t.instance(),
                         crash_count: t.crash_count as u32,
                         retries: t.retries as u32,
                         workers: workers.into_iter().map(|w| (w, hostname(w))).collect(),
-                        started_at: (started && t.started_ms > 0).then_some(t.started_ms),
+                        started_at: started.then_some(t.started_ms),
                         finished_at: (t.finished_ms > 0 && t.status.is_terminal())
                             .then_some(t.finished_ms),
                         error: job

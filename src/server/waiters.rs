@@ -35,7 +35,7 @@ impl ServerCore {
     fn progress_of(&mut self, w: &mut Waiter) -> bool {
         for p in &mut w.jobs {
             if let Some(job) = self.jobs.get(&p.id) {
-                p.stats = job.stats;
+                p.stats = job.shown_stats();
                 p.done = job.is_completed() || (w.without_close && job.tasks_done());
             } else {
                 // Forgotten while waited for: done, with its last known counts.

@@ -20,12 +20,14 @@ use tokio::sync::oneshot;
 /// How long a stopped task gets between SIGINT and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs the task to its end (or until `cancel` fires) and reports the outcome.
+/// Runs the task to its end (or until `cancel` fires) and reports the outcome; `started` is
+/// called once its process runs (outputs open, task directory made).
 pub async fn run_task(
     ctx: Arc<WorkerContext>,
     a: TaskAssignment,
     body: Arc<BodyMsg>,
     cancel: oneshot::Receiver<()>,
+    started: impl FnOnce(),
 ) -> TaskOutcome {
     let program = match program_of(&a, &body) {
         Ok(p) => p,
@@ -37,7 +39,8 @@ pub async fn run_task(
         Err(e) => return TaskOutcome::Failed(e),
     };
     let pipes = streams.as_mut().map(TaskStreams::take_pipes);
-    let mut outcome = execute(&p, &a, &body, cancel, pipes.unwrap_or_default()).await;
+    let pipes = pipes.unwrap_or_default();
+    let mut outcome = execute(&p, &a, &body, cancel, pipes, started).await;
     if let Some(streams) = streams {
         outcome = streams.finish(outcome).await;
     }
@@ -102,6 +105,7 @@ async fn execute(
     body: &BodyMsg,
     cancel: oneshot::Receiver<()>,
     pipes: (Option<fs::File>, Option<fs::File>),
+    started: impl FnOnce(),
 ) -> TaskOutcome {
     if let Err(e) = fs::create_dir_all(&p.cwd) {
         return TaskOutcome::Failed(format!(
@@ -125,6 +129,7 @@ async fn execute(
         Ok(c) => c,
         Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
     };
+    started();
     let pgid = child.id().map(|id| id as i32);
     let marker = p
         .env

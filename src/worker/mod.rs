@@ -64,7 +64,14 @@ pub enum WorkerExit {
     Signal,
 }
 
-type RunningTasks = HashMap<(JobId, TaskId, InstanceId), oneshot::Sender<()>>;
+type ExecutionKey = (JobId, TaskId, InstanceId);
+type RunningTasks = HashMap<ExecutionKey, oneshot::Sender<()>>;
+
+/// Where task executions report: their start (process running) and their result.
+struct TaskSenders {
+    done: mpsc::UnboundedSender<TaskResult>,
+    started: mpsc::UnboundedSender<ExecutionKey>,
+}
 
 /// Connects, registers and runs until the worker stops; `on_registered` sees the ID and config.
 pub async fn run(
@@ -235,6 +242,11 @@ impl WorkerLoop {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<WorkerExit, WorkerError> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskResult>();
+        let (started_tx, mut started_rx) = mpsc::unbounded_channel::<ExecutionKey>();
+        let senders = TaskSenders {
+            done: done_tx,
+            started: started_tx,
+        };
         let mut heartbeat = tokio::time::interval(self.opts.heartbeat);
         let started = self.started;
 
@@ -245,7 +257,7 @@ impl WorkerLoop {
             tokio::select! {
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
-                    Ok(Some(msg)) => self.on_message(msg, &done_tx),
+                    Ok(Some(msg)) => self.on_message(msg, &senders),
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
                             self.finish_running(&mut done_rx).await;
@@ -253,7 +265,19 @@ impl WorkerLoop {
                         break WorkerExit::ServerLost;
                     }
                 },
+                Some(key) = started_rx.recv() => {
+                    let mut keys = vec![key];
+                    while let Ok(k) = started_rx.try_recv() {
+                        keys.push(k);
+                    }
+                    sender.send(&FromWorker::Started(keys)).await?;
+                }
                 Some(result) = done_rx.recv() => {
+                    // A task reports its start before its result: send pending starts first.
+                    let keys: Vec<ExecutionKey> = std::iter::from_fn(|| started_rx.try_recv().ok()).collect();
+                    if !keys.is_empty() {
+                        sender.send(&FromWorker::Started(keys)).await?;
+                    }
                     let mut results = vec![result];
                     while let Ok(r) = done_rx.try_recv() {
                         results.push(r);
@@ -290,14 +314,14 @@ impl WorkerLoop {
         Ok(exit)
     }
 
-    fn on_message(&mut self, msg: ToWorker, done: &mpsc::UnboundedSender<TaskResult>) {
+    fn on_message(&mut self, msg: ToWorker, senders: &TaskSenders) {
         match msg {
             ToWorker::Compute { bodies, tasks } => {
                 for b in bodies {
                     self.bodies.insert(b.key, Arc::new(b));
                 }
                 for a in tasks {
-                    self.start(a, done);
+                    self.start(a, senders);
                 }
             }
             ToWorker::Cancel(keys) => {
@@ -312,8 +336,9 @@ impl WorkerLoop {
         }
     }
 
-    fn start(&mut self, a: TaskAssignment, done: &mpsc::UnboundedSender<TaskResult>) {
+    fn start(&mut self, a: TaskAssignment, senders: &TaskSenders) {
         let key = (a.job, a.task, a.instance);
+        let done = &senders.done;
         let Some(body) = self.bodies.get(&a.body).cloned() else {
             let outcome = TaskOutcome::Failed(
                 "internal error: task body missing on the worker, please report".into(),
@@ -327,6 +352,7 @@ impl WorkerLoop {
             return;
         };
         if self.opts.noop_tasks {
+            let _ = senders.started.send(key);
             let _ = done.send(TaskResult {
                 job: a.job,
                 task: a.task,
@@ -339,9 +365,13 @@ impl WorkerLoop {
         self.running.insert(key, cancel_tx);
         let ctx = self.ctx.clone();
         let done = done.clone();
+        let started = senders.started.clone();
         tokio::spawn(async move {
             let (job, task, instance) = (a.job, a.task, a.instance);
-            let outcome = launcher::run_task(ctx, a, body, cancel_rx).await;
+            let on_start = move || {
+                let _ = started.send(key);
+            };
+            let outcome = launcher::run_task(ctx, a, body, cancel_rx, on_start).await;
             let _ = done.send(TaskResult {
                 job,
                 task,

@@ -288,3 +288,30 @@ fn a_task_that_reads_part_of_its_stdin_does_not_hurt_the_worker() {
         "the worker is still running"
     );
 }
+
+#[test]
+fn a_task_shown_running_has_started_and_opened_its_outputs() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "2"]);
+    let job = env.submit(&["--array", "1-6", "--", "sleep", "0.3"]);
+    let mut seen_running = 0;
+    crate::utils::wait_until("the job to finish", || {
+        let v = env
+            .run(&["task", "list", &job.to_string(), "--output-mode", "json"])
+            .json();
+        for t in v[job.to_string()].as_array().unwrap() {
+            match t["state"].as_str().unwrap() {
+                "running" => {
+                    seen_running += 1;
+                    let out = t["stdout"].as_str().expect("a running task has its paths");
+                    assert!(std::path::Path::new(out).is_file(), "{out} exists: {t}");
+                    assert!(t["started_at"].is_string(), "{t}");
+                }
+                "waiting" => assert!(t.get("worker").is_none(), "{t}"),
+                _ => {}
+            }
+        }
+        env.task_states(job).iter().all(|(_, s)| s == "finished")
+    });
+    assert!(seen_running > 0, "some task was seen running");
+}

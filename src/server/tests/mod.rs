@@ -4,6 +4,7 @@
 
 mod lifecycle;
 mod limits;
+mod starts;
 
 use super::core::{CoreConfig, ServerCore};
 use super::journal::Journal;
@@ -165,9 +166,25 @@ impl Harness {
         self.core.outbox.take_worker_messages()
     }
 
-    /// Runs a round and returns the executions it started: (worker, job, task, instance).
-    pub fn start(&mut self) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+    /// Runs a round and returns the executions it assigned: (worker, job, task, instance);
+    /// their workers have not started them yet.
+    pub fn assign(&mut self) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
         started(&self.round())
+    }
+
+    /// Runs a round, and each worker reports the executions it got as started, as a worker
+    /// does once their processes run; returns them.
+    pub fn start(&mut self) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+        let assigned = self.assign();
+        for &(w, job, task, instance) in &assigned {
+            self.report_started(w, job, task, instance);
+        }
+        assigned
+    }
+
+    pub fn report_started(&mut self, w: WorkerId, job: JobId, task: TaskId, i: InstanceId) {
+        let msg = FromWorker::Started(vec![(job, task, i)]);
+        self.core.on_worker_message(w, msg);
     }
 
     pub fn result(&mut self, job: JobId, task: TaskId, instance: InstanceId, o: TaskOutcome) {

@@ -203,6 +203,7 @@ fn merge(cli: SubmitOpts, file: SubmitOpts) -> SubmitOpts {
         job: cli.job.or(file.job),
         wait: cli.wait || file.wait,
         progress: cli.progress || file.progress,
+        on_notify: cli.on_notify.or(file.on_notify),
     }
 }
 

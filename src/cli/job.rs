@@ -135,6 +135,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 without_close,
                 WaitStyle::Silent,
                 &out,
+                None,
             )
             .await?;
             if out.mode == OutputMode::Json {
@@ -145,7 +146,15 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         JobCommand::Progress { selector } => {
             let selector = parse_selector(&selector)?;
             let mut session = connect(g).await?;
-            wait(&mut session, selector, false, WaitStyle::Progress, &out).await?;
+            wait(
+                &mut session,
+                selector,
+                false,
+                WaitStyle::Progress,
+                &out,
+                None,
+            )
+            .await?;
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
             }

@@ -9,6 +9,7 @@ mod job;
 mod job_print;
 mod journal;
 mod journal_report;
+mod notify;
 
 pub mod output;
 mod output_log;

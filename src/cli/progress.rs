@@ -22,6 +22,7 @@ pub async fn wait(
     without_close: bool,
     style: WaitStyle,
     out: &Out,
+    callbacks: Option<&super::notify::Callbacks>,
 ) -> Result<WaitResult, CliError> {
     let draw = style == WaitStyle::Progress && out.mode == OutputMode::Cli;
     let mut announced = false;
@@ -39,8 +40,15 @@ pub async fn wait(
         };
         let callback: Option<&mut (dyn FnMut(&WaitProgress) + Send)> =
             draw.then_some(&mut on_progress);
+        let mut on_notify = |n: TaskNotification| {
+            if let Some(c) = callbacks {
+                c.push(n);
+            }
+        };
+        let notify: Option<&mut (dyn FnMut(TaskNotification) + Send)> =
+            callbacks.is_some().then_some(&mut on_notify);
         session
-            .wait_for_jobs(selector, without_close, callback)
+            .wait_for_jobs(selector, without_close, callback, notify)
             .await?
     };
     super::output::log_not_found(log::Level::Error, "Job", &result.missing);

@@ -70,7 +70,7 @@ async fn run_on(
     };
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
-    let result = wait(&mut session, selector.clone(), false, style, out).await?;
+    let result = wait(&mut session, selector.clone(), false, style, out, None).await?;
     let details = session.job_details(selector, true, None).await?.jobs;
     let stats = result.state.totals();
     super::embedded::print_summary(out, job, &stats, &details, started.elapsed());

@@ -102,6 +102,10 @@ pub struct SubmitOpts {
     /// Show a progress bar until the job completes
     #[arg(long)]
     pub progress: bool,
+    /// With `--wait`: run CMD (split as a shell would) with each message a task sends by
+    /// `hq task notify MESSAGE`, appended as the last argument
+    #[arg(long, value_name = "CMD")]
+    pub on_notify: Option<String>,
 }
 
 /// All of stdin, read once (`--stdin`; `--directives stdin` parses the same bytes).

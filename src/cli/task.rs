@@ -36,6 +36,9 @@ pub enum TaskCommand {
     },
     /// Explain why a task can or cannot run now
     Explain { job: JobId, task: TaskId },
+    /// Inside a running task: send MESSAGE (at most 1 KiB) to the clients waiting for its job
+    /// with `hq submit --wait --on-notify CMD`
+    Notify { message: String },
 }
 
 pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
@@ -78,6 +81,7 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
             }
             Ok(())
         }
+        TaskCommand::Notify { message } => super::notify::send(message).await,
         TaskCommand::Explain { job, task } => {
             let explanation = connect(g).await?.explain_task(job, task).await?;
             super::explain::print_explain(&out, &explanation);

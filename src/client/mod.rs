@@ -5,6 +5,7 @@
 
 mod admin;
 mod jobs;
+pub mod notify;
 mod session;
 mod wait;
 

@@ -2,6 +2,7 @@
 
 pub mod duration;
 pub mod idset;
+pub mod notify;
 pub mod placeholders;
 pub mod serverdir;
 pub mod template;

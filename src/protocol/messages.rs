@@ -534,6 +534,8 @@ pub enum ClientRequest {
         selector: IdSelector,
         without_close: bool,
         progress: bool,
+        /// Also send the `hq task notify` messages of the waited jobs' tasks (`Notification`).
+        notifications: bool,
     },
     /// The failed tasks of jobs with their errors and paths (the Python API's
     /// `get_failed_tasks`); cheaper than `JobDetail` with every task.
@@ -581,6 +583,9 @@ pub enum ClientResponse {
     Progress {
         jobs: Vec<JobProgress>,
     },
+    /// A task of a waited job sent `hq task notify MESSAGE` (only with `notifications: true`);
+    /// in arrival order, before the `WaitDone`.
+    Notification(TaskNotification),
     /// End of a `WaitJobs`: the final state of every waited job, and the selected IDs that
     /// name no job.
     WaitDone {
@@ -688,4 +693,21 @@ pub enum FromWorker {
     /// These executions' processes were started (their output files are open): the server
     /// shows the tasks running from now on. Sent before any result of the same executions.
     Started(Vec<(JobId, TaskId, InstanceId)>),
+    /// A running execution sent `hq task notify MESSAGE` (checked by the worker).
+    Notify {
+        job: JobId,
+        task: TaskId,
+        instance: InstanceId,
+        message: Vec<u8>,
+    },
+}
+
+/// One `hq task notify` message as waiting clients get it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskNotification {
+    pub job: JobId,
+    pub task: TaskId,
+    pub instance: InstanceId,
+    pub worker: WorkerId,
+    pub message: Vec<u8>,
 }

@@ -125,7 +125,12 @@ async fn serve_client(
             tokio::select! {
                 response = rx.recv() => {
                     let Some(response) = response else { return Ok(()) };
-                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_));
+                    let last = !matches!(
+                        response,
+                        ClientResponse::Progress { .. }
+                            | ClientResponse::Notification(_)
+                            | ClientResponse::EventLines(_)
+                    );
 
                     sender.send(&response).await?;
                     if last {

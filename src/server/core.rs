@@ -60,6 +60,8 @@ pub struct Waiter {
     pub started: bool,
     pub without_close: bool,
     pub progress: bool,
+    /// Forward `hq task notify` messages of the waited jobs.
+    pub notifications: bool,
     pub reply: Reply,
     /// Core clock (ms) of the last progress message.
     pub last_sent_at: Option<u64>,

@@ -59,6 +59,18 @@ impl ServerCore {
         match msg {
             FromWorker::Results(results) => self.on_results(results),
             FromWorker::Started(executions) => self.on_started(id, executions),
+            FromWorker::Notify {
+                job,
+                task,
+                instance,
+                message,
+            } => self.on_notify(TaskNotification {
+                job,
+                task,
+                instance,
+                worker: id,
+                message,
+            }),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {

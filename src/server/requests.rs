@@ -38,6 +38,7 @@ impl ServerCore {
                 selector,
                 without_close,
                 progress,
+                notifications,
             } => {
                 let (jobs, missing) = selector.select(&self.jobs);
                 let jobs: Vec<JobProgress> = jobs
@@ -53,6 +54,7 @@ impl ServerCore {
                     started: false,
                     without_close,
                     progress,
+                    notifications,
                     reply,
                     last_sent_at: None,
                     missing,

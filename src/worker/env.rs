@@ -1,5 +1,6 @@
 //! The environment, working directory and output paths of one task execution (tasks.md).
 
+use crate::common::notify::KEY_VAR;
 use crate::common::placeholders::{self, Values};
 use crate::protocol::messages::{BodyMsg, PinMode, ProgramDesc, StdioDef, TaskAssignment};
 use crate::resources::ResourceDescriptor;
@@ -50,11 +51,13 @@ pub fn program_of<'a>(
     }
 }
 
+/// The execution's plan; `access_key` becomes its `HQ_ACCESS_KEY` (common/notify.rs).
 pub fn prepare(
     ctx: &WorkerContext,
     a: &TaskAssignment,
     body: &BodyMsg,
     program: &ProgramDesc,
+    access_key: &str,
 ) -> Prepared {
     let values = Values::at_submit(a.job, &body.job_name, &body.submit_dir, &ctx.server_uid)
         .with_execution(a.task, a.instance);
@@ -89,11 +92,7 @@ pub fn prepare(
     set(&mut env, "HQ_SUBMIT_DIR", body.submit_dir.clone());
     set(&mut env, "HQ_JOB_NAME", body.job_name.clone());
     set(&mut env, "HQ", ctx.hq_path.clone());
-    set(
-        &mut env,
-        "HQ_ACCESS_KEY",
-        format!("{}:{}:{}:{}", ctx.server_uid, a.job, a.task, a.instance),
-    );
+    set(&mut env, KEY_VAR, access_key.to_string());
     if let Some(entry) = &a.entry {
         set(
             &mut env,

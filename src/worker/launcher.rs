@@ -20,20 +20,33 @@ use tokio::sync::oneshot;
 /// How long a stopped task gets between SIGINT and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs the task to its end (or until `cancel` fires) and reports the outcome; `started` is
-/// called once its process runs (outputs open, task directory made).
+/// What the worker loop hands an execution besides its assignment.
+pub struct Link {
+    /// Fires when the execution must stop (cancel, worker shutdown).
+    pub cancel: oneshot::Receiver<()>,
+    /// Called once the process runs (outputs open, task directory made).
+    pub started: Box<dyn FnOnce() + Send>,
+    /// The execution's `HQ_ACCESS_KEY`.
+    pub access_key: String,
+}
+
+/// Runs the task to its end (or until it is canceled) and reports the outcome.
 pub async fn run_task(
     ctx: Arc<WorkerContext>,
     a: TaskAssignment,
     body: Arc<BodyMsg>,
-    cancel: oneshot::Receiver<()>,
-    started: impl FnOnce(),
+    link: Link,
 ) -> TaskOutcome {
+    let Link {
+        cancel,
+        started,
+        access_key,
+    } = link;
     let program = match program_of(&a, &body) {
         Ok(p) => p,
         Err(e) => return TaskOutcome::Failed(e),
     };
-    let p = prepare(&ctx, &a, &body, &program);
+    let p = prepare(&ctx, &a, &body, &program, &access_key);
     let mut streams = match TaskStreams::attach(&ctx, &a, &body, &program) {
         Ok(s) => s,
         Err(e) => return TaskOutcome::Failed(e),

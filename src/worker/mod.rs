@@ -4,6 +4,7 @@
 pub mod env;
 pub mod hwdetect;
 pub mod launcher;
+mod notify;
 pub mod reaper;
 pub mod spawn;
 pub mod streamer;
@@ -65,7 +66,14 @@ pub enum WorkerExit {
 }
 
 type ExecutionKey = (JobId, TaskId, InstanceId);
-type RunningTasks = HashMap<ExecutionKey, oneshot::Sender<()>>;
+type RunningTasks = HashMap<ExecutionKey, Running>;
+
+/// A running execution as the worker loop knows it.
+struct Running {
+    cancel: oneshot::Sender<()>,
+    /// Proves a notification comes from this execution (part of its `HQ_ACCESS_KEY`).
+    secret: String,
+}
 
 /// Where task executions report: their start (process running) and their result.
 struct TaskSenders {
@@ -95,6 +103,7 @@ pub async fn run(
     let idle_timeout = opts
         .idle_timeout
         .or(server_idle_timeout_ms.map(Duration::from_millis));
+    let (notify_tx, notify_rx) = mpsc::unbounded_channel();
     let mut lp = WorkerLoop {
         ctx,
         opts,
@@ -103,6 +112,8 @@ pub async fn run(
         running: HashMap::new(),
         late: Vec::new(),
         started: Instant::now(),
+        notify_socket: notify::listen(notify_tx).unwrap_or_default(),
+        notify_rx,
     };
     let mut shutdown = Box::pin(shutdown);
     let (mut sender, mut receiver) = (sender, receiver);
@@ -232,6 +243,9 @@ struct WorkerLoop {
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
     started: Instant,
+    /// Name of the `hq task notify` listener (empty: none) and its requests.
+    notify_socket: String,
+    notify_rx: mpsc::UnboundedReceiver<notify::NotifyRequest>,
 }
 
 impl WorkerLoop {
@@ -252,6 +266,8 @@ impl WorkerLoop {
 
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        // Taken out for the loop (the select below borrows it), put back at the end.
+        let mut notify_rx = std::mem::replace(&mut self.notify_rx, mpsc::unbounded_channel().1);
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
@@ -290,6 +306,13 @@ impl WorkerLoop {
                     }
                     sender.send(&FromWorker::Results(results)).await?;
                 }
+                Some(req) = notify_rx.recv() => {
+                    let result = self.notification(req.key, req.message);
+                    if let Ok(msg) = &result {
+                        sender.send(msg).await?;
+                    }
+                    let _ = req.ack.send(result.map(|_| ()));
+                }
                 _ = heartbeat.tick() => sender.send(&FromWorker::Heartbeat).await?,
                 _ = check.tick() => {
                     if self.opts.time_limit.is_some_and(|t| started.elapsed() >= t) {
@@ -310,8 +333,27 @@ impl WorkerLoop {
                 idle_since = Instant::now();
             }
         };
+        self.notify_rx = notify_rx;
         self.stop_all(&mut done_rx).await;
         Ok(exit)
+    }
+
+    /// The message for the server if the notification comes from a running execution.
+    fn notification(
+        &self,
+        key: crate::common::notify::AccessKey,
+        message: Vec<u8>,
+    ) -> Result<FromWorker, String> {
+        let exec = (key.job, key.task, key.instance);
+        match self.running.get(&exec) {
+            Some(r) if r.secret == key.secret => Ok(FromWorker::Notify {
+                job: key.job,
+                task: key.task,
+                instance: key.instance,
+                message,
+            }),
+            _ => Err("the task is not running on this worker".into()),
+        }
     }
 
     fn on_message(&mut self, msg: ToWorker, senders: &TaskSenders) {
@@ -326,8 +368,8 @@ impl WorkerLoop {
             }
             ToWorker::Cancel(keys) => {
                 for key in keys {
-                    if let Some(cancel) = self.running.remove(&key) {
-                        let _ = cancel.send(());
+                    if let Some(running) = self.running.remove(&key) {
+                        let _ = running.cancel.send(());
                     }
                 }
             }
@@ -362,16 +404,32 @@ impl WorkerLoop {
             return;
         }
         let (cancel_tx, cancel_rx) = oneshot::channel();
-        self.running.insert(key, cancel_tx);
+        let secret = hex::encode(rand::random::<[u8; 16]>());
+        let access_key = crate::common::notify::AccessKey {
+            socket: self.notify_socket.clone(),
+            job: a.job,
+            task: a.task,
+            instance: a.instance,
+            secret: secret.clone(),
+        };
+        let running = Running {
+            cancel: cancel_tx,
+            secret,
+        };
+        self.running.insert(key, running);
         let ctx = self.ctx.clone();
         let done = done.clone();
         let started = senders.started.clone();
+        let link = launcher::Link {
+            cancel: cancel_rx,
+            started: Box::new(move || {
+                let _ = started.send(key);
+            }),
+            access_key: access_key.to_string(),
+        };
         tokio::spawn(async move {
             let (job, task, instance) = (a.job, a.task, a.instance);
-            let on_start = move || {
-                let _ = started.send(key);
-            };
-            let outcome = launcher::run_task(ctx, a, body, cancel_rx, on_start).await;
+            let outcome = launcher::run_task(ctx, a, body, link).await;
             let _ = done.send(TaskResult {
                 job,
                 task,
@@ -397,8 +455,8 @@ impl WorkerLoop {
     /// Stops every running task and waits until their process groups are gone.
     async fn stop_all(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
         let mut pending = self.running.len();
-        for (_, cancel) in self.running.drain() {
-            let _ = cancel.send(());
+        for (_, running) in self.running.drain() {
+            let _ = running.cancel.send(());
         }
         while pending > 0 {
             if done_rx.recv().await.is_none() {

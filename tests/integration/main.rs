@@ -12,6 +12,7 @@ mod jobfile_deps;
 mod jobs;
 mod lifecycle;
 mod malformed;
+mod notify;
 mod open_jobs;
 mod placeholders;
 mod resilience;

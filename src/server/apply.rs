@@ -56,12 +56,23 @@ impl ServerCore {
                 self.check_job_completed(time, job_id);
             }
             JournalEvent::JobCancel { job_id, reason } => {
-                let canceled = self.abort_job(time, job_id, TaskStatus::Canceled);
+                // Journals of older builds have no `TaskCanceled` before it: cancel what is left.
+                self.abort_job(time, job_id, None, TaskStatus::Canceled);
                 if let (Some(job), Some(r)) = (self.jobs.get_mut(&job_id), reason) {
-                    if canceled > 0 {
+                    if job.stats.canceled > 0 {
                         job.cancel_reason = Some(r);
                     }
                 }
+            }
+            JournalEvent::TaskCanceled { job, tasks } => {
+                // Every live task (a whole-job cancel) takes the cheaper whole-job path.
+                let all = self.jobs.get(&job).is_some_and(|j| {
+                    let live = j.stats.waiting + j.stats.running;
+                    let selected = j.tasks_in(Some(&tasks)).filter(|t| !t.status.is_terminal());
+                    selected.count() as u32 == live
+                });
+                let selected = (!all).then_some(&tasks);
+                self.abort_job(time, job, selected, TaskStatus::Canceled);
             }
             JournalEvent::JobForgotten { job_id } => {
                 self.jobs.remove(&job_id);
@@ -283,22 +294,40 @@ impl ServerCore {
         let over = job.max_fails.is_some_and(|m| job.stats.failed > m);
         self.changed_jobs.insert(job_id);
         if over {
-            self.abort_job(time, job_id, TaskStatus::Aborted);
+            self.abort_job(time, job_id, None, TaskStatus::Aborted);
         }
         self.check_job_completed(time, job_id);
     }
 
-    /// Moves every waiting or running task of a job to `status` (Canceled or Aborted); running
-    /// ones are stopped on their workers. Returns how many tasks changed.
-    fn abort_job(&mut self, time: u64, job_id: JobId, status: TaskStatus) -> u32 {
+    /// Moves the waiting or running tasks of a job (all, or those in `selected`) to `status`
+    /// (Canceled or Aborted); running ones are stopped on their workers. Returns how many
+    /// tasks changed.
+    fn abort_job(
+        &mut self,
+        time: u64,
+        job_id: JobId,
+        selected: Option<&crate::common::idset::IdSet>,
+        status: TaskStatus,
+    ) -> u32 {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return 0;
         };
-        self.effects.push(Effect::DropJob(job_id));
+        let indexes: Vec<usize> = match selected {
+            None => {
+                // Every queued task of the job leaves the scheduler at once.
+                self.effects.push(Effect::DropJob(job_id));
+                (0..job.tasks.len()).collect()
+            }
+            Some(set) => job
+                .tasks_in(Some(set))
+                .filter_map(|t| job.index_of(t.id))
+                .collect(),
+        };
         let mut changed = 0;
-        for idx in 0..job.tasks.len() {
+        for idx in indexes {
             match job.tasks[idx].status {
-                TaskStatus::Waiting => job.set_status(idx, status),
+                TaskStatus::Waiting if selected.is_none() => job.set_status(idx, status),
+                TaskStatus::Waiting => transition(job, idx, status, false, &mut self.effects),
                 TaskStatus::Running => transition(job, idx, status, true, &mut self.effects),
                 _ => continue,
             }

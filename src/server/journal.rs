@@ -95,6 +95,11 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
+    /// These tasks of the job were canceled (`hq job cancel`, followed by its `JobCancel`).
+    TaskCanceled {
+        job: JobId,
+        tasks: crate::common::idset::IdSet,
+    },
     /// The root worker started the process of the assigned execution: the task is running.
     TaskStarted {
         job: JobId,
@@ -317,8 +322,14 @@ impl ServerCore {
     }
 
     /// After a replay: tasks that were running wait again (their next execution gets a higher
-    /// instance ID), and every waiting task without unfinished dependencies is queued.
+    /// instance ID), every waiting task without unfinished dependencies is queued, and one
+    /// worker ID is skipped.
     fn after_replay(&mut self) {
+        // As the reference does, a restored server leaves one worker ID unused after the last
+        // one it handed out (scripts that follow worker IDs across a restart see the same).
+        if self.next_worker_id > 1 {
+            self.next_worker_id += 1;
+        }
         for job in self.jobs.values_mut() {
             job.multi_node.clear();
             for idx in 0..job.tasks.len() {
@@ -357,6 +368,7 @@ impl ServerCore {
                 | JournalEvent::JobForgotten { job_id } => keep(*job_id),
                 JournalEvent::JobCreated { job, .. }
                 | JournalEvent::TaskAssigned { job, .. }
+                | JournalEvent::TaskCanceled { job, .. }
                 | JournalEvent::TaskStarted { job, .. }
                 | JournalEvent::TaskFinished { job, .. }
                 | JournalEvent::TaskFailed { job, .. }

@@ -185,6 +185,15 @@ impl ServerCore {
                 )));
                 continue;
             }
+            let live = self.jobs[&id]
+                .tasks
+                .iter()
+                .filter(|t| !t.status.is_terminal())
+                .map(|t| t.id);
+            events.push(JournalEvent::TaskCanceled {
+                job: id,
+                tasks: IdSet::from_ids(live),
+            });
             events.push(JournalEvent::JobCancel {
                 job_id: id,
                 reason: reason.clone(),

@@ -99,3 +99,26 @@ fn never_restart_task_fails_when_its_worker_is_stopped() {
     assert_eq!(h.status(once, 0), TaskStatus::Waiting);
     h.check_restore();
 }
+
+#[test]
+fn canceled_tasks_of_a_job_leave_the_rest_running() {
+    let mut h = Harness::new();
+    let job = h.submit(new_job(vec![group("0-3", body("1"))]));
+    h.add_worker("1");
+    let (_, _, running, _) = h.start()[0];
+    // Cancel the running task and one waiting task, as a `TaskCanceled` of two tasks does.
+    let waiting = if running == 3 { 2 } else { 3 };
+    let mut tasks = IdSet::from_range(running, running);
+    tasks = tasks.union(&IdSet::from_range(waiting, waiting));
+    h.core.commit(crate::server::journal::JournalEvent::TaskCanceled { job, tasks });
+    let msgs = h.round();
+    assert!(msgs.iter().any(|(_, m)| matches!(m, ToWorker::Cancel(_))), "{msgs:?}");
+    assert_eq!(h.status(job, running), TaskStatus::Canceled);
+    assert_eq!(h.status(job, waiting), TaskStatus::Canceled);
+    // The freed CPU goes to one of the two tasks left, in the same round.
+    let next = started(&msgs);
+    assert_eq!(next.len(), 1, "{msgs:?}");
+    assert!(![running, waiting].contains(&next[0].2));
+    assert_eq!(h.status(job, next[0].2), TaskStatus::Running);
+    h.check_restore();
+}

@@ -95,6 +95,7 @@ impl EmbeddedCluster {
             idle_timeout: None,
             time_limit: None,
             on_server_lost: "stop".into(),
+            min_utilization: crate::resources::ResourceAmount::ZERO,
             noop_tasks: false,
         };
         let (registered_tx, registered_rx) = oneshot::channel();
@@ -105,6 +106,7 @@ impl EmbeddedCluster {
             };
             if let Err(e) = crate::worker::run(wopts, on_registered, async move {
                 let _ = stop_worker_rx.await;
+                crate::worker::Shutdown::Stop
             })
             .await
             {

@@ -184,14 +184,23 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
+    worker_shutdown_signal().await;
+}
+
+/// Resolves on SIGINT (a stop) or SIGTERM (a termination), saying which.
+pub async fn worker_shutdown_signal() -> crate::worker::Shutdown {
+    use crate::worker::Shutdown;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return Shutdown::Stop;
+        }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => Shutdown::Stop,
+        _ = term.recv() => Shutdown::Terminate,
     }
 }
 

@@ -4,11 +4,12 @@ use super::output::{
     format_iso, format_local, print_horizontal, print_log_lines, print_vertical, Out, OutputMode,
 };
 use super::{connect, CliError, CliResult, GlobalOpts};
-use crate::common::duration::{format_duration, parse_duration};
+use crate::common::duration::{format_duration_ms, parse_duration};
 use crate::common::serverdir;
 use crate::protocol::messages::*;
 use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
-use crate::resources::ResourceDescriptor;
+use crate::resources::coupling::{parse_coupling, resolve_coupling};
+use crate::resources::{ResourceAmount, ResourceDescriptor};
 use crate::worker::hwdetect::{detect_host, format_hwdetect, DetectKinds};
 use crate::worker::{WorkerExit, WorkerOptions};
 use clap::Subcommand;
@@ -54,6 +55,11 @@ pub struct StartArgs {
     /// Extra resource pool `NAME=DEF` (repeatable)
     #[arg(long = "resource", value_name = "NAME=DEF")]
     pub resources: Vec<String>,
+    /// Affinity between groups of grouped pools: `RES1[G1]:RES2[G2][=W],...`
+    /// (e.g. `cpus[0]:gpus/nvidia[0],cpus[1]:gpus/nvidia[1]`); tasks asking for several coupled
+    /// pools get coupled groups when possible (always with `compact!`/`tight!`)
+    #[arg(long)]
+    pub coupling: Option<String>,
     /// Resource kinds to detect: `all`, `none`, or a list of cpus,mem,gpus/nvidia,gpus/amd
     #[arg(long, default_value = "all")]
     pub detect_resources: String,
@@ -90,9 +96,10 @@ pub struct StartArgs {
     /// Period of hardware-usage reports (accepted; reports are not sent yet)
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
-    /// Assign tasks only when at least this fraction of CPUs would be used (accepted)
-    #[arg(long, default_value = "0.0")]
-    pub min_utilization: f32,
+    /// Plan tasks on this worker only when at least this fraction (0 to 1) of its CPUs would
+    /// be busy
+    #[arg(long, default_value = "0.0", value_parser = parse_min_utilization)]
+    pub min_utilization: ResourceAmount,
     /// Benchmarks only: complete every task at once without starting it
     #[cfg(feature = "bench-noop")]
     #[arg(long, hide = true)]
@@ -173,6 +180,16 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
     }
 }
 
+/// `--min-utilization`: a fraction from 0 to 1 with at most 4 decimals.
+fn parse_min_utilization(text: &str) -> Result<ResourceAmount, String> {
+    let bad = || format!("`{text}` is not a fraction from 0 to 1 (e.g. `0.5`)");
+    let amount = ResourceAmount::parse(text).map_err(|_| bad())?;
+    if amount > ResourceAmount::ONE {
+        return Err(bad());
+    }
+    Ok(amount)
+}
+
 async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
     Ok(connect(g).await?.worker_list().await?)
 }
@@ -192,7 +209,13 @@ pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError>
     for w in warnings {
         log::warn!("{w}");
     }
-    merge_worker_descriptor(user.descriptor, detected).map_err(flag_err)
+    let mut desc = merge_worker_descriptor(user.descriptor, detected).map_err(flag_err)?;
+    if let Some(text) = &args.coupling {
+        let in_flag = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
+        let items = parse_coupling(text).map_err(in_flag)?;
+        desc.coupling = resolve_coupling(&items, &desc).map_err(in_flag)?;
+    }
+    Ok(desc)
 }
 
 async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
@@ -233,6 +256,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         idle_timeout: args.idle_timeout,
         time_limit: args.time_limit,
         on_server_lost: args.on_server_lost.clone(),
+        min_utilization: args.min_utilization,
         noop_tasks,
     };
     let on_registered = move |id: WorkerId, config: &WorkerConfiguration| {
@@ -243,12 +267,13 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             started_at: crate::server::now_ms(),
             ended_at: None,
             running_tasks: 0,
+            multi_node_main: None,
             last_task_started: None,
         };
         print_info(&out, &[&info]);
         log::info!("Worker {id} registered");
     };
-    let exit = crate::worker::run(opts, on_registered, super::server::shutdown_signal())
+    let exit = crate::worker::run(opts, on_registered, super::server::worker_shutdown_signal())
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     match exit {
@@ -265,6 +290,10 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         }
         WorkerExit::Stopped | WorkerExit::Signal => {
             log::info!("Worker stopped");
+            Ok(())
+        }
+        WorkerExit::Terminated => {
+            log::info!("Worker terminated (SIGTERM); its tasks were killed");
             Ok(())
         }
     }
@@ -287,27 +316,49 @@ pub fn state_word(s: WorkerState) -> &'static str {
 
 fn worker_json(w: &WorkerInfo) -> serde_json::Value {
     let c = &w.configuration;
+    let secs = |ms: Option<u64>| ms.map(|t| t as f64 / 1000.0);
+    let runtime_info = match w.multi_node_main {
+        Some(main) => serde_json::json!({"MultiNodeTask": {"main_node": main}}),
+        None => serde_json::json!({"SingleNodeTasks": {
+            "assigned_tasks": w.running_tasks,
+            "running_tasks": w.running_tasks,
+            "is_reserved": false,
+        }}),
+    };
     serde_json::json!({
         "id": w.id,
-        "state": state_word(w.state),
         "started": format_iso(w.started_at),
         "ended": w.ended_at.map(|t| serde_json::json!({"at": format_iso(t)})),
         "configuration": {
             "heartbeat_interval": c.heartbeat_ms as f64 / 1000.0,
-            "idle_timeout": c.idle_timeout_ms.map(|t| t as f64 / 1000.0),
-            "time_limit": c.time_limit_ms.map(|t| t as f64 / 1000.0),
+            "idle_timeout": secs(c.idle_timeout_ms),
+            "time_limit": secs(c.time_limit_ms),
             "work_dir": c.work_dir,
             "hostname": c.hostname,
             "group": c.group,
             "listen_address": c.listen_address,
-            "resources": {"resources": c.resources.resources, "coupling": {"weights": []}},
+            "resources": c.resources,
             "on_server_lost": c.on_server_lost,
-            "min_utilization": 0.0,
+            "min_utilization": c.min_utilization.as_f64(),
         },
         "allocation": null,
-        "runtime_info": {"SingleNodeTasks": {"assigned_tasks": w.running_tasks, "running_tasks": w.running_tasks, "is_reserved": false}},
+        "runtime_info": runtime_info,
         "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
     })
+}
+
+/// `Runtime Info` of `hq worker info`.
+fn runtime_info(w: &WorkerInfo) -> String {
+    match w.multi_node_main {
+        Some(true) => "running multinode task; main node".into(),
+        Some(false) => "running multinode task; secondary node".into(),
+        None if w.running_tasks == 0 => "assigned tasks: 0".into(),
+        // Tasks start when they are assigned, so both counts are the same.
+        None => format!(
+            "assigned tasks: {0}; running tasks: {0}",
+            w.running_tasks
+        ),
+    }
 }
 
 fn print_list(out: &Out, workers: &[WorkerInfo]) {
@@ -361,15 +412,10 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                 }
                 let c = &w.configuration;
                 let opt_dur = |ms: Option<u64>| {
-                    ms.map(|m| format_duration(Duration::from_millis(m)))
+                    ms.map(|m| format_duration_ms(Duration::from_millis(m)))
                         .unwrap_or_else(|| "None".into())
                 };
-                let resources: Vec<String> = c
-                    .resources
-                    .resources
-                    .iter()
-                    .map(|r| format!("{}: {}", r.name, r.kind.summary(&r.name)))
-                    .collect();
+                let resources = c.resources.summary_lines();
                 print_vertical(
                     out,
                     vec![
@@ -381,7 +427,7 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         ("Working directory", c.work_dir.clone()),
                         (
                             "Heartbeat",
-                            format_duration(Duration::from_millis(c.heartbeat_ms)),
+                            format_duration_ms(Duration::from_millis(c.heartbeat_ms)),
                         ),
                         ("Idle timeout", opt_dur(c.idle_timeout_ms)),
                         ("Overview interval", "None".into()),
@@ -394,18 +440,10 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         (
                             "Last task started",
                             w.last_task_started
-                                .map(|(j, t, at)| {
-                                    format!("Job: {j}, Task: {t}; Time: {}", format_local(at))
-                                })
+                                .map(|(j, t, at)| format!("{j}@{t}; Time: {}", format_local(at)))
                                 .unwrap_or_default(),
                         ),
-                        (
-                            "Runtime Info",
-                            format!(
-                                "assigned tasks: {}; running tasks: {}",
-                                w.running_tasks, w.running_tasks
-                            ),
-                        ),
+                        ("Runtime Info", runtime_info(w)),
                     ],
                 );
             }
@@ -416,7 +454,7 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
 pub fn print_hwdetect(out: &Out, desc: &ResourceDescriptor) {
     match out.mode {
         OutputMode::Json => {
-            out.json(&serde_json::json!({"resources": desc.resources, "coupling": {"weights": []}}))
+            out.json(&serde_json::to_value(desc).unwrap_or_default())
         }
         OutputMode::Quiet => {}
         OutputMode::Cli => print!("{}", format_hwdetect(desc)),

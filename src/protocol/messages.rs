@@ -374,7 +374,12 @@ pub struct WorkerConfiguration {
     pub time_limit_ms: Option<u64>,
     pub on_server_lost: String,
     pub pid: u32,
+    /// `hostname:port` of the worker's end of its server connection (`hq` has no
+    /// worker-to-worker data transfer, so this is the one address a worker has).
     pub listen_address: String,
+    /// `--min-utilization` (0 to 1): plan tasks here only when at least this fraction of the
+    /// worker's CPUs would be busy.
+    pub min_utilization: ResourceAmount,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -395,6 +400,9 @@ pub struct WorkerInfo {
     pub started_at: u64,
     pub ended_at: Option<u64>,
     pub running_tasks: u32,
+    /// `Some(true)` on the main node of a running multi-node task, `Some(false)` on its other
+    /// nodes.
+    pub multi_node_main: Option<bool>,
     pub last_task_started: Option<(JobId, TaskId, u64)>,
 }
 
@@ -585,6 +593,9 @@ pub enum ToWorker {
         worker_id: WorkerId,
         server_uid: String,
         server_idle_timeout_ms: Option<u64>,
+        /// The server keeps a journal, so a restarted server will know this worker's tasks:
+        /// only then does a `finish-running` worker wait for it to come back.
+        server_has_journal: bool,
     },
     /// Bodies first, then assignments that use them.
     Compute {

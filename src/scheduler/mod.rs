@@ -3,7 +3,9 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod pass;
 #[cfg(test)]
 mod tests;
+mod utilization;
 
 pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};

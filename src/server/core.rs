@@ -200,10 +200,14 @@ impl ServerCore {
             nodes,
         };
 
+        for w in &a.workers {
+            if let Some(worker) = self.workers.get_mut(w) {
+                worker.info.last_task_started = Some((a.key.job, a.key.task, now));
+            }
+        }
         let Some(worker) = self.workers.get_mut(&root) else {
             return;
         };
-        worker.info.last_task_started = Some((a.key.job, a.key.task, now));
         let slot = self.outbox.entry(root).or_default();
         if worker.bodies_sent.insert(body_key) {
             slot.0.push(BodyMsg {

@@ -262,15 +262,12 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         core.notify_waiters(false);
         if stop {
             core.stopping = true;
-            for w in core.workers.values() {
-                if let Some(tx) = &w.sender {
-                    let _ = tx.send(ToWorker::Stop);
-                }
-            }
+            // Workers are not sent `Stop`: they see the connection close and follow their
+            // `--on-server-lost` policy (exit code 1, as when the server is killed).
             core.record(journal::JournalEvent::ServerStop);
             core.flush_journal();
             log::info!("Stopping server");
-            // Give the writer tasks a moment to deliver the stop messages.
+            // Give the writer tasks a moment to deliver the last replies.
             tokio::time::sleep(Duration::from_millis(50)).await;
             break;
         }
@@ -292,6 +289,7 @@ impl ServerCore {
                     worker_id: id,
                     server_uid: self.info.server_uid.clone(),
                     server_idle_timeout_ms: self.idle_timeout_ms,
+                    server_has_journal: self.journal.is_some(),
                 };
                 let _ = reply.send((id, msg));
                 false
@@ -326,8 +324,13 @@ impl ServerCore {
         let id = self.next_worker_id;
         self.next_worker_id += 1;
         let deadline = config.time_limit_ms.map(|t| now_ms() + t);
-        self.scheduler
-            .add_worker(id, &config.resources, config.group.clone(), deadline);
+        self.scheduler.add_worker(
+            id,
+            &config.resources,
+            config.group.clone(),
+            deadline,
+            config.min_utilization,
+        );
         log::info!("Worker {id} registered from {}", config.hostname);
         self.record(journal::JournalEvent::WorkerConnected {
             id,
@@ -341,6 +344,7 @@ impl ServerCore {
             started_at: now_ms(),
             ended_at: None,
             running_tasks: 0,
+            multi_node_main: None,
             last_task_started: None,
         };
         self.workers.insert(

@@ -467,6 +467,7 @@ impl ServerCore {
             .map(|(id, w)| {
                 let mut info = w.info.clone();
                 info.running_tasks = self.scheduler.running_on(*id) as u32;
+                info.multi_node_main = self.scheduler.multi_node_role(*id);
                 info
             })
             .collect()

@@ -3,11 +3,12 @@
 //! tasks); what a queue cannot place now holds back resources from lower priorities.
 //!
 //! Holding back (so large tasks are not starved by a stream of small lower-priority ones): a
-//! queue left with tasks keeps, on as many workers where it could run as it has tasks left, the
-//! free amount of every resource it is short of there; other resources stay usable. A waiting
+//! queue left with tasks keeps, against queues of lower priority (equal priorities do not hold
+//! from each other), on as many workers where it could run as it has tasks left, the free
+//! amount of every resource it is short of there; other resources stay usable. A waiting
 //! multi-node task keeps whole workers of a group that could host it. Holds last for the pass;
-//! the next pass makes them again, so a task gathers resources as they are freed. A request that
-//! could never run on a worker holds nothing there.
+//! the next pass makes them again, so a task gathers resources as they are freed. A request
+//! that could never run on a worker holds nothing there.
 //!
 //! Workers with `--min-utilization` are filled last, from what is left (`utilization`).
 
@@ -28,7 +29,7 @@ pub(super) struct Pass {
     /// Resources held for waiting higher-priority tasks, given back at the end.
     holds: Vec<(WorkerId, Allocation)>,
     /// Workers kept whole for waiting multi-node tasks.
-    held_workers: HashSet<WorkerId>,
+    pub(super) held_workers: HashSet<WorkerId>,
 }
 
 impl Scheduler {
@@ -36,7 +37,17 @@ impl Scheduler {
     pub fn schedule(&mut self, now_ms: u64) -> Vec<Assignment> {
         let mut pass = Pass::default();
         let keys: Vec<QueueKey> = self.queues.keys().copied().collect();
+        // Holds of the current priority level, applied before the first lower-priority queue:
+        // tasks of equal priority do not hold resources from each other.
+        let mut pending: Vec<(ReqId, usize)> = Vec::new();
+        let mut level = None;
         for qkey in keys {
+            if level != Some(qkey.0) {
+                level = Some(qkey.0);
+                for (req, count) in pending.drain(..) {
+                    self.hold_for(req, count, now_ms, &mut pass);
+                }
+            }
             if pass.blocked.contains(&qkey.2) {
                 continue;
             }
@@ -52,13 +63,12 @@ impl Scheduler {
             self.ready_count -= before - queue.len();
             if !queue.is_empty() {
                 pass.blocked.insert(qkey.2);
-                if self.requests[qkey.2 as usize].is_multi_node() {
-                    self.hold_for_multi_node(qkey.2, queue.len(), now_ms, &mut pass);
-                } else {
-                    self.hold_for_queue(qkey.2, queue.len(), now_ms, &mut pass);
-                }
+                pending.push((qkey.2, queue.len()));
                 self.queues.insert(qkey, queue);
             }
+        }
+        for (req, count) in pending {
+            self.hold_for(req, count, now_ms, &mut pass);
         }
         self.fill_min_utilization_workers(now_ms, &mut pass);
         for (wid, alloc) in pass.holds.drain(..) {
@@ -68,6 +78,14 @@ impl Scheduler {
         }
         self.held_for_multi_node = std::mem::take(&mut pass.held_workers);
         pass.out
+    }
+
+    fn hold_for(&mut self, req: ReqId, count: usize, now_ms: u64, pass: &mut Pass) {
+        if self.requests[req as usize].is_multi_node() {
+            self.hold_for_multi_node(req, count, now_ms, pass);
+        } else {
+            self.hold_for_queue(req, count, now_ms, pass);
+        }
     }
 
     /// Whether ordinary placement may use the worker in this pass.

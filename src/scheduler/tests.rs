@@ -312,3 +312,19 @@ fn min_utilization_that_cannot_be_met_places_nothing() {
     assert_eq!(s.schedule(0).len(), 1);
     s.sanity_check();
 }
+
+#[test]
+fn equal_priorities_do_not_hold_from_each_other() {
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "4");
+    let one = s.intern(&req(&[("cpus", "1")]));
+    let four = s.intern(&req(&[("cpus", "4")]));
+    let two = s.intern(&req(&[("cpus", "2")]));
+    s.add_ready(key(1, 0), one, 0);
+    s.schedule(0);
+    s.add_ready(key(2, 0), four, 0);
+    s.add_ready(key(3, 0), two, 0);
+    let a = s.schedule(0);
+    assert_eq!(a.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(3, 0)]);
+    s.sanity_check();
+}

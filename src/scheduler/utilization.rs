@@ -31,7 +31,9 @@ impl Scheduler {
         let ids: Vec<WorkerId> = self
             .workers
             .iter()
-            .filter(|(_, w)| !w.min_busy_cpus.is_zero() && !w.reserved)
+            .filter(|(id, w)| {
+                !w.min_busy_cpus.is_zero() && !w.reserved && !pass.held_workers.contains(id)
+            })
             .map(|(id, _)| *id)
             .collect();
         for wid in ids {

@@ -2,6 +2,7 @@
 //! spec says to "also accept", and the mapping of errors to exit codes.
 
 mod aliases;
+mod deploy_ssh;
 mod directives;
 mod embedded;
 mod job;

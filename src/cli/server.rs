@@ -239,7 +239,7 @@ fn generate_access(args: GenerateAccessArgs) -> CliResult {
     let uid = serverdir::new_server_uid();
     let full = AccessRecord {
         version: HQ_VERSION.into(),
-        server_uid: uid.clone(),
+        server_uid: uid,
         client: Some(client.clone()),
         worker: Some(worker.clone()),
     };
@@ -248,7 +248,7 @@ fn generate_access(args: GenerateAccessArgs) -> CliResult {
     if let Some(path) = args.client_file {
         let rec = AccessRecord {
             version: HQ_VERSION.into(),
-            server_uid: uid.clone(),
+            server_uid: String::new(),
             client: Some(client),
             worker: None,
         };
@@ -257,7 +257,7 @@ fn generate_access(args: GenerateAccessArgs) -> CliResult {
     if let Some(path) = args.worker_file {
         let rec = AccessRecord {
             version: HQ_VERSION.into(),
-            server_uid: uid,
+            server_uid: String::new(),
             client: None,
             worker: Some(worker),
         };

@@ -1,4 +1,4 @@
-//! `hq worker start|stop|list|info|hwdetect`.
+//! `hq worker start|stop|list|info|hwdetect|address|wait` (`deploy-ssh` is in `deploy_ssh`).
 
 use super::output::{
     format_iso, format_local, print_horizontal, print_log_lines, print_vertical, Out, OutputMode,
@@ -7,8 +7,8 @@ use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::common::duration::{format_duration_ms, parse_duration};
 use crate::common::serverdir;
 use crate::protocol::messages::*;
-use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
 use crate::resources::coupling::{parse_coupling, resolve_coupling};
+use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
 use crate::resources::{ResourceAmount, ResourceDescriptor};
 use crate::worker::hwdetect::{detect_host, format_hwdetect, DetectKinds};
 use crate::worker::{WorkerExit, WorkerOptions};
@@ -45,6 +45,8 @@ pub enum WorkerCommand {
     Address { id: WorkerId },
     /// Wait until at least N workers are running
     Wait { count: usize },
+    /// Start a worker on every host of a file through `ssh`, and wait for them
+    DeploySsh(super::deploy_ssh::DeploySshArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -163,6 +165,7 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
                 None => Err(CliError::Runtime(format!("Worker {id} not found"))),
             }
         }
+        WorkerCommand::DeploySsh(args) => super::deploy_ssh::run(args).await,
         WorkerCommand::Wait { count } => {
             // Polls once per second, as the reference does.
             loop {
@@ -354,10 +357,7 @@ fn runtime_info(w: &WorkerInfo) -> String {
         Some(false) => "running multinode task; secondary node".into(),
         None if w.running_tasks == 0 => "assigned tasks: 0".into(),
         // Tasks start when they are assigned, so both counts are the same.
-        None => format!(
-            "assigned tasks: {0}; running tasks: {0}",
-            w.running_tasks
-        ),
+        None => format!("assigned tasks: {0}; running tasks: {0}", w.running_tasks),
     }
 }
 
@@ -453,9 +453,7 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
 
 pub fn print_hwdetect(out: &Out, desc: &ResourceDescriptor) {
     match out.mode {
-        OutputMode::Json => {
-            out.json(&serde_json::to_value(desc).unwrap_or_default())
-        }
+        OutputMode::Json => out.json(&serde_json::to_value(desc).unwrap_or_default()),
         OutputMode::Quiet => {}
         OutputMode::Cli => print!("{}", format_hwdetect(desc)),
     }

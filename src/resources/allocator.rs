@@ -509,8 +509,10 @@ impl WorkerAllocator {
         let now: Vec<coupled::Entry> = picked.iter().map(|p| p.entry(false)).collect();
         let (sets, score) = coupled::choose(&now, table, &mut self.scratch.plan)?;
         if picked.iter().any(|p| p.strict) {
-            let key: Vec<(u32, AllocationRequest)> =
-                picked.iter().map(|p| (p.pool_idx, p.request.clone())).collect();
+            let key: Vec<(u32, AllocationRequest)> = picked
+                .iter()
+                .map(|p| (p.pool_idx, p.request.clone()))
+                .collect();
             let best = match self.optimum.get(&key) {
                 Some(best) => *best,
                 None => {

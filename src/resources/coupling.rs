@@ -91,10 +91,9 @@ fn parse_group_ref(text: &str) -> Result<(String, u32), String> {
     let not_ref = || format!("`{text}` is not `NAME[GROUP]`; {FORM}");
     let (name, rest) = text.split_once('[').ok_or_else(not_ref)?;
     let group = rest.strip_suffix(']').ok_or_else(not_ref)?;
-    let group = group
-        .trim()
-        .parse::<u32>()
-        .map_err(|_| format!("the group `{group}` in `{text}` must be a group index (0, 1, ...)"))?;
+    let group = group.trim().parse::<u32>().map_err(|_| {
+        format!("the group `{group}` in `{text}` must be a group index (0, 1, ...)")
+    })?;
     let name = name.trim();
     validate_name(name).map_err(|e| e.to_string())?;
     Ok((name.to_string(), group))
@@ -137,10 +136,9 @@ pub fn resolve_coupling(
                 reason: "a group cannot be coupled with itself".into(),
             });
         }
-        if weights
-            .iter()
-            .any(|w| (w.resource1_idx, w.group1_idx, w.resource2_idx, w.group2_idx) == (r1, g1, r2, g2))
-        {
+        if weights.iter().any(|w| {
+            (w.resource1_idx, w.group1_idx, w.resource2_idx, w.group2_idx) == (r1, g1, r2, g2)
+        }) {
             return Err(ResourceError::InvalidCoupling {
                 text,
                 reason: "this pair is given more than once".into(),
@@ -217,7 +215,8 @@ mod tests {
     fn desc(pools: &[(&str, &str)]) -> ResourceDescriptor {
         let mut d = ResourceDescriptor::default();
         for (name, def) in pools {
-            d.add(name, parse_resource_definition(def).unwrap()).unwrap();
+            d.add(name, parse_resource_definition(def).unwrap())
+                .unwrap();
         }
         d
     }
@@ -244,7 +243,13 @@ mod tests {
                 },
             ]
         );
-        for bad in ["", "cpus[0]", "cpus[0]:gpus", "cpus[x]:gpus[0]", "cpus[0]:gpus[1]=0"] {
+        for bad in [
+            "",
+            "cpus[0]",
+            "cpus[0]:gpus",
+            "cpus[x]:gpus[0]",
+            "cpus[0]:gpus[1]=0",
+        ] {
             assert!(parse_coupling(bad).is_err(), "{bad}");
         }
         let err = parse_coupling("a[0]:b[1]=70000").unwrap_err().to_string();
@@ -253,13 +258,25 @@ mod tests {
 
     #[test]
     fn resolves_against_pools_in_descriptor_order() {
-        let d = desc(&[("cpus", "[[1,2,3],[4,5,6]]"), ("ddd", "sum(1)"), ("foo", "2x3")]);
+        let d = desc(&[
+            ("cpus", "[[1,2,3],[4,5,6]]"),
+            ("ddd", "sum(1)"),
+            ("foo", "2x3"),
+        ]);
         let items = parse_coupling("foo[1]:cpus[1],cpus[0]:foo[0]").unwrap();
         let c = resolve_coupling(&items, &d).unwrap();
         let pairs: Vec<_> = c
             .weights
             .iter()
-            .map(|w| (w.resource1_idx, w.group1_idx, w.resource2_idx, w.group2_idx, w.weight))
+            .map(|w| {
+                (
+                    w.resource1_idx,
+                    w.group1_idx,
+                    w.resource2_idx,
+                    w.group2_idx,
+                    w.weight,
+                )
+            })
             .collect();
         assert_eq!(pairs, vec![(0, 0, 2, 0, 256), (0, 1, 2, 1, 256)]);
         assert!(c.involves(0) && !c.involves(1) && c.involves(2));
@@ -270,7 +287,11 @@ mod tests {
 
     #[test]
     fn resolution_errors_name_the_problem() {
-        let d = desc(&[("cpus", "[0]"), ("xxx", "[1,2,3]"), ("yyy", "[[1,2,3],[10,11]]")]);
+        let d = desc(&[
+            ("cpus", "[0]"),
+            ("xxx", "[1,2,3]"),
+            ("yyy", "[[1,2,3],[10,11]]"),
+        ]);
         let err = |text: &str| {
             resolve_coupling(&parse_coupling(text).unwrap(), &d)
                 .unwrap_err()

@@ -325,7 +325,10 @@ impl ResourceDescriptor {
     /// Coupled pairs must name existing groups of different (pool, group) places.
     fn validate_coupling(&self) -> Result<(), ResourceError> {
         for w in &self.coupling.weights {
-            for (r, g) in [(w.resource1_idx, w.group1_idx), (w.resource2_idx, w.group2_idx)] {
+            for (r, g) in [
+                (w.resource1_idx, w.group1_idx),
+                (w.resource2_idx, w.group2_idx),
+            ] {
                 let Some(item) = self.resources.get(r as usize) else {
                     return Err(ResourceError::CouplingUnknownResource(format!("#{r}")));
                 };

@@ -2,8 +2,8 @@
 //! (`{"name": "cpus", "kind": "range", "start": 0, "end": 3}`), and an externally tagged form
 //! for binary formats such as postcard, which cannot decode internally tagged enums.
 
-use super::descriptor::{ResourceDescriptor, ResourceDescriptorItem, ResourceDescriptorKind};
 use super::coupling::ResourceCoupling;
+use super::descriptor::{ResourceDescriptor, ResourceDescriptorItem, ResourceDescriptorKind};
 use super::ResourceAmount;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

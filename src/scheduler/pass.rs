@@ -123,7 +123,13 @@ impl Scheduler {
                     break;
                 };
                 let task = queue.pop_front().unwrap_or_default();
-                self.commit(TaskKey { job: qkey.1, task }, wid, variant, allocation, pass);
+                self.commit(
+                    TaskKey { job: qkey.1, task },
+                    wid,
+                    variant,
+                    allocation,
+                    pass,
+                );
             }
             if queue.is_empty() {
                 return;
@@ -216,7 +222,10 @@ impl Scheduler {
                 by_group.into_values().find_map(|mut ws| {
                     (ws.len() >= r.n_nodes as usize).then(|| {
                         ws.sort_unstable();
-                        ws[..r.n_nodes as usize].iter().map(|w| w.2).collect::<Vec<_>>()
+                        ws[..r.n_nodes as usize]
+                            .iter()
+                            .map(|w| w.2)
+                            .collect::<Vec<_>>()
                     })
                 })
             });
@@ -239,7 +248,9 @@ impl Scheduler {
                 let mut by_group: BTreeMap<&str, Vec<WorkerId>> = BTreeMap::new();
                 for (id, w) in &self.workers {
                     let free = !w.reserved && w.allocator.is_idle();
-                    if free && !pass.held_workers.contains(id) && time_ok(w, r.min_time_secs, now_ms)
+                    if free
+                        && !pass.held_workers.contains(id)
+                        && time_ok(w, r.min_time_secs, now_ms)
                     {
                         by_group.entry(w.group.as_str()).or_default().push(*id);
                     }

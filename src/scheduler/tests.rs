@@ -4,8 +4,8 @@ use super::*;
 use crate::protocol::messages::WorkerId;
 use crate::resources::descriptor::parse_cpu_definition;
 use crate::resources::{
-    AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorItem,
-    ResourceRequest, ResourceRequestVariants,
+    AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
+    ResourceRequestVariants,
 };
 
 fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
@@ -38,7 +38,13 @@ fn key(job: u32, task: u32) -> TaskKey {
 #[test]
 fn fills_capacity_and_no_more() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("4", &[]), "default".into(), None, ResourceAmount::ZERO);
+    s.add_worker(
+        1,
+        &desc("4", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let r = s.intern(&req(&[("cpus", "1")]));
     for t in 0..10 {
         s.add_ready(key(1, t), r, 0);
@@ -56,7 +62,13 @@ fn fills_capacity_and_no_more() {
 #[test]
 fn higher_priority_first_and_missing_resource_waits() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("1", &[]), "default".into(), None, ResourceAmount::ZERO);
+    s.add_worker(
+        1,
+        &desc("1", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let cpu = s.intern(&req(&[("cpus", "1")]));
     let gpu = s.intern(&req(&[("cpus", "1"), ("gpus", "1")]));
     s.add_ready(key(1, 0), cpu, 0);
@@ -76,13 +88,25 @@ fn higher_priority_first_and_missing_resource_waits() {
 #[test]
 fn time_request_respects_worker_deadline() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("2", &[]), "default".into(), Some(60_000), ResourceAmount::ZERO);
+    s.add_worker(
+        1,
+        &desc("2", &[]),
+        "default".into(),
+        Some(60_000),
+        ResourceAmount::ZERO,
+    );
     let mut long = ResourceRequest::default_cpu();
     long.min_time_secs = 120;
     let r = s.intern(&ResourceRequestVariants::single(long));
     s.add_ready(key(1, 0), r, 0);
     assert!(s.schedule(0).is_empty());
-    s.add_worker(2, &desc("2", &[]), "default".into(), None, ResourceAmount::ZERO);
+    s.add_worker(
+        2,
+        &desc("2", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let a = s.schedule(0);
     assert_eq!(a[0].workers, vec![2]);
 }
@@ -90,7 +114,13 @@ fn time_request_respects_worker_deadline() {
 #[test]
 fn variants_fall_back_in_order() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("4", &[("gpus", "[0]")]), "default".into(), None, ResourceAmount::ZERO);
+    s.add_worker(
+        1,
+        &desc("4", &[("gpus", "[0]")]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let mut v0 = ResourceRequest::default();
     v0.add("cpus", AllocationRequest::parse("1").unwrap())
         .unwrap();
@@ -159,7 +189,13 @@ fn remove_job_drops_ready_tasks() {
 }
 
 fn worker(s: &mut Scheduler, id: WorkerId, cpus: &str) {
-    s.add_worker(id, &desc(cpus, &[]), "default".into(), None, ResourceAmount::ZERO);
+    s.add_worker(
+        id,
+        &desc(cpus, &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
 }
 
 fn on_workers(a: &[Assignment]) -> Vec<WorkerId> {
@@ -208,7 +244,13 @@ fn a_waiting_higher_priority_task_holds_what_it_is_short_of() {
 #[test]
 fn resources_a_waiting_task_has_enough_of_stay_usable() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("8", &[("foo", "[1,2,3,4]")]), "default".into(), None, ResourceAmount::ZERO);
+    s.add_worker(
+        1,
+        &desc("8", &[("foo", "[1,2,3,4]")]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let foo = s.intern(&req(&[("cpus", "1"), ("foo", "2")]));
     let cpus = s.intern(&req(&[("cpus", "2")]));
     for job in 1..5 {
@@ -254,7 +296,10 @@ fn a_waiting_multi_node_task_keeps_workers_of_one_group() {
     }));
     s.add_ready(key(2, 0), mn, 10);
     s.add_ready(key(3, 0), cpu, 0);
-    assert!(s.schedule(0).is_empty(), "both workers are kept for the multi-node task");
+    assert!(
+        s.schedule(0).is_empty(),
+        "both workers are kept for the multi-node task"
+    );
     assert!(s.is_held_for_multi_node(1) && s.is_held_for_multi_node(2));
     s.task_done(key(1, 0));
     let a = s.schedule(0);
@@ -278,7 +323,13 @@ fn min_utilization_places_only_sets_that_keep_the_cpus_busy() {
         for t in 0..second.1.max(1) {
             s.add_ready(key(2, t), other, 0);
         }
-        s.add_worker(1, &desc("12", &[]), "default".into(), None, ResourceAmount::ONE);
+        s.add_worker(
+            1,
+            &desc("12", &[]),
+            "default".into(),
+            None,
+            ResourceAmount::ONE,
+        );
         let a = s.schedule(0);
         s.sanity_check();
         let mut per_job = std::collections::BTreeMap::new();

@@ -74,7 +74,13 @@ impl Scheduler {
                     continue;
                 };
                 self.ready_count -= 1;
-                self.commit(TaskKey { job: qkey.1, task }, wid, variant, allocation, pass);
+                self.commit(
+                    TaskKey { job: qkey.1, task },
+                    wid,
+                    variant,
+                    allocation,
+                    pass,
+                );
             }
             if self.queues.get(&qkey).is_some_and(|q| q.is_empty()) {
                 self.queues.remove(&qkey);

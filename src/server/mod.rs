@@ -122,6 +122,7 @@ pub async fn start(
         server_uid: preset
             .as_ref()
             .map(|p| p.server_uid.clone())
+            .filter(|uid| !uid.is_empty())
             .unwrap_or_else(serverdir::new_server_uid),
         client: Some(AccessPart {
             host: host.clone(),

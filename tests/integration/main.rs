@@ -4,6 +4,7 @@
 mod basic;
 mod cancel;
 mod client_api;
+mod deploy_ssh;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;

@@ -185,6 +185,15 @@ fn generate_access_writes_owner_only_files_and_never_overwrites() {
     assert_eq!(w["worker"], f["worker"]);
     assert!(w.get("client").is_none(), "worker-only file: {w}");
     assert_eq!(c["version"], f["version"]);
+    // Partial files carry only the version and their part.
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&c), ["client", "version"]);
+    assert_eq!(keys(&w), ["version", "worker"]);
+    assert!(f["server_uid"].as_str().is_some_and(|u| !u.is_empty()));
 
     let before = std::fs::read_to_string(&full).unwrap();
     let r = env.fails(&args);

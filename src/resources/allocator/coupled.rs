@@ -148,16 +148,21 @@ fn subsets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::coupling::{resolve_coupling, parse_coupling};
+    use crate::resources::coupling::{parse_coupling, resolve_coupling};
     use crate::resources::descriptor::parse_resource_definition;
     use crate::resources::ResourceDescriptor;
 
     /// Pools 0 and 1, three groups each, coupled 0–0, 1–1, 2–2.
     fn table() -> CouplingTable {
         let mut d = ResourceDescriptor::default();
-        d.add("a", parse_resource_definition("3x4").unwrap()).unwrap();
-        d.add("b", parse_resource_definition("3x2").unwrap()).unwrap();
-        let c = resolve_coupling(&parse_coupling("a[0]:b[0],a[1]:b[1],a[2]:b[2]").unwrap(), &d);
+        d.add("a", parse_resource_definition("3x4").unwrap())
+            .unwrap();
+        d.add("b", parse_resource_definition("3x2").unwrap())
+            .unwrap();
+        let c = resolve_coupling(
+            &parse_coupling("a[0]:b[0],a[1]:b[1],a[2]:b[2]").unwrap(),
+            &d,
+        );
         CouplingTable::new(&c.unwrap(), 2)
     }
 

@@ -468,7 +468,10 @@ fn groups_used(a: &Allocation, per_group: u32) -> Vec<Vec<u32>> {
 fn coupled_pools_are_taken_from_coupled_groups() {
     // cpus 2 groups of 3, foo 2 groups of 4, coupled 0–0 and 1–1.
     let mut w = coupled_worker(
-        &["cpus=[[1,2,3],[4,5,6]]", "foo=[[10,20,30,40],[50,60,70,80]]"],
+        &[
+            "cpus=[[1,2,3],[4,5,6]]",
+            "foo=[[10,20,30,40],[50,60,70,80]]",
+        ],
         "cpus[0]:foo[0],cpus[1]:foo[1]",
     );
     let r = req(&[("cpus", "1"), ("foo", "3 compact!")]);

@@ -22,3 +22,4 @@ mod submit;
 mod tasks;
 mod utils;
 mod worker;
+mod worker_info;

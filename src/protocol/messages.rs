@@ -615,7 +615,7 @@ pub enum FromWorker {
     /// First message of a worker; `late_results` are executions it finished while it had no
     /// server (after `--on-server-lost finish-running`), applied before anything is scheduled.
     Register {
-        config: WorkerConfiguration,
+        config: Box<WorkerConfiguration>,
         late_results: Vec<TaskResult>,
     },
 

@@ -234,7 +234,7 @@ fn a_waiting_higher_priority_task_holds_what_it_is_short_of() {
     // Three CPUs are free, but they are kept for the 4-CPU task.
     assert!(s.schedule(0).is_empty());
     s.sanity_check();
-    assert!(s.worker_is_idle(1) == false && s.running_on(1) == 1);
+    assert!(!s.worker_is_idle(1) && s.running_on(1) == 1);
     s.task_done(key(1, 0));
     let a = s.schedule(0);
     assert_eq!(a.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(2, 0)]);

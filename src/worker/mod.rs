@@ -216,7 +216,7 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
     let late_results = late.to_vec();
     sender
         .send(&FromWorker::Register {
-            config: config.clone(),
+            config: Box::new(config.clone()),
             late_results,
         })
         .await?;

@@ -5,8 +5,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use hyperqueue::resources::descriptor::{parse_cpu_definition, parse_resource_definition};
 use hyperqueue::resources::{
-    AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorItem,
-    ResourceRequest, ResourceRequestVariants,
+    AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
+    ResourceRequestVariants,
 };
 use hyperqueue::scheduler::{Scheduler, TaskKey};
 

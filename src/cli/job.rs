@@ -103,7 +103,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         }
         JobCommand::Info { selector } => {
             let selector = parse_selector(&selector)?;
-            let jobs = details(g, selector).await?;
+            let jobs = details(g, selector, None).await?;
             super::job_print::print_job_info(&out, &jobs);
             Ok(())
         }
@@ -154,7 +154,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         JobCommand::TaskIds { selector, filter } => {
             let states = filter.as_deref().map(parse_task_states).transpose()?;
             let selector = parse_selector(&selector)?;
-            let jobs = details(g, selector).await?;
+            let jobs = details(g, selector, None).await?;
             super::job_print::print_task_ids(&out, &jobs, states.as_deref());
             Ok(())
         }
@@ -185,7 +185,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("invalid `--tasks`: {e}")))?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let jobs = details(g, selector).await?;
+            let jobs = details(g, selector, tasks.clone()).await?;
             cat(
                 &jobs,
                 &channel,
@@ -212,12 +212,15 @@ fn report(g: &GlobalOpts, log: CommandLog) -> CliResult {
     }
 }
 
-/// Details with every task of the selected jobs; unknown IDs are logged.
-pub async fn details(g: &GlobalOpts, selector: IdSelector) -> Result<Vec<JobDetail>, CliError> {
-    let JobDetails { jobs, missing } = connect(g).await?.job_details(selector, true).await?;
-    for id in missing {
-        log::error!("Job {id} not found");
-    }
+/// Details of the selected jobs with their tasks (those in `tasks`, or all); unknown IDs are
+/// logged.
+pub async fn details(
+    g: &GlobalOpts,
+    selector: IdSelector,
+    tasks: Option<IdSet>,
+) -> Result<Vec<JobDetail>, CliError> {
+    let JobDetails { jobs, missing } = connect(g).await?.job_details(selector, true, tasks).await?;
+    log_not_found("Job", &missing);
     Ok(jobs)
 }
 

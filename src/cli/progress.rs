@@ -43,9 +43,7 @@ pub async fn wait(
             .wait_for_jobs(selector, without_close, callback)
             .await?
     };
-    for id in &result.missing {
-        log::error!("Job {id} not found");
-    }
+    super::output::log_not_found("Job", &result.missing);
     if draw {
         if announced {
             // The final state, which no progress message carried.

@@ -71,7 +71,7 @@ async fn run_on(
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
     let result = wait(&mut session, selector.clone(), false, style, out).await?;
-    let details = session.job_details(selector, true).await?.jobs;
+    let details = session.job_details(selector, true, None).await?.jobs;
     let stats = result.state.totals();
     super::embedded::print_summary(out, job, &stats, &details, started.elapsed());
     if result.all_finished() {

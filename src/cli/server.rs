@@ -58,6 +58,10 @@ pub struct StartArgs {
     /// Plain-text worker connections
     #[arg(long)]
     pub disable_worker_authentication_and_encryption: bool,
+    /// Most tasks one job may have; a larger submission is refused before anything is allocated
+    #[arg(long, default_value_t = crate::server::DEFAULT_MAX_TASKS_PER_JOB,
+          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
+    pub max_tasks_per_job: u64,
     /// Cap on one scheduling computation
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub scheduler_time_limit: Duration,
@@ -171,6 +175,8 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         access_file: args.access_file,
         disable_client_auth: args.disable_client_authentication_and_encryption,
         disable_worker_auth: args.disable_worker_authentication_and_encryption,
+        listen: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        max_tasks_per_job: args.max_tasks_per_job,
     };
     let dir_for_print = server_dir.clone();
     let on_started = move |s: &StartedServer| {

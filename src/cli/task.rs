@@ -49,7 +49,7 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
         } => {
             let tasks = parse_tasks(tasks.as_deref())?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let jobs = details(g, parse_selector(&jobs)?).await?;
+            let jobs = details(g, parse_selector(&jobs)?, tasks.clone()).await?;
             let keep = |t: &TaskDetail| {
                 tasks.as_ref().is_none_or(|s| s.contains(t.id))
                     && states.as_ref().is_none_or(|s| s.contains(&t.status))
@@ -64,19 +64,15 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
         } => {
             let tasks = parse_tasks(Some(&tasks))?.unwrap_or_default();
             // An unknown job is only logged (exit 0), like every other job selector.
-            let jobs = details(g, parse_selector(&job)?).await?;
+            let jobs = details(g, parse_selector(&job)?, Some(tasks.clone())).await?;
             if jobs.is_empty() && out.mode == OutputMode::Json {
                 out.json(&serde_json::json!([]));
             }
             for job in &jobs {
                 let chosen: Vec<&TaskDetail> =
                     job.tasks.iter().filter(|t| tasks.contains(t.id)).collect();
-                for id in tasks
-                    .iter()
-                    .filter(|id| !chosen.iter().any(|t| t.id == *id))
-                {
-                    log::error!("Task {id} not found");
-                }
+                let found = IdSet::from_ids(chosen.iter().map(|t| t.id));
+                log_not_found("Task", &tasks.difference(&found));
                 print_info(&out, job, &chosen, verbose);
             }
             Ok(())

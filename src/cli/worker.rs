@@ -137,11 +137,10 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
         WorkerCommand::Info { selector } => {
             let selector = super::parse::parse_selector(&selector)?;
             let workers = fetch(g).await?;
-            let ids: Vec<u32> = workers.iter().map(|w| w.id).collect();
-            let (chosen, missing) = crate::server::select_ids(ids.into_iter(), &selector);
-            for id in missing {
-                log::error!("Worker {id} not found");
-            }
+            let ids: std::collections::BTreeMap<u32, ()> =
+                workers.iter().map(|w| (w.id, ())).collect();
+            let (chosen, missing) = selector.select(&ids);
+            super::output::log_not_found("Worker", &missing);
             let chosen: Vec<&WorkerInfo> =
                 workers.iter().filter(|w| chosen.contains(&w.id)).collect();
             print_info(&out, &chosen);
@@ -271,6 +270,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             ended_at: None,
             running_tasks: 0,
             multi_node_main: None,
+            reserved: false,
             last_task_started: None,
         };
         print_info(&out, &[&info]);

@@ -2,6 +2,7 @@
 //! explain.
 
 use super::{ClientError, Session};
+use crate::common::idset::IdSet;
 use crate::protocol::messages::*;
 
 /// What the server logged for a command (`Job 3 canceled`), and whether it succeeded as a
@@ -16,14 +17,14 @@ pub struct CommandLog {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobDetails {
     pub jobs: Vec<JobDetail>,
-    pub missing: Vec<JobId>,
+    pub missing: IdSet,
 }
 
 /// Failed tasks of the selected jobs, and the selected IDs that name no job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedTasks {
     pub jobs: Vec<(JobId, Vec<FailedTask>)>,
-    pub missing: Vec<JobId>,
+    pub missing: IdSet,
 }
 
 /// Job states `forget` drops by default: every completed one.
@@ -104,15 +105,18 @@ impl Session {
         }
     }
 
-    /// Details of the selected jobs, with every task when `include_tasks`.
+    /// Details of the selected jobs, with their tasks when `include_tasks` (only those in
+    /// `tasks` when given; the server finds them by range).
     pub async fn job_details(
         &mut self,
         selector: IdSelector,
         include_tasks: bool,
+        tasks: Option<IdSet>,
     ) -> Result<JobDetails, ClientError> {
         let req = ClientRequest::JobDetail {
             selector,
             include_tasks,
+            tasks,
         };
         match self.request(req).await? {
             ClientResponse::JobDetails { jobs, missing } => Ok(JobDetails { jobs, missing }),

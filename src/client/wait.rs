@@ -51,7 +51,7 @@ impl WaitProgress {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WaitResult {
     pub state: WaitProgress,
-    pub missing: Vec<JobId>,
+    pub missing: crate::common::idset::IdSet,
 }
 
 impl WaitResult {

@@ -5,10 +5,34 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A set of IDs kept as sorted, non-overlapping, non-adjacent inclusive ranges, so that a
-/// million-task array costs a few bytes.
+/// million-task array costs a few bytes. Deserialising checks that order, so a set from the wire
+/// or the journal keeps the invariants every method relies on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawIdSet")]
 pub struct IdSet {
     ranges: Vec<(u32, u32)>,
+}
+
+/// The serialised form of [`IdSet`], checked before it becomes one.
+#[derive(Deserialize)]
+struct RawIdSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+impl TryFrom<RawIdSet> for IdSet {
+    type Error = String;
+
+    fn try_from(raw: RawIdSet) -> Result<Self, String> {
+        let ranges = raw.ranges;
+        let ordered = ranges.iter().all(|(s, e)| s <= e)
+            && ranges
+                .windows(2)
+                .all(|w| w[0].1.checked_add(1).is_some_and(|next| next < w[1].0));
+        if !ordered {
+            return Err("ID ranges are not sorted, disjoint and non-adjacent".into());
+        }
+        Ok(IdSet { ranges })
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,7 +47,16 @@ pub enum IdSetError {
     Overlap,
     #[error("empty ID selector")]
     Empty,
+    #[error(
+        "`{0}` names {1} IDs with a step; at most {MAX_STEPPED_IDS} IDs may be given with steps \
+         (a range without a step, like `0-1000000`, has no limit)"
+    )]
+    TooManyStepped(String, u64),
 }
+
+/// Most IDs a selector may name through ranges with a step (`0-10:2`): each such ID is stored
+/// on its own, so `0-4294967295:2` would take gigabytes.
+pub const MAX_STEPPED_IDS: u64 = 1_000_000;
 
 impl IdSet {
     pub fn new() -> Self {
@@ -83,6 +116,14 @@ impl IdSet {
             items.push(parse_item(item)?);
         }
         items.sort_unstable();
+        let stepped: u64 = items
+            .iter()
+            .filter(|(_, _, step)| *step > 1)
+            .map(|(s, e, step)| ((e - s) / step) as u64 + 1)
+            .sum();
+        if stepped > MAX_STEPPED_IDS {
+            return Err(IdSetError::TooManyStepped(text.trim().to_string(), stepped));
+        }
         let mut set = IdSet::new();
         let mut last_end: Option<u32> = None;
         for (start, end, step) in items {
@@ -163,6 +204,11 @@ impl IdSet {
 
     /// Whether `self` and `other` share an ID.
     pub fn intersects(&self, other: &IdSet) -> bool {
+        self.first_common(other).is_some()
+    }
+
+    /// The smallest ID in both sets.
+    pub fn first_common(&self, other: &IdSet) -> Option<u32> {
         let (mut i, mut j) = (0, 0);
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a, b) = (self.ranges[i], other.ranges[j]);
@@ -171,10 +217,67 @@ impl IdSet {
             } else if b.1 < a.0 {
                 j += 1;
             } else {
-                return true;
+                return Some(a.0.max(b.0));
             }
         }
-        false
+        None
+    }
+
+    /// The IDs in either set; linear in the number of ranges, never in the number of IDs.
+    pub fn union(&self, other: &IdSet) -> IdSet {
+        let mut all: Vec<(u32, u32)> = self.ranges.iter().chain(&other.ranges).copied().collect();
+        all.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(all.len());
+        for (s, e) in all {
+            match merged.last_mut() {
+                Some((_, end)) if s <= end.saturating_add(1) => *end = (*end).max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        IdSet { ranges: merged }
+    }
+
+    /// The IDs of `self` that are keys of `existing` (found by range queries), and the rest.
+    pub fn split_existing<V>(
+        &self,
+        existing: &std::collections::BTreeMap<u32, V>,
+    ) -> (Vec<u32>, IdSet) {
+        let mut found = Vec::new();
+        for &(s, e) in &self.ranges {
+            found.extend(existing.range(s..=e).map(|(k, _)| *k));
+        }
+        let missing = self.difference(&IdSet::from_ids(found.iter().copied()));
+        (found, missing)
+    }
+
+    /// The IDs of `self` that are not in `other`; linear in the number of ranges.
+    pub fn difference(&self, other: &IdSet) -> IdSet {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(s, e) in &self.ranges {
+            let mut start = s;
+            while j < other.ranges.len() && other.ranges[j].1 < start {
+                j += 1;
+            }
+            let mut k = j;
+            let mut open = true;
+            while k < other.ranges.len() && other.ranges[k].0 <= e {
+                let (os, oe) = other.ranges[k];
+                if os > start {
+                    out.push((start, os - 1));
+                }
+                if oe >= e {
+                    open = false;
+                    break;
+                }
+                start = oe + 1;
+                k += 1;
+            }
+            if open {
+                out.push((start, e));
+            }
+        }
+        IdSet { ranges: out }
     }
 }
 
@@ -269,6 +372,46 @@ mod tests {
             Err(IdSetError::InvalidNumber(_))
         ));
         assert!(matches!(IdSet::parse("1,,2"), Err(IdSetError::Empty)));
+        assert_eq!(
+            IdSet::parse("0-4294967295:2"),
+            Err(IdSetError::TooManyStepped(
+                "0-4294967295:2".into(),
+                2147483648
+            ))
+        );
+        assert_eq!(IdSet::parse("0-1999998:2").unwrap().len(), 1_000_000);
+        assert_eq!(IdSet::parse("0-4294967295").unwrap().len(), 1 << 32);
+    }
+
+    #[test]
+    fn set_operations_work_on_ranges() {
+        let a = IdSet::parse("0-10,20-30").unwrap();
+        let b = IdSet::parse("5-25").unwrap();
+        assert_eq!(a.difference(&b).to_string(), "0-4,26-30");
+        assert_eq!(b.difference(&a).to_string(), "11-19");
+        assert_eq!(a.union(&b).to_string(), "0-30");
+        assert_eq!(a.first_common(&b), Some(5));
+        let all = IdSet::from_range(0, u32::MAX);
+        assert_eq!(all.difference(&a).to_string(), "11-19,31-4294967295");
+        assert_eq!(a.difference(&all), IdSet::new());
+        let existing: std::collections::BTreeMap<u32, ()> = [(3, ()), (7, ())].into();
+        let (found, missing) = all.split_existing(&existing);
+        assert_eq!(found, vec![3, 7]);
+        assert_eq!(missing.to_string(), "0-2,4-6,8-4294967295");
+    }
+
+    #[test]
+    fn deserialising_checks_the_order() {
+        let bytes = postcard::to_allocvec(&vec![(5u32, 9u32), (1, 2)]).unwrap();
+        assert!(postcard::from_bytes::<IdSet>(&bytes).is_err());
+        let bytes = postcard::to_allocvec(&vec![(1u32, 2u32), (3, 4)]).unwrap();
+        assert!(
+            postcard::from_bytes::<IdSet>(&bytes).is_err(),
+            "adjacent ranges"
+        );
+        let good = IdSet::parse("1-2,4").unwrap();
+        let bytes = postcard::to_allocvec(&good).unwrap();
+        assert_eq!(postcard::from_bytes::<IdSet>(&bytes).unwrap(), good);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -78,7 +78,29 @@ pub struct TaskBody {
     pub template: Option<BodyTemplate>,
 }
 
+/// Largest `--crash-limit` and `--max-retries`: the server counts crashes and retries of a task
+/// in 16 bits, and a larger limit could never be reached.
+pub const MAX_COUNT_LIMIT: u32 = u16::MAX as u32;
+
 impl TaskBody {
+    /// Checks the limits the server can honour; the error names the setting and its bound.
+    pub fn check_limits(&self) -> Result<(), String> {
+        if let CrashLimit::Limit(n) = self.crash_limit {
+            if n == 0 || n > MAX_COUNT_LIMIT {
+                return Err(format!(
+                    "invalid crash limit {n}: use a number from 1 to {MAX_COUNT_LIMIT}, `never-restart` or `unlimited`"
+                ));
+            }
+        }
+        if self.max_retries > MAX_COUNT_LIMIT {
+            return Err(format!(
+                "invalid max retries {}: at most {MAX_COUNT_LIMIT}",
+                self.max_retries
+            ));
+        }
+        Ok(())
+    }
+
     fn growth(&self, key: &str, retries: u32) -> Option<f64> {
         let (_, factor) = self.retry_growth.iter().find(|(k, _)| k == key)?;
         Some((factor.0 as f64 / 10_000.0).powi(retries as i32))
@@ -199,6 +221,21 @@ pub enum IdSelector {
     All,
     Last,
     Ids(IdSet),
+}
+
+impl IdSelector {
+    /// The existing IDs (keys of `existing`) it names, and the IDs it names that do not exist,
+    /// as ranges. Never expands a range: `0-4294967295` costs what the existing IDs cost.
+    pub fn select<V>(&self, existing: &std::collections::BTreeMap<u32, V>) -> (Vec<u32>, IdSet) {
+        match self {
+            IdSelector::All => (existing.keys().copied().collect(), IdSet::new()),
+            IdSelector::Last => (
+                existing.keys().next_back().copied().into_iter().collect(),
+                IdSet::new(),
+            ),
+            IdSelector::Ids(set) => set.split_existing(existing),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -403,6 +440,8 @@ pub struct WorkerInfo {
     /// `Some(true)` on the main node of a running multi-node task, `Some(false)` on its other
     /// nodes.
     pub multi_node_main: Option<bool>,
+    /// Kept free by the scheduler for a waiting multi-node task.
+    pub reserved: bool,
     pub last_task_started: Option<(JobId, TaskId, u64)>,
 }
 
@@ -461,10 +500,12 @@ pub enum ClientRequest {
     },
     /// `hq job list`: every job's summary.
     JobList,
-    /// `hq job info`, `hq task list/info`: details, with tasks when `include_tasks`.
+    /// `hq job info`, `hq task list/info`: details, with tasks when `include_tasks` (only the
+    /// IDs in `tasks`, when given).
     JobDetail {
         selector: IdSelector,
         include_tasks: bool,
+        tasks: Option<IdSet>,
     },
     /// `hq job wait/progress`, `submit --wait`: answered when the jobs are completed.
     WaitJobs {
@@ -510,7 +551,8 @@ pub enum ClientResponse {
     Jobs(Vec<JobInfo>),
     JobDetails {
         jobs: Vec<JobDetail>,
-        missing: Vec<JobId>,
+        /// Selected job IDs that do not exist.
+        missing: IdSet,
     },
     /// Progress of a `WaitJobs` (only with `progress: true`): the first message names every
     /// waited job, later ones only the jobs that changed since the previous message.
@@ -521,12 +563,13 @@ pub enum ClientResponse {
     /// name no job.
     WaitDone {
         jobs: Vec<JobProgress>,
-        missing: Vec<JobId>,
+        missing: IdSet,
     },
     /// Answer to `FailedTasks`: per job, its failed tasks.
     FailedTasks {
         jobs: Vec<(JobId, Vec<FailedTask>)>,
-        missing: Vec<JobId>,
+        /// Selected job IDs that do not exist.
+        missing: IdSet,
     },
     Explain(TaskExplanation),
     Workers(Vec<WorkerInfo>),
@@ -606,7 +649,11 @@ pub enum ToWorker {
     Cancel(Vec<(JobId, TaskId, InstanceId)>),
     /// Forget cached bodies of a job that is done.
     ForgetJob(JobId),
-    /// Stop the worker (`hq worker stop`, server shutdown).
+    /// Whether the worker is held for a multi-node task: a node of a running one whose command
+    /// runs elsewhere, or kept free for a waiting one. A held worker does not stop on its idle
+    /// timeout; the timeout counts again from the release.
+    SetReserved(bool),
+    /// Stop the worker (`hq worker stop`).
     Stop,
 }
 

@@ -119,17 +119,14 @@ impl Scheduler {
     /// are released. A multi-node task is lost only with its main node (where its command
     /// runs); losing another of its nodes leaves it running there, as the reference does.
     pub fn remove_worker(&mut self, id: WorkerId) -> Vec<TaskKey> {
+        let lost = self.tasks_lost_with(id);
         self.workers.remove(&id);
         self.held_for_multi_node.remove(&id);
-        let mut lost = Vec::new();
-        for (key, p) in self.running.iter_mut() {
+        for p in self.running.values_mut() {
             if p.multi_node && p.workers.first() != Some(&id) {
                 p.workers.retain(|w| *w != id);
-            } else if p.workers.contains(&id) {
-                lost.push(*key);
             }
         }
-        lost.sort_unstable();
         for key in &lost {
             self.task_done(*key);
         }
@@ -183,6 +180,33 @@ impl Scheduler {
         } else if let Some(worker) = p.workers.first().and_then(|w| self.workers.get_mut(w)) {
             worker.allocator.release(&p.allocation);
         }
+    }
+
+    /// The tasks that end when the worker is lost: those placed on it, and multi-node tasks
+    /// whose main node it is (their command runs there; another node's loss leaves them
+    /// running, see [`Self::remove_worker`]).
+    pub fn tasks_lost_with(&self, worker: WorkerId) -> Vec<TaskKey> {
+        let mut keys: Vec<TaskKey> = self
+            .running
+            .iter()
+            .filter(|(_, p)| match p.multi_node {
+                true => p.workers.first() == Some(&worker),
+                false => p.workers.contains(&worker),
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Whether the task holds resources on some worker.
+    pub fn is_running(&self, key: TaskKey) -> bool {
+        self.running.contains_key(&key)
+    }
+
+    /// How many tasks hold resources.
+    pub fn running_count(&self) -> usize {
+        self.running.len()
     }
 
     pub fn ready_count(&self) -> usize {

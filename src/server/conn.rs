@@ -1,12 +1,51 @@
 //! Connection handlers: accept, handshake, then translate frames to actor events and back.
-//! They never touch server state.
+//! They never touch server state. A peer that fails the handshake (wrong key, oversized frame,
+//! too slow) is disconnected and logged once; the log is rate-limited, so a flood of such peers
+//! costs a line every few seconds.
 
-use super::Event;
+use super::actor::Event;
 use crate::protocol::messages::*;
-use crate::protocol::{handshake, SecretKey};
-use std::time::Duration;
+use crate::protocol::{handshake, ProtocolError, SecretKey};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+
+/// Least time between two log lines about refused connections.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs refused connections at most once per [`REFUSAL_LOG_EVERY`], counting the others.
+#[derive(Default)]
+pub struct RefusalLog {
+    /// When the last line was logged, and how many refusals were not logged since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn refused(&self, what: &str, peer: Option<SocketAddr>, error: &ProtocolError) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if state
+            .0
+            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_EVERY)
+        {
+            state.1 += 1;
+            return;
+        }
+        let skipped = std::mem::take(&mut state.1);
+        state.0 = Some(now);
+        drop(state);
+        let peer = peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string());
+        let more = match skipped {
+            0 => String::new(),
+            n => format!(" ({n} more connections were refused since the last such message)"),
+        };
+        log::warn!("refused a {what} connection from {peer}: {error}{more}");
+    }
+}
 
 /// Accepts with a short back-off on errors (e.g. too many open files), so the loop never spins.
 async fn accept_next(listener: &TcpListener) -> TcpStream {
@@ -47,12 +86,13 @@ async fn accept_loop<F, Fut>(
     what: &'static str,
     serve: F,
 ) where
-    F: Fn(TcpStream, Option<SecretKey>, mpsc::UnboundedSender<Event>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), crate::protocol::ProtocolError>> + Send + 'static,
+    F: Fn(TcpStream, Option<SecretKey>, mpsc::UnboundedSender<Event>, Arc<RefusalLog>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ProtocolError>> + Send + 'static,
 {
+    let refusals = Arc::new(RefusalLog::default());
     loop {
         let stream = accept_next(&listener).await;
-        let connection = serve(stream, key, events.clone());
+        let connection = serve(stream, key, events.clone(), refusals.clone());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 log::debug!("{what} connection ended: {e}");
@@ -65,13 +105,14 @@ async fn serve_client(
     stream: TcpStream,
     key: Option<SecretKey>,
     events: mpsc::UnboundedSender<Event>,
-) -> Result<(), crate::protocol::ProtocolError> {
+    refusals: Arc<RefusalLog>,
+) -> Result<(), ProtocolError> {
     let peer = stream.peer_addr().ok();
     let (mut sender, mut receiver) =
         match handshake(stream, "hq-server", "hq-client", key.as_ref()).await {
             Ok(pair) => pair,
             Err(e) => {
-                log::warn!("refused a client connection from {peer:?}: {e}");
+                refusals.refused("client", peer, &e);
                 return Err(e);
             }
         };
@@ -107,13 +148,14 @@ async fn serve_worker(
     stream: TcpStream,
     key: Option<SecretKey>,
     events: mpsc::UnboundedSender<Event>,
-) -> Result<(), crate::protocol::ProtocolError> {
+    refusals: Arc<RefusalLog>,
+) -> Result<(), ProtocolError> {
     let peer = stream.peer_addr().ok();
     let (mut sender, mut receiver) = match handshake(stream, "server", "worker", key.as_ref()).await
     {
         Ok(pair) => pair,
         Err(e) => {
-            log::warn!("refused a worker connection from {peer:?}: {e}");
+            refusals.refused("worker", peer, &e);
             return Err(e);
         }
     };
@@ -137,10 +179,10 @@ async fn serve_worker(
     {
         return Ok(());
     }
-    let Ok((worker_id, registered)) = reply_rx.await else {
+    // The actor's first message on `outgoing` is the `Registered` answer.
+    let Ok(worker_id) = reply_rx.await else {
         return Ok(());
     };
-    sender.send(&registered).await?;
 
     let writer = tokio::spawn(async move {
         while let Some(msg) = outgoing.recv().await {

@@ -109,6 +109,7 @@ pub async fn run(
         bodies: HashMap::new(),
         running: HashMap::new(),
         late: Vec::new(),
+        reserved: false,
         started: Instant::now(),
     };
     let mut shutdown = Box::pin(shutdown);
@@ -248,6 +249,8 @@ struct WorkerLoop {
     running: RunningTasks,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
+    /// Held for a multi-node task (`SetReserved`): no idle timeout meanwhile.
+    reserved: bool,
     started: Instant,
 }
 
@@ -269,6 +272,10 @@ impl WorkerLoop {
             tokio::select! {
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
+                    Ok(Some(ToWorker::SetReserved(held))) => {
+                        self.reserved = held;
+                        idle_since = Instant::now();
+                    }
                     Ok(Some(msg)) => self.on_message(msg, &done_tx),
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
@@ -296,7 +303,8 @@ impl WorkerLoop {
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
                         break WorkerExit::TimeLimit;
                     }
-                    if self.running.is_empty() && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                    let idle = self.running.is_empty() && !self.reserved;
+                    if idle && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
                         break WorkerExit::IdleTimeout;
                     }
@@ -335,7 +343,7 @@ impl WorkerLoop {
                 }
             }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
-            ToWorker::Registered { .. } | ToWorker::Stop => {}
+            ToWorker::Registered { .. } | ToWorker::Stop | ToWorker::SetReserved(_) => {}
         }
     }
 

@@ -55,7 +55,7 @@ fn wait_reports_per_job_snapshots_and_final_counts() {
     );
     env.start_worker(&[]);
     let result = waiter.join().unwrap().unwrap();
-    assert_eq!(result.missing, (b + 1..=b + 5).collect::<Vec<_>>());
+    assert_eq!(result.missing, IdSet::from_range(b + 1, b + 5));
     let final_a = result.state.job(a).unwrap();
     assert!(final_a.done);
     assert_eq!(final_a.stats.finished, 3);
@@ -79,7 +79,7 @@ fn failed_tasks_carry_errors_and_resolved_paths() {
         let mut session = Session::connect(&env.server_dir).await.unwrap();
         session.failed_tasks(ids(job, job + 1)).await.unwrap()
     });
-    assert_eq!(failed.missing, vec![job + 1]);
+    assert_eq!(failed.missing, IdSet::from_range(job + 1, job + 1));
     let (id, tasks) = &failed.jobs[0];
     assert_eq!(*id, job);
     assert_eq!(tasks.len(), 1, "{tasks:?}");

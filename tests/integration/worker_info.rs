@@ -261,3 +261,56 @@ fn tasks_go_to_the_busy_worker_before_an_idle_one() {
     assert_eq!(workers(first), [1]);
     assert_eq!(workers(more), [1, 1, 1]);
 }
+
+#[test]
+fn nodes_of_a_multi_node_task_do_not_stop_on_their_idle_timeout_while_it_runs() {
+    let mut env = HqEnv::with_server();
+    let a = env.start_worker(&["--idle-timeout", "1s", "--heartbeat", "500ms"]);
+    let b = env.start_worker(&["--idle-timeout", "1s", "--heartbeat", "500ms"]);
+    let job = env.submit(&["--nodes", "2", "--", "bash", "-c", "sleep 3"]);
+    env.wait_job(job);
+    // Afterwards both time out; neither did while the task ran.
+    assert_eq!(env.wait_exit(a), 0);
+    assert_eq!(env.wait_exit(b), 0);
+    let task = &env
+        .run(&["task", "list", &job.to_string(), "--output-mode", "json"])
+        .json()[job.to_string()][0];
+    assert_eq!(task["state"], "finished");
+    let finished = task["finished_at"].as_str().unwrap().to_string();
+    let workers = env
+        .run(&["worker", "list", "--all", "--output-mode", "json"])
+        .json();
+    for w in workers.as_array().unwrap() {
+        let ended = w["ended"]["at"].as_str().unwrap();
+        assert!(
+            ended >= finished.as_str(),
+            "worker {} ended at {ended}, task at {finished}",
+            w["id"]
+        );
+    }
+    assert_eq!(
+        env.ok(&["worker", "list", "--all", "--output-mode", "quiet"]),
+        "1 IDLE TIMEOUT\n2 IDLE TIMEOUT\n"
+    );
+}
+
+#[test]
+fn an_ended_multi_node_task_still_lists_all_its_nodes() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    env.start_worker(&[]);
+    let job = env.submit(&["--nodes", "2", "--", "bash", "-c", "exit 1"]);
+    env.wait_job(job);
+    let task = &env
+        .run(&["task", "list", &job.to_string(), "--output-mode", "json"])
+        .json()[job.to_string()][0];
+    assert_eq!(task["state"], "failed");
+    let mut nodes: Vec<u64> = task["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_u64().unwrap())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, [1, 2]);
+}

@@ -71,6 +71,7 @@ impl ServerCore {
                 task,
                 instance,
                 workers,
+                variant: _,
             } => self.apply_started(time, job, task, instance, workers),
             JournalEvent::TaskFinished { job, task } => self.apply_finished(time, job, task),
             JournalEvent::TaskFailed { job, task, error } => {

@@ -219,6 +219,7 @@ impl ServerCore {
             task: a.key.task,
             instance,
             workers: a.workers.clone(),
+            variant: a.variant,
         });
         let job = &self.jobs[&a.key.job];
         let task = &job.tasks[job.index_of(a.key.task).expect("started task exists")];

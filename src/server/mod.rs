@@ -14,6 +14,8 @@ mod actor;
 mod apply;
 mod conn;
 mod core;
+mod event_json;
+mod history;
 pub mod journal;
 mod live;
 mod outbox;
@@ -179,6 +181,9 @@ pub async fn start(
         for w in warnings {
             log::warn!("{w}");
         }
+    } else {
+        let server_uid = core.info.server_uid.clone();
+        core.commit(journal::JournalEvent::ServerStart { server_uid });
     }
     let mut record = record;
     record.server_uid = core.info.server_uid.clone();

@@ -6,6 +6,7 @@ mod cancel;
 mod client_api;
 mod deploy_ssh;
 mod durability;
+mod events;
 mod hardening;
 mod hostile;
 mod jobfile;

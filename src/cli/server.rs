@@ -27,6 +27,11 @@ pub enum ServerCommand {
     },
     /// Write an access file (keys, hosts, ports) without starting a server
     GenerateAccess(GenerateAccessArgs),
+    /// Write the server's internal state (jobs, workers, scheduler) as JSON to a file
+    DebugDump {
+        /// Where to write it
+        path: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -109,6 +114,13 @@ pub async fn run(g: &GlobalOpts, cmd: ServerCommand) -> CliResult {
         }
         ServerCommand::Wait { timeout } => wait(g, timeout).await,
         ServerCommand::GenerateAccess(args) => generate_access(args),
+        ServerCommand::DebugDump { path } => {
+            let dump = connect(g).await?.debug_dump().await?;
+            std::fs::write(&path, dump)
+                .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+            log::info!("Server state written to {}", path.display());
+            Ok(())
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -533,6 +533,8 @@ pub enum ClientRequest {
     /// `hq journal replay` (`live: false`) and `hq journal stream` (`live: true`): answered with
     /// `EventLines` messages, then `Ok` (replay) or more lines until the server stops (stream).
     JournalEvents { live: bool },
+    /// `hq server debug-dump`: answered with `DebugDump`.
+    DebugDump,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -576,6 +578,8 @@ pub enum ClientResponse {
     ServerInfo(ServerInfo),
     /// NDJSON lines of journal events.
     EventLines(Vec<String>),
+    /// The server's internal state as a JSON document (`hq server debug-dump`).
+    DebugDump(String),
     Ok,
 }
 

@@ -3,6 +3,7 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod dump;
 mod pass;
 #[cfg(test)]
 mod tests;

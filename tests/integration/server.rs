@@ -242,3 +242,26 @@ fn a_stale_current_link_of_a_killed_server_is_replaced() {
     );
     env.ok(&["job", "list"]);
 }
+
+#[test]
+fn debug_dump_writes_the_scheduler_state_as_json() {
+    let mut env = HqEnv::with_server();
+    let job = env.submit(&["--array", "1-3", "--cpus", "2", "--", "true"]);
+    env.start_worker(&["--cpus", "1"]);
+    env.ok(&["server", "debug-dump", "dump.json"]);
+    let dump: serde_json::Value = serde_json::from_str(&env.read("dump.json")).unwrap();
+    // The tasks wait: the worker has one CPU, they want two.
+    assert_eq!(dump["hyperqueue"]["jobs"][0]["id"], job);
+    assert_eq!(dump["hyperqueue"]["jobs"][0]["waiting"], 3);
+    let tako = &dump["tako"];
+    assert_eq!(tako["ready_tasks"], 3);
+    assert_eq!(tako["queues"][0]["job"], job);
+    assert_eq!(tako["queues"][0]["ready"], 3);
+    assert_eq!(tako["workers"][0]["free_cpus"], "1");
+    let r = env.fails(&["server", "debug-dump", "/nonexistent-dir/x.json"]);
+    assert!(
+        r.stderr.contains("cannot write /nonexistent-dir/x.json"),
+        "{}",
+        r.stderr
+    );
+}

@@ -419,6 +419,16 @@ impl WorkerAllocator {
         self.running
     }
 
+    /// How much of a pool is wholly free, cheaply (fully free labels; a sum pool's free
+    /// amount), for ordering workers by load.
+    pub fn free_hint(&self, name: &str) -> Option<u64> {
+        let pool = self.pools.iter().find(|p| p.name == name)?;
+        Some(match &pool.state {
+            PoolState::Sum { free, .. } => *free,
+            PoolState::Indexed(p) => u64::from(p.total_full),
+        })
+    }
+
     /// Free amount of a pool (fully and partially free labels together), if it exists.
     pub fn free_amount(&self, name: &str) -> Option<ResourceAmount> {
         let pool = self.pools.iter().find(|p| p.name == name)?;
@@ -545,8 +555,8 @@ impl WorkerAllocator {
     /// Takes what is free of some pools, up to an amount each (indexed pools: fully free
     /// labels, up to the amount rounded up), whatever the group policies. The scheduler holds
     /// resources this way for a waiting task of higher priority during a pass, and gives them
-    /// back with [`Self::release`].
-    pub fn hold(&mut self, wants: &[(&str, Option<ResourceAmount>)]) -> Allocation {
+    /// back with [`Self::release`]. `None` (and nothing held) when none of it is free.
+    pub fn hold(&mut self, wants: &[(&str, Option<ResourceAmount>)]) -> Option<Allocation> {
         let mut out = Allocation::default();
         for &(name, amount) in wants {
             let Some(idx) = self.pools.iter().position(|p| p.name == name) else {
@@ -581,8 +591,11 @@ impl WorkerAllocator {
                 });
             }
         }
+        if out.resources.is_empty() {
+            return None;
+        }
         self.running += 1;
-        out
+        Some(out)
     }
 
     /// Returns an allocation's resources to the pools.

@@ -67,8 +67,12 @@ impl Scheduler {
                 self.queues.insert(qkey, queue);
             }
         }
+        // After the last level only multi-node holds matter (workers with `--min-utilization`
+        // and the reservation shown by `hq worker info`).
         for (req, count) in pending {
-            self.hold_for(req, count, now_ms, &mut pass);
+            if self.requests[req as usize].is_multi_node() {
+                self.hold_for_multi_node(req, count, now_ms, &mut pass);
+            }
         }
         self.fill_min_utilization_workers(now_ms, &mut pass);
         for (wid, alloc) in pass.holds.drain(..) {
@@ -93,14 +97,14 @@ impl Scheduler {
         !w.reserved && w.min_busy_cpus.is_zero() && !pass.held_workers.contains(&wid)
     }
 
-    /// Workers a single-node queue may use, busiest first (fewest free CPUs; ties by ID).
+    /// Workers a single-node queue may use, busiest first (fewest wholly free CPUs; ties by ID).
     fn compact_order(&self, pass: &Pass) -> Vec<WorkerId> {
-        let mut order: Vec<(bool, ResourceAmount, WorkerId)> = self
+        let mut order: Vec<(bool, u64, WorkerId)> = self
             .workers
             .iter()
             .filter(|(id, w)| Self::open_for_single_node(w, **id, pass))
             .map(|(id, w)| {
-                let free = w.allocator.free_amount(CPU_RESOURCE_NAME);
+                let free = w.allocator.free_hint(CPU_RESOURCE_NAME);
                 (w.allocator.is_idle(), free.unwrap_or_default(), *id)
             })
             .collect();
@@ -198,8 +202,7 @@ impl Scheduler {
                 continue;
             };
             let wants = shortfall(&mut w.allocator, &request);
-            if !wants.is_empty() {
-                let alloc = w.allocator.hold(&wants);
+            if let Some(alloc) = w.allocator.hold(&wants) {
                 pass.holds.push((wid, alloc));
             }
             held += 1;

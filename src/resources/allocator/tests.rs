@@ -495,7 +495,7 @@ fn coupled_pools_are_taken_from_coupled_groups() {
 
 /// Leaves only `free` labels of pool `pool` (named `name`) free.
 fn leave_free(w: &mut WorkerAllocator, pool: u32, name: &str, free: &[u32]) {
-    w.hold(&[(name, None)]);
+    w.hold(&[(name, None)]).unwrap();
     w.release(&Allocation {
         resources: vec![ResourceAllocation {
             resource: pool,

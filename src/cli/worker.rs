@@ -95,7 +95,8 @@ pub struct StartArgs {
     /// `detect`, `none`, `pbs` or `slurm`
     #[arg(long, default_value = "detect")]
     pub manager: String,
-    /// Period of hardware-usage reports (accepted; reports are not sent yet)
+    /// Period of hardware-usage reports (CPU, memory, network, disk, GPUs) shown by `hq worker
+    /// info`, `hq journal stream` and `hq dashboard`; `0s` = off
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
     /// Plan tasks on this worker only when at least this fraction (0 to 1) of its CPUs would
@@ -198,26 +199,42 @@ async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
 
 /// Builds the worker's pools from flags and detection; logs detection warnings.
 pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError> {
-    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
-    let user = worker_pools_from_cli(args.cpus.as_deref(), &args.resources).map_err(flag_err)?;
     let kinds = if args.no_detect_resources {
         DetectKinds::none()
     } else {
         DetectKinds::parse(&args.detect_resources)
             .map_err(|e| CliError::Usage(format!("invalid value for `--detect-resources`: {e}")))?
     };
-    let no_ht = args.no_hyper_threading || user.no_hyper_threading;
-    let (detected, warnings) = detect_host(no_ht, &kinds.without_defined(&user.descriptor));
-    for w in warnings {
-        log::warn!("{w}");
-    }
-    let mut desc = merge_worker_descriptor(user.descriptor, detected).map_err(flag_err)?;
+    let mut desc = pools(
+        args.cpus.as_deref(),
+        &args.resources,
+        kinds,
+        args.no_hyper_threading,
+    )?;
     if let Some(text) = &args.coupling {
         let in_flag = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
         let items = parse_coupling(text).map_err(in_flag)?;
         desc.coupling = resolve_coupling(&items, &desc).map_err(in_flag)?;
     }
     Ok(desc)
+}
+
+/// `--cpus`/`--resource` definitions completed by detection of the other kinds (also used for
+/// the local worker of `hq run`).
+pub fn pools(
+    cpus: Option<&str>,
+    resources: &[String],
+    kinds: DetectKinds,
+    no_hyper_threading: bool,
+) -> Result<ResourceDescriptor, CliError> {
+    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
+    let user = worker_pools_from_cli(cpus, resources).map_err(flag_err)?;
+    let no_ht = no_hyper_threading || user.no_hyper_threading;
+    let (detected, warnings) = detect_host(no_ht, &kinds.without_defined(&user.descriptor));
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    merge_worker_descriptor(user.descriptor, detected).map_err(flag_err)
 }
 
 async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
@@ -259,6 +276,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         time_limit: args.time_limit,
         on_server_lost: args.on_server_lost.clone(),
         min_utilization: args.min_utilization,
+        overview_interval: args.overview_interval.filter(|d| !d.is_zero()),
         noop_tasks,
     };
     let on_registered = move |id: WorkerId, config: &WorkerConfiguration| {
@@ -272,6 +290,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             multi_node_main: None,
             reserved: false,
             last_task_started: None,
+            overview: None,
         };
         print_info(&out, &[&info]);
         log::info!("Worker {id} registered");
@@ -325,10 +344,10 @@ fn worker_json(w: &WorkerInfo) -> serde_json::Value {
         None => serde_json::json!({"SingleNodeTasks": {
             "assigned_tasks": w.running_tasks,
             "running_tasks": w.running_tasks,
-            "is_reserved": false,
+            "is_reserved": w.reserved,
         }}),
     };
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "id": w.id,
         "started": format_iso(w.started_at),
         "ended": w.ended_at.map(|t| serde_json::json!({"at": format_iso(t)})),
@@ -347,7 +366,16 @@ fn worker_json(w: &WorkerInfo) -> serde_json::Value {
         "allocation": null,
         "runtime_info": runtime_info,
         "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
-    })
+    });
+    // Hardware reports are ours: their keys appear only when reports are on, so the object
+    // is the reference's otherwise.
+    if let Some(ms) = c.overview_interval_ms {
+        v["configuration"]["overview_interval"] = (ms as f64 / 1000.0).into();
+    }
+    if let Some(state) = &w.overview {
+        v["overview"] = serde_json::json!({"state": state});
+    }
+    v
 }
 
 /// `Runtime Info` of `hq worker info`.
@@ -430,7 +458,15 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                             format_duration_ms(Duration::from_millis(c.heartbeat_ms)),
                         ),
                         ("Idle timeout", opt_dur(c.idle_timeout_ms)),
-                        ("Overview interval", "None".into()),
+                        ("Overview interval", opt_dur(c.overview_interval_ms)),
+                        (
+                            "Hardware",
+                            match (&w.overview, c.overview_interval_ms) {
+                                (Some(o), _) => crate::common::hwsummary::summary_lines(o),
+                                (None, Some(_)) => "no report yet".into(),
+                                (None, None) => "no reports (see `--overview-interval`)".into(),
+                            },
+                        ),
                         ("Resources", resources.join("\n")),
                         ("Time Limit", opt_dur(c.time_limit_ms)),
                         ("Process pid", c.pid.to_string()),

@@ -8,6 +8,7 @@ pub mod amount;
 pub mod coupling;
 pub mod descriptor;
 mod descriptor_serde;
+pub mod fit;
 pub mod flags;
 mod policy;
 mod pool_parse;

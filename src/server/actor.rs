@@ -19,7 +19,7 @@ pub enum Event {
     /// A worker sent its registration; the actor answers with its ID on the oneshot and then
     /// sends everything for it (first `Registered`) through the unbounded channel.
     WorkerRegister(
-        WorkerConfiguration,
+        Box<WorkerConfiguration>,
         Vec<TaskResult>,
         mpsc::UnboundedSender<ToWorker>,
         oneshot::Sender<WorkerId>,
@@ -94,6 +94,7 @@ pub(super) fn end_round(core: &mut ServerCore, force_flush: bool) {
     }
     let _ = core.flush_journal(force_flush);
     core.notify_waiters(false);
+    core.dashboard_tick();
 }
 
 /// Applies one event; returns true when the server must stop.
@@ -108,7 +109,7 @@ fn handle_event(
             return matches!(core.handle_request(req, reply), After::StopServer);
         }
         Event::WorkerRegister(config, late_results, sender, reply) => {
-            let id = core.register_worker(config, late_results);
+            let id = core.register_worker(*config, late_results);
             senders.insert(id, sender);
             let _ = reply.send(id);
         }

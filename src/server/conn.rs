@@ -118,6 +118,8 @@ async fn serve_client(
         };
     while let Some(request) = receiver.recv::<ClientRequest>().await? {
         let (tx, mut rx) = mpsc::unbounded_channel();
+        // Weak, so the stream still ends when the actor drops its sender.
+        let weak = tx.downgrade();
         if events.send(Event::Client(request, tx)).is_err() {
             break;
         }
@@ -125,7 +127,7 @@ async fn serve_client(
             tokio::select! {
                 response = rx.recv() => {
                     let Some(response) = response else { return Ok(()) };
-                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_));
+                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_) | ClientResponse::Dashboard(_));
 
                     sender.send(&response).await?;
                     if last {
@@ -133,10 +135,17 @@ async fn serve_client(
                     }
                 }
                 // The client hung up while waiting (e.g. Ctrl-C during `hq job wait`).
-                closed = receiver.recv::<ClientRequest>() => {
-                    if !matches!(closed, Ok(Some(_))) {
-                        return Ok(());
+                closed = receiver.recv::<ClientRequest>() => match closed {
+                    // A dashboard moved to other rows: same reply channel, no answer of its own.
+                    Ok(Some(view @ ClientRequest::DashboardView(_))) => {
+                        if let Some(tx) = weak.upgrade() {
+                            if events.send(Event::Client(view, tx)).is_err() {
+                                return Ok(());
+                            }
+                        }
                     }
+                    Ok(Some(_)) => {}
+                    _ => return Ok(()),
                 }
             }
         }
@@ -168,11 +177,15 @@ async fn serve_worker(
     };
     // A worker built by another program (or a buggy one) must not bring pools the scheduler
     // cannot reason about.
-    let valid = config.resources.validate().map_err(|e| e.to_string()).and_then(|()| {
-        (config.min_utilization <= crate::resources::ResourceAmount::ONE)
-            .then_some(())
-            .ok_or_else(|| "min_utilization is above 1".to_string())
-    });
+    let valid = config
+        .resources
+        .validate()
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            (config.min_utilization <= crate::resources::ResourceAmount::ONE)
+                .then_some(())
+                .ok_or_else(|| "min_utilization is above 1".to_string())
+        });
     if let Err(reason) = valid {
         log::warn!("refused a worker registration from {peer:?}: {reason}");
         return Ok(());
@@ -181,7 +194,7 @@ async fn serve_worker(
     let (reply_tx, reply_rx) = oneshot::channel();
     if events
         .send(Event::WorkerRegister(
-            *config,
+            config,
             late_results,
             to_worker,
             reply_tx,

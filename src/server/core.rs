@@ -97,6 +97,8 @@ pub struct ServerCore {
     /// The clock (ms since the Unix epoch) for everything handled now; set by the actor before
     /// each event, by tests at will.
     pub now: u64,
+    /// `hq dashboard` subscribers and recent worker reports.
+    pub dashboard: super::dashboard::DashboardHub,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -127,6 +129,7 @@ impl ServerCore {
             journal: None,
             history: Default::default(),
             now: now_ms(),
+            dashboard: Default::default(),
         }
     }
 

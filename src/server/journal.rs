@@ -36,6 +36,12 @@ pub enum JournalEvent {
         id: WorkerId,
         reason: WorkerState,
     },
+    /// A hardware report (`--overview-interval`); not restored, dropped by prune.
+    WorkerOverview {
+        id: WorkerId,
+        #[serde(rename = "hw-state")]
+        hw_state: OverviewRecord,
+    },
     JobOpen {
         job_id: JobId,
         name: String,
@@ -93,6 +99,12 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
+}
+
+/// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverviewRecord {
+    pub state: HwState,
 }
 
 pub use super::event_json::event_line;
@@ -159,6 +171,17 @@ impl ServerCore {
                 j.dirty = true;
             }
             None => self.history.push(self.now, &event),
+        }
+        self.stream(&event);
+        self.apply(self.now, event);
+        self.run_effects();
+    }
+
+    /// Like [`commit`](Self::commit), but the event does not make the round fsync the
+    /// journal: it reaches the disk with the next flush (hardware reports, not restored).
+    pub fn commit_buffered(&mut self, event: JournalEvent) {
+        if let Some(j) = &mut self.journal {
+            let _ = j.writer.append(self.now, &event);
         }
         self.stream(&event);
         self.apply(self.now, event);
@@ -369,7 +392,7 @@ impl ServerCore {
                     self.workers.get(id).is_some_and(|w| w.connected)
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
-                JournalEvent::Counters { .. } => false,
+                JournalEvent::Counters { .. } | JournalEvent::WorkerOverview { .. } => false,
             })
             .collect();
         let counters = JournalEvent::Counters {

@@ -37,6 +37,7 @@ impl ServerCore {
             multi_node_main: None,
             reserved: false,
             last_task_started: None,
+            overview: None,
         };
         self.workers.insert(
             id,
@@ -68,6 +69,7 @@ impl ServerCore {
         match msg {
             FromWorker::Results(results) => self.on_results(results),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
+            FromWorker::Overview(state) => self.on_overview(id, *state),
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {
                     w.leaving = Some(reason);

@@ -14,11 +14,14 @@ mod actor;
 mod apply;
 mod conn;
 mod core;
+mod dashboard;
+mod dashboard_replay;
 mod event_json;
 mod history;
 pub mod journal;
 mod live;
 mod outbox;
+mod overview;
 mod queries;
 mod requests;
 mod state;
@@ -27,6 +30,7 @@ mod tests;
 mod waiters;
 
 pub use self::core::{now_ms, CoreConfig, ServerCore, DEFAULT_MAX_TASKS_PER_JOB};
+pub use self::dashboard_replay::JournalView;
 pub use self::live::worker_state_reason;
 pub use self::outbox::{Effect, Outbox};
 

@@ -110,11 +110,29 @@ impl Job {
         let Some(set) = selected else {
             return Box::new(self.tasks.iter());
         };
-        Box::new(set.ranges().iter().flat_map(move |&(s, e)| {
-            let from = self.tasks.partition_point(|t| t.id < s);
-            let to = self.tasks.partition_point(|t| t.id <= e);
-            self.tasks[from..to].iter()
-        }))
+        Box::new(
+            set.ranges()
+                .iter()
+                .flat_map(move |&(s, e)| self.tasks_between(s, e).iter()),
+        )
+    }
+
+    /// The tasks with IDs in `start..=end` (binary search in the sorted list).
+    fn tasks_between(&self, start: TaskId, end: TaskId) -> &[Task] {
+        let from = self.tasks.partition_point(|t| t.id < start);
+        let to = self.tasks.partition_point(|t| t.id <= end);
+        &self.tasks[from..to]
+    }
+
+    /// How many tasks [`Job::tasks_in`] yields, without visiting them.
+    pub fn count_in(&self, selected: Option<&IdSet>) -> u64 {
+        let Some(set) = selected else {
+            return self.tasks.len() as u64;
+        };
+        set.ranges()
+            .iter()
+            .map(|&(s, e)| self.tasks_between(s, e).len() as u64)
+            .sum()
     }
 
     pub fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {

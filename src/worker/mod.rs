@@ -2,8 +2,10 @@
 //! processes, reports results in batches, and stops on idle timeout, time limit or request.
 
 pub mod env;
+pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
+pub mod overview;
 pub mod reaper;
 pub mod spawn;
 pub mod streamer;
@@ -33,6 +35,8 @@ pub struct WorkerOptions {
     pub on_server_lost: String,
     /// `--min-utilization` (0 to 1).
     pub min_utilization: crate::resources::ResourceAmount,
+    /// Period of hardware reports (`--overview-interval`); `None` = off.
+    pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
     pub noop_tasks: bool,
 }
@@ -81,6 +85,24 @@ pub enum Shutdown {
 
 type RunningTasks = HashMap<(JobId, TaskId, InstanceId), oneshot::Sender<()>>;
 
+/// The program tasks see as `$HQ`, when it is not this executable: the Python package's `hq`
+/// command runs inside the interpreter, so its executable is `python`.
+static HQ_BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets what tasks see as `$HQ` (once per process; later calls are ignored).
+pub fn set_hq_binary(path: String) {
+    let _ = HQ_BINARY.set(path);
+}
+
+fn hq_binary() -> String {
+    match HQ_BINARY.get() {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hq".into()),
+    }
+}
+
 /// Connects, registers and runs until the worker stops; `on_registered` sees the ID and config.
 pub async fn run(
     opts: WorkerOptions,
@@ -95,15 +117,22 @@ pub async fn run(
         hostname: opts.hostname.clone(),
         work_dir: opts.work_dir.clone(),
         resources: opts.resources.clone(),
-        hq_path: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "hq".into()),
+        hq_path: hq_binary(),
     });
     let idle_timeout = opts
         .idle_timeout
         .or(reg.server_idle_timeout_ms.map(Duration::from_millis));
+    let overview = opts.overview_interval.map(|every| {
+        let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
+        let gpus = overview::GpuKinds {
+            nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
+            amd: has(crate::resources::AMD_GPU_RESOURCE_NAME),
+        };
+        overview::spawn(every, gpus)
+    });
     let mut lp = WorkerLoop {
         ctx,
+        overview,
         opts,
         idle_timeout,
         bodies: HashMap::new(),
@@ -213,6 +242,7 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         pid: std::process::id(),
         listen_address: format!("{}:{local_port}", opts.hostname),
         min_utilization: opts.min_utilization,
+        overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();
     sender
@@ -241,8 +271,20 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
     })
 }
 
+/// The next hardware report; never resolves when reports are off.
+async fn next_report(
+    rx: &mut Option<mpsc::UnboundedReceiver<Box<HwState>>>,
+) -> Option<Box<HwState>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct WorkerLoop {
     ctx: Arc<WorkerContext>,
+    /// Hardware reports from the overview thread (`--overview-interval`).
+    overview: Option<mpsc::UnboundedReceiver<Box<HwState>>>,
     opts: WorkerOptions,
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
@@ -267,9 +309,13 @@ impl WorkerLoop {
 
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        let mut overview = self.overview.take();
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
+                Some(state) = next_report(&mut overview) => {
+                    sender.send(&FromWorker::Overview(state)).await?;
+                }
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
                     Ok(Some(ToWorker::SetReserved(held))) => {
@@ -321,6 +367,7 @@ impl WorkerLoop {
                 idle_since = Instant::now();
             }
         };
+        self.overview = overview;
         self.stop_all(&mut done_rx).await;
         Ok(exit)
     }

@@ -4,6 +4,7 @@
 mod basic;
 mod cancel;
 mod client_api;
+mod dashboard;
 mod deploy_ssh;
 mod durability;
 mod events;
@@ -15,9 +16,13 @@ mod jobs;
 mod lifecycle;
 mod malformed;
 mod open_jobs;
+mod overview;
+mod progress;
+mod readme;
 mod resilience;
 mod resources;
 mod resources_cli;
+mod run;
 
 mod security;
 mod server;
@@ -27,3 +32,4 @@ mod tasks;
 mod utils;
 mod worker;
 mod worker_info;
+mod workflows;

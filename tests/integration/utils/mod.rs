@@ -160,10 +160,18 @@ impl HqEnv {
 
     /// Starts a long-running `hq` process (server, worker) owned by this environment.
     pub fn spawn(&mut self, args: &[&str]) -> u32 {
+        self.spawn_env(args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    pub fn spawn_env(&mut self, args: &[&str], vars: &[(&str, String)]) -> u32 {
         let log = self.file(&format!("proc-{}.log", self.children.len()));
         let log = std::fs::File::create(log).unwrap();
-        let child = self
-            .cmd(args)
+        let mut cmd = self.cmd(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -196,13 +204,18 @@ impl HqEnv {
 
     /// Starts a worker and waits until the server lists it.
     pub fn start_worker(&mut self, extra: &[&str]) -> u32 {
+        self.start_worker_env(extra, &[])
+    }
+
+    /// [`start_worker`](Self::start_worker) with extra environment variables.
+    pub fn start_worker_env(&mut self, extra: &[&str], vars: &[(&str, String)]) -> u32 {
         let before = self.worker_count();
         let mut args = vec!["worker", "start", "--no-detect-resources"];
         if !extra.iter().any(|a| a.starts_with("--cpus")) {
             args.extend_from_slice(&["--cpus", "2"]);
         }
         args.extend_from_slice(extra);
-        let pid = self.spawn(&args);
+        let pid = self.spawn_env(&args, vars);
         let env = &*self;
         wait_until("the worker to register", || env.worker_count() > before);
         pid

@@ -77,6 +77,7 @@ impl EmbeddedCluster {
             idle_timeout: None,
             time_limit: None,
             on_server_lost: "stop".into(),
+            min_utilization: crate::resources::ResourceAmount::ZERO,
             overview_interval: None,
             noop_tasks: false,
         };
@@ -88,6 +89,7 @@ impl EmbeddedCluster {
             };
             if let Err(e) = crate::worker::run(wopts, on_registered, async move {
                 let _ = stop_worker_rx.await;
+                crate::worker::Shutdown::Stop
             })
             .await
             {

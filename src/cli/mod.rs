@@ -3,6 +3,7 @@
 
 mod aliases;
 mod dashboard;
+mod deploy_ssh;
 mod directives;
 mod embedded;
 mod job;

@@ -6,7 +6,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -411,7 +411,12 @@ pub struct WorkerConfiguration {
     pub time_limit_ms: Option<u64>,
     pub on_server_lost: String,
     pub pid: u32,
+    /// `hostname:port` of the worker's end of its server connection (`hq` has no
+    /// worker-to-worker data transfer, so this is the one address a worker has).
     pub listen_address: String,
+    /// `--min-utilization` (0 to 1): plan tasks here only when at least this fraction of the
+    /// worker's CPUs would be busy.
+    pub min_utilization: ResourceAmount,
     /// Period of hardware reports (`--overview-interval`); `None` = off.
     pub overview_interval_ms: Option<u64>,
 }
@@ -434,6 +439,11 @@ pub struct WorkerInfo {
     pub started_at: u64,
     pub ended_at: Option<u64>,
     pub running_tasks: u32,
+    /// `Some(true)` on the main node of a running multi-node task, `Some(false)` on its other
+    /// nodes.
+    pub multi_node_main: Option<bool>,
+    /// Kept free by the scheduler for a waiting multi-node task.
+    pub reserved: bool,
     pub last_task_started: Option<(JobId, TaskId, u64)>,
     /// The latest hardware report (`--overview-interval`).
     pub overview: Option<HwState>,
@@ -612,6 +622,8 @@ pub enum ClientRequest {
     /// `hq journal replay` (`live: false`) and `hq journal stream` (`live: true`): answered with
     /// `EventLines` messages, then `Ok` (replay) or more lines until the server stops (stream).
     JournalEvents { live: bool },
+    /// `hq server debug-dump`: answered with `DebugDump`.
+    DebugDump,
     /// `hq dashboard`: answered with a full `Dashboard` feed message, then with changes until
     /// the client leaves. Everything in the feed is bounded (pages, newest jobs).
     Dashboard { view: DashboardView },
@@ -660,6 +672,8 @@ pub enum ClientResponse {
     ServerInfo(ServerInfo),
     /// NDJSON lines of journal events.
     EventLines(Vec<String>),
+    /// The server's internal state as a JSON document (`hq server debug-dump`).
+    DebugDump(String),
     /// A dashboard snapshot (`full`) or the changes since the previous message.
     Dashboard(Box<DashboardFeed>),
     Ok,
@@ -872,6 +886,9 @@ pub enum ToWorker {
         worker_id: WorkerId,
         server_uid: String,
         server_idle_timeout_ms: Option<u64>,
+        /// The server keeps a journal, so a restarted server will know this worker's tasks:
+        /// only then does a `finish-running` worker wait for it to come back.
+        server_has_journal: bool,
     },
     /// Bodies first, then assignments that use them.
     Compute {
@@ -882,7 +899,11 @@ pub enum ToWorker {
     Cancel(Vec<(JobId, TaskId, InstanceId)>),
     /// Forget cached bodies of a job that is done.
     ForgetJob(JobId),
-    /// Stop the worker (`hq worker stop`, server shutdown).
+    /// Whether the worker is held for a multi-node task: a node of a running one whose command
+    /// runs elsewhere, or kept free for a waiting one. A held worker does not stop on its idle
+    /// timeout; the timeout counts again from the release.
+    SetReserved(bool),
+    /// Stop the worker (`hq worker stop`).
     Stop,
 }
 

@@ -3,7 +3,10 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod dump;
+mod pass;
 #[cfg(test)]
 mod tests;
+mod utilization;
 
 pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};

@@ -19,7 +19,7 @@ pub enum Event {
     /// A worker sent its registration; the actor answers with its ID on the oneshot and then
     /// sends everything for it (first `Registered`) through the unbounded channel.
     WorkerRegister(
-        WorkerConfiguration,
+        Box<WorkerConfiguration>,
         Vec<TaskResult>,
         mpsc::UnboundedSender<ToWorker>,
         oneshot::Sender<WorkerId>,
@@ -71,18 +71,16 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         }
         if stop {
             core.stopping = true;
-            for (id, w) in &core.workers {
-                if w.connected {
-                    core.outbox.stop(*id);
-                }
-            }
+            // Workers are not sent `Stop`: they see the connection close when the actor ends
+            // and follow their `--on-server-lost` policy (exit code 1, as when the server is
+            // killed).
             core.commit(JournalEvent::ServerStop);
         }
         end_round(&mut core, stop);
         ship(&mut core, &senders);
         if stop {
             log::info!("Stopping server");
-            // Give the writer tasks a moment to deliver the stop messages.
+            // Give the writer tasks a moment to deliver the last replies.
             tokio::time::sleep(Duration::from_millis(50)).await;
             break;
         }
@@ -111,7 +109,7 @@ fn handle_event(
             return matches!(core.handle_request(req, reply), After::StopServer);
         }
         Event::WorkerRegister(config, late_results, sender, reply) => {
-            let id = core.register_worker(config, late_results);
+            let id = core.register_worker(*config, late_results);
             senders.insert(id, sender);
             let _ = reply.send(id);
         }

@@ -74,6 +74,7 @@ impl ServerCore {
                 task,
                 instance,
                 workers,
+                variant: _,
             } => self.apply_started(time, job, task, instance, workers),
             JournalEvent::TaskFinished { job, task } => self.apply_finished(time, job, task),
             JournalEvent::TaskFailed { job, task, error } => {
@@ -328,7 +329,11 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
                     instance: t.instance(),
                 });
             }
-            job.multi_node.remove(&key.task);
+            // The nodes of an ended multi-node task stay listed (`hq task list`) until it runs
+            // again.
+            if to == TaskStatus::Waiting {
+                job.multi_node.remove(&key.task);
+            }
         }
         _ => {}
     }

@@ -16,6 +16,8 @@ mod conn;
 mod core;
 mod dashboard;
 mod dashboard_replay;
+mod event_json;
+mod history;
 pub mod journal;
 mod live;
 mod outbox;
@@ -143,6 +145,7 @@ pub async fn start(
         server_uid: preset
             .as_ref()
             .map(|p| p.server_uid.clone())
+            .filter(|uid| !uid.is_empty())
             .unwrap_or_else(serverdir::new_server_uid),
         client: Some(AccessPart {
             host: host.clone(),
@@ -182,6 +185,9 @@ pub async fn start(
         for w in warnings {
             log::warn!("{w}");
         }
+    } else {
+        let server_uid = core.info.server_uid.clone();
+        core.commit(journal::JournalEvent::ServerStart { server_uid });
     }
     let mut record = record;
     record.server_uid = core.info.server_uid.clone();

@@ -227,8 +227,41 @@ impl ServerCore {
             .map(|(id, w)| {
                 let mut info = w.info.clone();
                 info.running_tasks = self.scheduler.running_on(*id) as u32;
+                info.multi_node_main = self.scheduler.multi_node_role(*id);
+                info.reserved = self.scheduler.is_held_for_multi_node(*id);
                 info
             })
             .collect()
+    }
+
+    /// `hq server debug-dump`: the server's state in JSON. The scheduler's part is under
+    /// `tako`, the key the reference (whose scheduler is the `tako` crate) uses, so scripts
+    /// that look for it find it.
+    pub(super) fn debug_dump(&self) -> serde_json::Value {
+        let jobs: Vec<serde_json::Value> = self
+            .jobs
+            .values()
+            .map(|j| {
+                let stats = &j.stats;
+                serde_json::json!({
+                    "id": j.id, "name": j.name, "is_open": j.is_open, "tasks": j.tasks.len(),
+                    "waiting": stats.waiting, "running": stats.running, "finished": stats.finished,
+                    "failed": stats.failed, "canceled": stats.canceled,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "hyperqueue": {
+                "server_uid": self.info.server_uid,
+                "version": self.info.version,
+                "now": self.now,
+                "next_job_id": self.next_job_id,
+                "next_worker_id": self.next_worker_id,
+                "journal": self.journal.as_ref().map(|j| j.path().display().to_string()),
+                "jobs": jobs,
+                "workers": self.worker_infos(),
+            },
+            "tako": self.scheduler.dump(),
+        })
     }
 }

@@ -65,6 +65,7 @@ impl ServerCore {
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),
             ClientRequest::ServerInfo => ClientResponse::ServerInfo(self.info.clone()),
+            ClientRequest::DebugDump => ClientResponse::DebugDump(self.debug_dump().to_string()),
             ClientRequest::JournalFlush => match self.journal.is_some() {
                 true => match self.flush_journal(true) {
                     Ok(()) => ClientResponse::Ok,

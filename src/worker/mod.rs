@@ -33,6 +33,8 @@ pub struct WorkerOptions {
     pub idle_timeout: Option<Duration>,
     pub time_limit: Option<Duration>,
     pub on_server_lost: String,
+    /// `--min-utilization` (0 to 1).
+    pub min_utilization: crate::resources::ResourceAmount,
     /// Period of hardware reports (`--overview-interval`); `None` = off.
     pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
@@ -65,7 +67,20 @@ pub enum WorkerExit {
     IdleTimeout,
     TimeLimit,
     ServerLost,
+    /// Stopped by SIGINT: the server was told (`STOPPED`).
     Signal,
+    /// Terminated by SIGTERM: tasks were killed and the connection dropped without a goodbye,
+    /// so the server sees `CONNECTION LOST`, as for a worker killed by the OS.
+    Terminated,
+}
+
+/// How the local shutdown request (a signal, or `hq run` ending) wants the worker to go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Tell the server, which records `STOPPED` and requeues the tasks without a crash.
+    Stop,
+    /// Leave without a word (SIGTERM): the server records `CONNECTION LOST`.
+    Terminate,
 }
 
 type RunningTasks = HashMap<(JobId, TaskId, InstanceId), oneshot::Sender<()>>;
@@ -92,14 +107,13 @@ fn hq_binary() -> String {
 pub async fn run(
     opts: WorkerOptions,
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl std::future::Future<Output = Shutdown>,
 ) -> Result<WorkerExit, WorkerError> {
-    let (sender, receiver, worker_id, config, server_uid, server_idle_timeout_ms) =
-        register(&opts, &[]).await?;
-    on_registered(worker_id, &config);
+    let reg = register(&opts, &[]).await?;
+    on_registered(reg.worker_id, &reg.config);
     let ctx = Arc::new(WorkerContext {
-        worker_id,
-        server_uid,
+        worker_id: reg.worker_id,
+        server_uid: reg.server_uid,
         hostname: opts.hostname.clone(),
         work_dir: opts.work_dir.clone(),
         resources: opts.resources.clone(),
@@ -107,7 +121,7 @@ pub async fn run(
     });
     let idle_timeout = opts
         .idle_timeout
-        .or(server_idle_timeout_ms.map(Duration::from_millis));
+        .or(reg.server_idle_timeout_ms.map(Duration::from_millis));
     let overview = opts.overview_interval.map(|every| {
         let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
         let gpus = overview::GpuKinds {
@@ -124,35 +138,40 @@ pub async fn run(
         bodies: HashMap::new(),
         running: HashMap::new(),
         late: Vec::new(),
+        reserved: false,
         started: Instant::now(),
     };
     let mut shutdown = Box::pin(shutdown);
-    let (mut sender, mut receiver) = (sender, receiver);
+    let (mut sender, mut receiver) = (reg.sender, reg.receiver);
+    let mut server_has_journal = reg.server_has_journal;
     loop {
         let exit = lp.run(sender, receiver, &mut shutdown).await?;
-        if exit != WorkerExit::ServerLost || lp.opts.on_server_lost != "finish-running" {
+        // Without a journal a new server would not know this worker's tasks: nothing to wait for.
+        if exit != WorkerExit::ServerLost
+            || lp.opts.on_server_lost != "finish-running"
+            || !server_has_journal
+        {
             return Ok(exit);
         }
         // Running tasks have finished; wait for a server restored from its journal.
         let wait = lp.idle_timeout.unwrap_or(RECONNECT_WINDOW);
         log::warn!("Lost the connection to the server; trying to reconnect for {wait:?}");
-        let Some(conn) = reconnect(&lp.opts, wait, &lp.late).await else {
+        let Some(reg) = reconnect(&lp.opts, wait, &lp.late).await else {
             return Ok(exit);
         };
         lp.late.clear();
-        let (s, r, id, _, uid, _) = conn;
-        log::info!("Reconnected to the server as worker {id}");
+        log::info!("Reconnected to the server as worker {}", reg.worker_id);
         let old = &lp.ctx;
         lp.ctx = Arc::new(WorkerContext {
-            worker_id: id,
-            server_uid: uid,
+            worker_id: reg.worker_id,
+            server_uid: reg.server_uid,
             hostname: old.hostname.clone(),
             work_dir: old.work_dir.clone(),
             resources: old.resources.clone(),
             hq_path: old.hq_path.clone(),
         });
-
-        (sender, receiver) = (s, r);
+        server_has_journal = reg.server_has_journal;
+        (sender, receiver) = (reg.sender, reg.receiver);
     }
 }
 
@@ -160,14 +179,16 @@ pub async fn run(
 /// when it has no idle timeout.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 
-type Registration = (
-    FrameSender,
-    FrameReceiver,
-    WorkerId,
-    WorkerConfiguration,
-    String,
-    Option<u64>,
-);
+/// A registered connection and what the server said about itself.
+struct Registration {
+    sender: FrameSender,
+    receiver: FrameReceiver,
+    worker_id: WorkerId,
+    config: WorkerConfiguration,
+    server_uid: String,
+    server_idle_timeout_ms: Option<u64>,
+    server_has_journal: bool,
+}
 
 /// Retries registration until it succeeds or `window` passes.
 async fn reconnect(
@@ -206,6 +227,7 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
             addr: addr.clone(),
             source,
         })?;
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
     let (mut sender, mut receiver) = handshake(stream, "worker", "server", key.as_ref()).await?;
     std::fs::create_dir_all(&opts.work_dir).ok();
     let config = WorkerConfiguration {
@@ -218,7 +240,8 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         time_limit_ms: opts.time_limit.map(|d| d.as_millis() as u64),
         on_server_lost: opts.on_server_lost.clone(),
         pid: std::process::id(),
-        listen_address: format!("{}:0", opts.hostname),
+        listen_address: format!("{}:{local_port}", opts.hostname),
+        min_utilization: opts.min_utilization,
         overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();
@@ -232,18 +255,20 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         worker_id,
         server_uid,
         server_idle_timeout_ms,
+        server_has_journal,
     }) = receiver.recv().await?
     else {
         return Err(WorkerError::Refused);
     };
-    Ok((
+    Ok(Registration {
         sender,
         receiver,
         worker_id,
         config,
         server_uid,
         server_idle_timeout_ms,
-    ))
+        server_has_journal,
+    })
 }
 
 /// The next hardware report; never resolves when reports are off.
@@ -266,6 +291,8 @@ struct WorkerLoop {
     running: RunningTasks,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
+    /// Held for a multi-node task (`SetReserved`): no idle timeout meanwhile.
+    reserved: bool,
     started: Instant,
 }
 
@@ -274,7 +301,7 @@ impl WorkerLoop {
         &mut self,
         mut sender: FrameSender,
         mut receiver: FrameReceiver,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl std::future::Future<Output = Shutdown>,
     ) -> Result<WorkerExit, WorkerError> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskResult>();
         let mut heartbeat = tokio::time::interval(self.opts.heartbeat);
@@ -291,6 +318,10 @@ impl WorkerLoop {
                 }
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
+                    Ok(Some(ToWorker::SetReserved(held))) => {
+                        self.reserved = held;
+                        idle_since = Instant::now();
+                    }
                     Ok(Some(msg)) => self.on_message(msg, &done_tx),
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
@@ -318,12 +349,16 @@ impl WorkerLoop {
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
                         break WorkerExit::TimeLimit;
                     }
-                    if self.running.is_empty() && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                    let idle = self.running.is_empty() && !self.reserved;
+                    if idle && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
                         break WorkerExit::IdleTimeout;
                     }
                 }
-                _ = &mut shutdown => {
+                how = &mut shutdown => {
+                    if how == Shutdown::Terminate {
+                        break WorkerExit::Terminated;
+                    }
                     let _ = sender.send(&FromWorker::Leaving(WorkerState::Stopped)).await;
                     break WorkerExit::Signal;
                 }
@@ -355,7 +390,7 @@ impl WorkerLoop {
                 }
             }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
-            ToWorker::Registered { .. } | ToWorker::Stop => {}
+            ToWorker::Registered { .. } | ToWorker::Stop | ToWorker::SetReserved(_) => {}
         }
     }
 

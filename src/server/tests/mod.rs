@@ -138,12 +138,10 @@ impl Harness {
     }
 
     pub fn add_worker(&mut self, cpus: &str) -> WorkerId {
-        let resources = ResourceDescriptor {
-            resources: vec![ResourceDescriptorItem {
-                name: "cpus".into(),
-                kind: parse_cpu_definition(cpus).unwrap(),
-            }],
-        };
+        let resources = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+            name: "cpus".into(),
+            kind: parse_cpu_definition(cpus).unwrap(),
+        }]);
         let config = WorkerConfiguration {
             hostname: "node".into(),
             work_dir: "/tmp".into(),
@@ -155,6 +153,7 @@ impl Harness {
             on_server_lost: "stop".into(),
             pid: 1,
             listen_address: String::new(),
+            min_utilization: Default::default(),
             overview_interval_ms: None,
         };
         self.core.register_worker(config, vec![])

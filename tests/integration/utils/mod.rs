@@ -105,6 +105,20 @@ impl HqEnv {
         wait_output(child, TIMEOUT, args)
     }
 
+    /// Like [`Self::run`], with extra environment variables.
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = self.cmd(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hq");
+        wait_output(child, TIMEOUT, args)
+    }
+
     /// Runs a client command that must finish within `timeout` (a hang fails the test).
     pub fn run_within(&self, args: &[&str], timeout: Duration) -> Run {
         let child = self

@@ -19,7 +19,7 @@ pub type ReqId = u32;
 
 /// Ready tasks with the same priority, job and request form one queue; higher priority first,
 /// then older jobs first.
-type QueueKey = (Reverse<i32>, JobId, ReqId);
+pub(super) type QueueKey = (Reverse<i32>, JobId, ReqId);
 
 /// What a pass decided for one task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,13 +31,13 @@ pub struct Assignment {
     pub allocation: Allocation,
 }
 
-struct SWorker {
-    allocator: WorkerAllocator,
-    group: String,
+pub(super) struct SWorker {
+    pub(super) allocator: WorkerAllocator,
+    pub(super) group: String,
     /// Time (ms) when the worker stops; tasks with a longer time request do not start here.
-    deadline_ms: Option<u64>,
+    pub(super) deadline_ms: Option<u64>,
     /// Owned by a multi-node task.
-    reserved: bool,
+    pub(super) reserved: bool,
 }
 
 struct Placement {
@@ -49,10 +49,10 @@ struct Placement {
 /// The scheduling core. See the module docs.
 #[derive(Default)]
 pub struct Scheduler {
-    requests: Vec<ResourceRequestVariants>,
+    pub(super) requests: Vec<ResourceRequestVariants>,
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
-    queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
-    workers: BTreeMap<WorkerId, SWorker>,
+    pub(super) queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
+    pub(super) workers: BTreeMap<WorkerId, SWorker>,
     running: HashMap<TaskKey, Placement>,
     ready_count: usize,
 }
@@ -377,7 +377,12 @@ impl Scheduler {
 }
 
 fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
-    match w.deadline_ms {
+    deadline_ok(w.deadline_ms, min_time_secs, now_ms)
+}
+
+/// Whether a worker that stops at `deadline_ms` lives long enough for a time request.
+pub(super) fn deadline_ok(deadline_ms: Option<u64>, min_time_secs: u64, now_ms: u64) -> bool {
+    match deadline_ms {
         Some(deadline) if min_time_secs > 0 => {
             deadline.saturating_sub(now_ms) >= min_time_secs * 1000
         }

@@ -3,7 +3,11 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod demand;
+#[cfg(test)]
+mod demand_tests;
 #[cfg(test)]
 mod tests;
 
 pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};
+pub use self::demand::{DemandQuery, DemandReport, Unrunnable};

@@ -83,7 +83,8 @@ impl SimWorker {
         }
         let deadline = self.deadline_ms;
         let placed = req.variants.iter().any(|r| {
-            deadline_ok(deadline, r.min_time_secs, now_ms) && self.allocator.try_allocate(r).is_some()
+            deadline_ok(deadline, r.min_time_secs, now_ms)
+                && self.allocator.try_allocate(r).is_some()
         });
         if placed {
             self.tasks += 1;
@@ -395,4 +396,3 @@ fn utilization(w: &SimWorker, total_cpus: u64) -> f32 {
 fn secs(s: u64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
 }
-

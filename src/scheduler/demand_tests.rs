@@ -127,13 +127,19 @@ fn tasks_no_worker_of_the_shape_could_run_are_reported() {
         reasons,
         vec![
             (2, "needs 8 `cpus`, workers of this queue have 4"),
-            (3, "needs resource `gpus`, which workers of this queue do not have"),
+            (
+                3,
+                "needs resource `gpus`, which workers of this queue do not have"
+            ),
             (
                 4,
                 "time request 2h exceeds what a new worker can offer (1h: the time limit minus \
                  start-up)"
             ),
-            (1, "needs 8 nodes, but allocations of this queue have at most 4 workers"),
+            (
+                1,
+                "needs 8 nodes, but allocations of this queue have at most 4 workers"
+            ),
         ]
     );
 }
@@ -161,7 +167,10 @@ fn multi_node_tasks_get_allocations_of_their_size() {
     assert_eq!(r.new_workers, 1);
     // A queued allocation of two workers serves one of them.
     let r = s.demand(&query(&shape, &[2], 10), 0);
-    assert_eq!((r.queued_used.clone(), r.new_multi_node.clone()), (vec![2], vec![2]));
+    assert_eq!(
+        (r.queued_used.clone(), r.new_multi_node.clone()),
+        (vec![2], vec![2])
+    );
 }
 
 #[test]

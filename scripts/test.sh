@@ -26,3 +26,10 @@ cargo test --locked --all-targets
 echo "== cargo clippy/test --features hwloc (library only)"
 cargo clippy --locked --features hwloc --lib -- -D warnings
 cargo test --locked --features hwloc --lib
+echo "== conformance: the original HyperQueue's CLI suite, with the expected failures"
+shared=${HQ_SHARED_DIR:-../shared}
+[ -x "$shared/hq-conformance/run.sh" ] || { echo "error: $shared/hq-conformance/run.sh not found (set HQ_SHARED_DIR)" >&2; exit 1; }
+cargo build --locked --release
+# A work folder per checkout, so parallel checkouts do not share one.
+export CONFORMANCE_DIR=${CONFORMANCE_DIR:-$PWD/target/conformance}
+"$shared/hq-conformance/run.sh" target/release/hq --expected tests/hq-conformance/expected-failures.txt

@@ -79,6 +79,8 @@ pub enum AllocationEnd {
     /// Failed; `counted` failures raise the rate limit and may pause the queue, others
     /// (preemption, node failure, cancellation) do not.
     Failed { counted: bool, reason: String },
+    /// Cancelled by `hq` (scale-in, queue removal); shown as finished.
+    Cancelled { reason: String },
 }
 
 /// Why a submission (or a dry run) failed, as the manager answered.

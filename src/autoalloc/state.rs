@@ -195,6 +195,7 @@ impl AutoAllocState {
                 self.queues.insert(*queue_id, new_queue(*queue_id, params));
             }
             AllocEvent::QueueRemoved { queue_id } => {
+                self.next_queue_id = self.next_queue_id.max(queue_id + 1);
                 self.queues.remove(queue_id);
             }
             AllocEvent::QueuePaused { queue_id, reason } => {
@@ -272,7 +273,7 @@ impl AutoAllocState {
             return;
         }
         a.status = match end {
-            AllocationEnd::Finished => AllocStatus::Finished,
+            AllocationEnd::Finished | AllocationEnd::Cancelled { .. } => AllocStatus::Finished,
             AllocationEnd::Failed { .. } => AllocStatus::Failed,
         };
         a.ended_at = Some(now);
@@ -285,7 +286,7 @@ impl AutoAllocState {
                 q.limiter.on_allocation_failure(now, &delays)
             }
             AllocationEnd::Finished => q.limiter.on_allocation_success(now),
-            AllocationEnd::Failed { counted: false, .. } => {}
+            AllocationEnd::Failed { counted: false, .. } | AllocationEnd::Cancelled { .. } => {}
         }
         self.finished_dirs.push_back(dir);
         let finished = q.allocations.len() - q.active().count();

@@ -95,6 +95,7 @@ impl EmbeddedCluster {
             idle_timeout: None,
             time_limit: None,
             on_server_lost: "stop".into(),
+            allocation: None,
             noop_tasks: false,
         };
         let (registered_tx, registered_rx) = oneshot::channel();

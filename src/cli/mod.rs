@@ -2,6 +2,8 @@
 //! spec says to "also accept", and the mapping of errors to exit codes.
 
 mod aliases;
+mod alloc;
+mod alloc_print;
 mod directives;
 mod embedded;
 mod job;
@@ -102,6 +104,9 @@ pub enum Command {
     /// Inspect and maintain the server's event journal
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Automatic allocation: queues that submit Slurm/PBS jobs starting workers on demand
+    #[command(subcommand)]
+    Alloc(alloc::AllocCommand),
     /// Read the stream files that `--stream` jobs write (no server needed)
     OutputLog(output_log::OutputLogArgs),
     /// Run a job on an embedded server and local worker, then exit (no setup needed)
@@ -197,6 +202,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,
         Command::Journal(cmd) => journal::run(&g, cmd).await,
+        Command::Alloc(cmd) => alloc::run(&g, cmd).await,
         Command::OutputLog(args) => output_log::run(&g, args),
         Command::GenerateCompletion { shell } => {
             log::info!("Generating completion file for {shell}...");

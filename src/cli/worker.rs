@@ -10,6 +10,7 @@ use crate::protocol::messages::*;
 use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
 use crate::resources::ResourceDescriptor;
 use crate::worker::hwdetect::{detect_host, format_hwdetect, DetectKinds};
+use crate::worker::manager::{self, ManagerChoice};
 use crate::worker::{WorkerExit, WorkerOptions};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -84,9 +85,10 @@ pub struct StartArgs {
     /// What to do when the server goes away: `stop` or `finish-running`
     #[arg(long, alias = "on-worker-lost", default_value = "stop", value_parser = ["stop", "finish-running"])]
     pub on_server_lost: String,
-    /// `detect`, `none`, `pbs` or `slurm`
+    /// Read the allocation (ID, remaining walltime) from PBS or Slurm: `detect`, `none`,
+    /// `pbs` or `slurm`
     #[arg(long, default_value = "detect")]
-    pub manager: String,
+    pub manager: ManagerChoice,
     /// Period of hardware-usage reports (accepted; reports are not sent yet)
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
@@ -222,11 +224,21 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             base.join("work")
         }
     };
+    let allocation = manager::detect(args.manager, |name| std::env::var(name).ok())
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    // The worker stops before its allocation does.
+    let remaining = match &allocation {
+        Some(a) => manager::remaining_walltime(a).await,
+        None => None,
+    };
+    let time_limit = match (args.time_limit, remaining) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let group = args
         .group
         .clone()
-        .or_else(|| std::env::var("SLURM_JOB_ID").ok())
-        .or_else(|| std::env::var("PBS_JOBID").ok())
+        .or_else(|| allocation.as_ref().map(|a| a.id.clone()))
         .unwrap_or_else(|| "default".into());
     #[cfg(feature = "bench-noop")]
     let noop_tasks = args.noop_tasks;
@@ -240,8 +252,9 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         work_dir,
         heartbeat: args.heartbeat,
         idle_timeout: args.idle_timeout,
-        time_limit: args.time_limit,
+        time_limit,
         on_server_lost: args.on_server_lost.clone(),
+        allocation,
         noop_tasks,
     };
     let on_registered = move |id: WorkerId, config: &WorkerConfiguration| {
@@ -313,10 +326,25 @@ fn worker_json(w: &WorkerInfo) -> serde_json::Value {
             "on_server_lost": c.on_server_lost,
             "min_utilization": 0.0,
         },
-        "allocation": null,
+        "allocation": c.allocation.as_ref().map(|a| serde_json::json!({"manager": a.manager.display_name(), "id": a.id})),
         "runtime_info": {"SingleNodeTasks": {"assigned_tasks": w.running_tasks, "running_tasks": w.running_tasks, "is_reserved": false}},
         "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
     })
+}
+
+/// `SLURM`/`PBS`/`None`, as the Manager column shows it.
+fn manager_name(c: &WorkerConfiguration) -> String {
+    match &c.allocation {
+        Some(a) => a.manager.display_name().to_uppercase(),
+        None => "None".into(),
+    }
+}
+
+fn manager_job_id(c: &WorkerConfiguration) -> String {
+    c.allocation
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| "N/A".into())
 }
 
 fn print_list(out: &Out, workers: &[WorkerInfo]) {
@@ -336,8 +364,8 @@ fn print_list(out: &Out, workers: &[WorkerInfo]) {
                         state_word(w.state).to_string(),
                         w.configuration.hostname.clone(),
                         w.configuration.resources.summary(),
-                        "None".into(),
-                        "N/A".into(),
+                        manager_name(&w.configuration),
+                        manager_job_id(&w.configuration),
                     ]
                 })
                 .collect();
@@ -398,8 +426,8 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         ("Time Limit", opt_dur(c.time_limit_ms)),
                         ("Process pid", c.pid.to_string()),
                         ("Group", c.group.clone()),
-                        ("Manager", "None".into()),
-                        ("Manager Job ID", "N/A".into()),
+                        ("Manager", manager_name(c)),
+                        ("Manager Job ID", manager_job_id(c)),
                         (
                             "Last task started",
                             w.last_task_started

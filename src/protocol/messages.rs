@@ -1,12 +1,14 @@
 //! Every message that crosses a socket, in one versioned file. Any change to a type here must
 //! bump [`PROTOCOL_VERSION`]: peers compare it in the handshake and refuse a mismatch.
 
+use crate::autoalloc::info::QueueInfo;
+use crate::autoalloc::{ManagerKind, QueueId, QueueParams};
 use crate::common::idset::IdSet;
 use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestVariants};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -338,6 +340,16 @@ pub struct WorkerConfiguration {
     pub on_server_lost: String,
     pub pid: u32,
     pub listen_address: String,
+    /// The PBS/Slurm allocation the worker runs in (`--manager`).
+    pub allocation: Option<WorkerAllocation>,
+}
+
+/// The batch-system allocation of a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerAllocation {
+    pub manager: ManagerKind,
+    /// The manager's job ID (`SLURM_JOB_ID`, `PBS_JOBID`).
+    pub id: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,7 +405,7 @@ pub struct WorkerExplanation {
 
 /// Requests a client sends; each gets exactly one [`ClientResponse`] except `WaitJobs`, which
 /// gets `Progress` messages before its final `WaitDone`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientRequest {
     /// Creates or extends a job.
     Submit(Box<SubmitRequest>),
@@ -444,9 +456,43 @@ pub enum ClientRequest {
     /// `hq journal replay` (`live: false`) and `hq journal stream` (`live: true`): answered with
     /// `EventLines` messages, then `Ok` (replay) or more lines until the server stops (stream).
     JournalEvents { live: bool },
+    /// `hq alloc ...`: automatic allocation queues.
+    Alloc(AllocRequest),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Requests about allocation queues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AllocRequest {
+    /// `hq alloc add`: creates a queue, after a test submission unless `dry_run` is false.
+    /// Answered with `Log` (the queue ID in the text) or `Error`.
+    Add {
+        params: Box<QueueParams>,
+        dry_run: bool,
+    },
+    /// `hq alloc dry-run`: only the test submission.
+    DryRun {
+        params: Box<QueueParams>,
+    },
+    /// `hq alloc list/info/log`, the dashboard: every queue (`None`) or one, with allocations.
+    /// Answered with `AllocQueues`.
+    Queues {
+        queue: Option<QueueId>,
+    },
+    Pause {
+        queue: QueueId,
+    },
+    Resume {
+        queue: QueueId,
+    },
+    /// Cancels the queue's allocations, then removes it; refused while allocations run unless
+    /// `force`.
+    Remove {
+        queue: QueueId,
+        force: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientResponse {
     /// A submission or `job open` was accepted.
     JobCreated {
@@ -480,6 +526,8 @@ pub enum ClientResponse {
     ServerInfo(ServerInfo),
     /// NDJSON lines of journal events.
     EventLines(Vec<String>),
+    /// Allocation queues with their allocations.
+    AllocQueues(Vec<QueueInfo>),
     Ok,
 }
 
@@ -559,7 +607,7 @@ pub enum FromWorker {
     /// First message of a worker; `late_results` are executions it finished while it had no
     /// server (after `--on-server-lost finish-running`), applied before anything is scheduled.
     Register {
-        config: WorkerConfiguration,
+        config: Box<WorkerConfiguration>,
         late_results: Vec<TaskResult>,
     },
 

@@ -128,7 +128,7 @@ async fn serve_worker(
     let (reply_tx, reply_rx) = oneshot::channel();
     if events
         .send(Event::WorkerRegister(
-            config,
+            *config,
             late_results,
             to_worker,
             reply_tx,

@@ -52,6 +52,8 @@ pub struct ServerCore {
     pub journal_dirty: bool,
     /// Applying a journal: record nothing, schedule nothing.
     pub replaying: bool,
+    /// Allocation queues (`hq alloc`).
+    pub autoalloc: super::autoalloc::AutoAllocService,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -83,6 +85,7 @@ impl ServerCore {
             journal: None,
             journal_dirty: false,
             replaying: false,
+            autoalloc: super::autoalloc::AutoAllocService::new(),
         }
     }
 
@@ -117,6 +120,7 @@ impl ServerCore {
                 self.scheduler
                     .add_ready(TaskKey { job, task }, req, g.body.priority);
                 self.needs_schedule = true;
+                self.autoalloc.mark_dirty();
             }
         }
     }

@@ -83,6 +83,10 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
+    /// Allocation queues; exported as `autoalloc-<kind>` (the trailing `-` tells the exporter
+    /// to prefix the inner variant's name).
+    #[serde(rename = "autoalloc-")]
+    Autoalloc(crate::autoalloc::AllocEvent),
 }
 
 /// One NDJSON line of `hq journal export/replay/stream`.
@@ -143,8 +147,11 @@ impl ServerCore {
         }
     }
 
-    /// Writes buffered events to disk (fdatasync).
+    /// Writes buffered events to disk (fdatasync); autoalloc's changes are recorded first.
     pub fn flush_journal(&mut self) {
+        for event in self.autoalloc.take_records() {
+            self.record(JournalEvent::Autoalloc(event));
+        }
         if !self.journal_dirty {
             return;
         }
@@ -277,6 +284,7 @@ impl ServerCore {
             JournalEvent::TaskRequeued { job, task } => {
                 self.with_task(job, task, |j, idx| j.set_status(idx, TaskStatus::Waiting));
             }
+            JournalEvent::Autoalloc(event) => self.autoalloc.state.apply(time, &event),
         }
     }
 
@@ -338,6 +346,7 @@ impl ServerCore {
                     self.workers.get(id).is_some_and(|w| w.sender.is_some())
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
+                JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
                 JournalEvent::Counters { .. } => false,
             })
             .collect();

@@ -1,6 +1,8 @@
 //! The server: binds the client and worker ports, writes the access file, and runs the actor
 //! that owns all state. Connection handlers only translate frames into events.
 
+mod autoalloc;
+mod autoalloc_ops;
 mod conn;
 mod core;
 pub mod journal;
@@ -52,6 +54,8 @@ pub enum Event {
     ),
     Worker(WorkerId, FromWorker),
     WorkerDisconnected(WorkerId),
+    /// A finished autoalloc operation (submission, status query, cancellation).
+    AutoAlloc(autoalloc_ops::AllocResult),
     Tick,
     Shutdown,
 }
@@ -193,6 +197,18 @@ pub async fn start(
     let client_key = record.client.as_ref().and_then(|c| c.key().ok().flatten());
     let worker_key = record.worker.as_ref().and_then(|c| c.key().ok().flatten());
     let (tx, rx) = mpsc::unbounded_channel();
+    core.autoalloc.attach(autoalloc_ops::OpsContext {
+        events: tx.clone(),
+        runner: crate::autoalloc::manager::ProcessRunner {
+            timeout: autoalloc_ops::Knobs::from_env().command_timeout,
+        },
+        run_dir: run_dir.clone(),
+        server_dir: opts.server_dir.clone(),
+        hq_path: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hq".into()),
+        rust_log: std::env::var("RUST_LOG").ok(),
+    });
     tokio::spawn(conn::accept_clients(
         client_listener,
         client_key,
@@ -257,11 +273,14 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         if core.needs_schedule {
             core.schedule();
         }
+        core.autoalloc.after_round(&core.scheduler, now_ms());
         core.flush_journal();
+        core.autoalloc.send_replies();
         core.flush_outbox();
         core.notify_waiters(false);
         if stop {
             core.stopping = true;
+            core.autoalloc.shutdown().await;
             for w in core.workers.values() {
                 if let Some(tx) = &w.sender {
                     let _ = tx.send(ToWorker::Stop);
@@ -309,6 +328,10 @@ impl ServerCore {
                 self.on_worker_lost(id, reason);
                 false
             }
+            Event::AutoAlloc(result) => {
+                self.autoalloc.on_result(result, now_ms());
+                false
+            }
             Event::Tick => {
                 self.check_heartbeats();
                 self.notify_waiters(true);
@@ -333,6 +356,7 @@ impl ServerCore {
             id,
             hostname: config.hostname.clone(),
         });
+        self.autoalloc.worker_connected(id, &config, now_ms());
 
         let info = WorkerInfo {
             id,

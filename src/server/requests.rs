@@ -82,6 +82,12 @@ impl ServerCore {
                 self.stream_events(live, reply);
                 return After::Nothing;
             }
+            ClientRequest::Alloc(req) => {
+                match self.autoalloc.handle(req, reply.clone(), now_ms()) {
+                    Some(response) => response,
+                    None => return After::Nothing,
+                }
+            }
             ClientRequest::StopServer => {
                 let _ = reply.send(ClientResponse::Ok);
                 return After::StopServer;

@@ -177,6 +177,7 @@ impl ServerCore {
         worker.sender = None;
         worker.info.state = reason;
         worker.info.ended_at = Some(now_ms());
+        let allocation = worker.info.configuration.allocation.clone();
         self.record(JournalEvent::WorkerLost {
             id: worker_id,
             reason,
@@ -188,6 +189,8 @@ impl ServerCore {
         let lost = self.scheduler.remove_worker(worker_id);
         log::info!("Worker {worker_id} lost: {}", worker_state_reason(reason));
         let now = now_ms();
+        self.autoalloc
+            .worker_lost(worker_id, allocation.as_ref(), reason, now);
         for key in lost {
             self.requeue_lost(key, counts_crash, now);
         }

@@ -4,6 +4,7 @@
 pub mod env;
 pub mod hwdetect;
 pub mod launcher;
+pub mod manager;
 pub mod reaper;
 pub mod spawn;
 pub mod streamer;
@@ -31,6 +32,8 @@ pub struct WorkerOptions {
     pub idle_timeout: Option<Duration>,
     pub time_limit: Option<Duration>,
     pub on_server_lost: String,
+    /// The PBS/Slurm allocation the worker runs in.
+    pub allocation: Option<WorkerAllocation>,
     /// Benchmark mode: complete every task at once without starting a process.
     pub noop_tasks: bool,
 }
@@ -73,7 +76,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<WorkerExit, WorkerError> {
     let (sender, receiver, worker_id, config, server_uid, server_idle_timeout_ms) =
-        register(&opts, &[]).await?;
+        register(&opts, &[], Duration::ZERO).await?;
     on_registered(worker_id, &config);
     let ctx = Arc::new(WorkerContext {
         worker_id,
@@ -107,7 +110,7 @@ pub async fn run(
         // Running tasks have finished; wait for a server restored from its journal.
         let wait = lp.idle_timeout.unwrap_or(RECONNECT_WINDOW);
         log::warn!("Lost the connection to the server; trying to reconnect for {wait:?}");
-        let Some(conn) = reconnect(&lp.opts, wait, &lp.late).await else {
+        let Some(conn) = reconnect(&lp.opts, wait, &lp.late, lp.started.elapsed()).await else {
             return Ok(exit);
         };
         lp.late.clear();
@@ -145,19 +148,25 @@ async fn reconnect(
     opts: &WorkerOptions,
     window: Duration,
     late: &[TaskResult],
+    lived: Duration,
 ) -> Option<Registration> {
     let deadline = Instant::now() + window;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(conn) = register(opts, late).await {
+        if let Ok(conn) = register(opts, late, lived).await {
             return Some(conn);
         }
     }
     None
 }
 
-/// Connects to the server named by the server directory and registers.
-async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registration, WorkerError> {
+/// Connects to the server named by the server directory and registers; `lived` is how long the
+/// worker has run (a reconnecting worker reports the rest of its time limit).
+async fn register(
+    opts: &WorkerOptions,
+    late: &[TaskResult],
+    lived: Duration,
+) -> Result<Registration, WorkerError> {
     let dir = serverdir::resolve_active_dir(&opts.server_dir);
     let record = serverdir::read_access(&dir)?
         .ok_or_else(|| WorkerError::NoServer(opts.server_dir.clone()))?;
@@ -186,15 +195,18 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         resources: opts.resources.clone(),
         heartbeat_ms: opts.heartbeat.as_millis() as u64,
         idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
-        time_limit_ms: opts.time_limit.map(|d| d.as_millis() as u64),
+        time_limit_ms: opts
+            .time_limit
+            .map(|d| d.saturating_sub(lived).as_millis() as u64),
         on_server_lost: opts.on_server_lost.clone(),
         pid: std::process::id(),
         listen_address: format!("{}:0", opts.hostname),
+        allocation: opts.allocation.clone(),
     };
     let late_results = late.to_vec();
     sender
         .send(&FromWorker::Register {
-            config: config.clone(),
+            config: Box::new(config.clone()),
             late_results,
         })
         .await?;

@@ -246,13 +246,21 @@ impl AutoAllocState {
             AllocEvent::AllocationRequeued {
                 queue_id,
                 allocation_id,
-            } => self.with_allocation(*queue_id, allocation_id, |a| {
-                a.status = AllocStatus::Queued;
-                a.started_at = None;
-                a.connected.clear();
-                a.ended_workers.clear();
-                a.verifying = false;
-            }),
+            } => {
+                let mut dir = None;
+                self.with_allocation(*queue_id, allocation_id, |a| {
+                    a.status = AllocStatus::Queued;
+                    a.started_at = None;
+                    a.ended_at = None;
+                    a.end = None;
+                    a.ended_workers.clear();
+                    a.verifying = false;
+                    dir = Some(a.workdir.clone());
+                });
+                if let Some(dir) = dir {
+                    self.finished_dirs.retain(|d| *d != dir);
+                }
+            }
             AllocEvent::AllocationFinished {
                 queue_id,
                 allocation_id,

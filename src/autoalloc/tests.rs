@@ -375,3 +375,32 @@ fn events_survive_the_journal_encoding() {
     .unwrap();
     assert_eq!(json["allocation-queued"]["worker-count"], 2);
 }
+
+#[test]
+fn a_requeued_allocation_whose_workers_stopped_runs_again() {
+    let mut s = state_with(params());
+    queue_allocation(&mut s, "5", 1, 0);
+    let desc = ResourceDescriptor::default();
+    let e = s.worker_connected(SLURM, "5", 1, &desc, 0);
+    apply_all(&mut s, 0, e);
+    // Preempted: the worker stopped on SIGTERM as if it had finished.
+    let LostOutcome::Record(e) = s.worker_lost(SLURM, "5", 1, false, 100_000) else {
+        panic!("finished");
+    };
+    s.apply(100_000, &e);
+    assert_eq!(s.queues[&Q].allocations[0].status, AllocStatus::Finished);
+    assert_eq!(s.finished_dirs.len(), 1);
+    // Slurm runs it again: its worker connects.
+    let e = s.worker_connected(SLURM, "5", 2, &desc, 200_000);
+    assert!(
+        matches!(e[0], AllocEvent::AllocationRequeued { .. }),
+        "{e:?}"
+    );
+    apply_all(&mut s, 200_000, e);
+    let a = &s.queues[&Q].allocations[0];
+    assert_eq!(
+        (a.status, a.ended_at, a.connected.len()),
+        (AllocStatus::Running, None, 1)
+    );
+    assert!(s.finished_dirs.is_empty());
+}

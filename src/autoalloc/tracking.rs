@@ -70,14 +70,19 @@ impl AutoAllocState {
         let Some((queue_id, a)) = self.locate(kind, id) else {
             return vec![];
         };
+        let mut events = Vec::new();
         if !a.status.is_active() {
-            return vec![];
+            // It ended as far as we knew (its workers stopped on a signal), but the manager
+            // requeued it and it runs again.
+            events.push(AllocEvent::AllocationRequeued {
+                queue_id,
+                allocation_id: id.to_string(),
+            });
         }
         a.connected.push((worker, now));
         a.had_worker = true;
         a.verifying = false;
-        let mut events = Vec::new();
-        if a.status == AllocStatus::Queued {
+        if !matches!(a.status, AllocStatus::Running) {
             events.push(AllocEvent::AllocationStarted {
                 queue_id,
                 allocation_id: id.to_string(),
@@ -225,12 +230,23 @@ fn on_state(a: &Allocation, state: &ManagerState) -> Option<Change> {
     }
     match (a.status, state) {
         (AllocStatus::Queued, ManagerState::Running) => Some(Change::Started),
-        (AllocStatus::Running, ManagerState::Queued) => Some(Change::Requeued),
-        (_, ManagerState::Finished) if !a.had_worker => {
+        (AllocStatus::Running, ManagerState::Queued) if a.connected.is_empty() => {
+            Some(Change::Requeued)
+        }
+        (_, ManagerState::Finished | ManagerState::Failed { counted: true, .. })
+            if !a.had_worker =>
+        {
+            let detail = match state {
+                ManagerState::Failed { reason, .. } => format!("{reason}; "),
+                _ => String::new(),
+            };
             Some(Change::Ended(AllocationEnd::Failed {
                 counted: true,
-                reason: "the allocation ended before any worker connected (see `hq alloc log`)"
-                    .into(),
+                reason: format!(
+                    "the allocation ended before any worker connected ({detail}see `hq alloc \
+                     log {} stderr`)",
+                    a.id
+                ),
             }))
         }
         (_, ManagerState::Finished | ManagerState::Failed { .. }) => {

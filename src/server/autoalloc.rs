@@ -30,6 +30,9 @@ pub struct AutoAllocService {
     /// Time of each queue's last status query.
     last_refresh: BTreeMap<QueueId, u64>,
     dirty: bool,
+    /// Ready tasks at the last check: any change (submitted, started, cancelled) is a reason
+    /// for a pass.
+    last_ready: usize,
     last_pass_ms: u64,
     last_tick_ms: u64,
     replies: HashMap<u64, Reply>,
@@ -51,6 +54,7 @@ impl AutoAllocService {
             querying: HashSet::new(),
             last_refresh: BTreeMap::new(),
             dirty: false,
+            last_ready: 0,
             last_pass_ms: 0,
             last_tick_ms: 0,
             replies: HashMap::new(),
@@ -85,11 +89,6 @@ impl AutoAllocService {
         for (reply, response) in self.outgoing.drain(..) {
             let _ = reply.send(response);
         }
-    }
-
-    /// Tasks became ready or a job was submitted.
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
     }
 
     pub fn worker_connected(&mut self, id: WorkerId, config: &WorkerConfiguration, now: u64) {
@@ -439,6 +438,10 @@ impl AutoAllocService {
         if self.ctx.is_none() || self.state.queues.is_empty() {
             self.dirty = false;
             return;
+        }
+        if scheduler.ready_count() != self.last_ready {
+            self.last_ready = scheduler.ready_count();
+            self.dirty = true;
         }
         let since_pass = now.saturating_sub(self.last_pass_ms);
         let tick = now.saturating_sub(self.last_tick_ms) >= self.knobs.tick_ms;

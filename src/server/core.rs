@@ -120,7 +120,6 @@ impl ServerCore {
                 self.scheduler
                     .add_ready(TaskKey { job, task }, req, g.body.priority);
                 self.needs_schedule = true;
-                self.autoalloc.mark_dirty();
             }
         }
     }

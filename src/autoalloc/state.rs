@@ -128,6 +128,18 @@ impl Queue {
         }
     }
 
+    /// How often the manager is asked about the queue's allocations: often while some wait in
+    /// the manager (or must be verified), rarely while all run (their workers report
+    /// themselves); never without active allocations.
+    pub fn refresh_interval(&self, queued_ms: u64, running_ms: u64) -> Option<u64> {
+        let mut active = self.active().peekable();
+        active.peek()?;
+        match active.any(|a| a.status == AllocStatus::Queued || a.verifying) {
+            true => Some(queued_ms),
+            false => Some(running_ms),
+        }
+    }
+
     /// Why the queue should pause itself now, if it should.
     pub fn pause_reason(&self, config: &LimitsConfig) -> Option<String> {
         let l = &self.limiter;

@@ -404,3 +404,17 @@ fn a_requeued_allocation_whose_workers_stopped_runs_again() {
     );
     assert!(s.finished_dirs.is_empty());
 }
+
+#[test]
+fn queued_allocations_are_polled_more_often_than_running_ones() {
+    let mut s = state_with(params());
+    assert_eq!(s.queues[&Q].refresh_interval(1, 100), None);
+    queue_allocation(&mut s, "1", 1, 0);
+    queue_allocation(&mut s, "2", 1, 0);
+    assert_eq!(s.queues[&Q].refresh_interval(1, 100), Some(1));
+    for id in ["1", "2"] {
+        let e = s.worker_connected(SLURM, id, 1, &ResourceDescriptor::default(), 0);
+        apply_all(&mut s, 0, e);
+    }
+    assert_eq!(s.queues[&Q].refresh_interval(1, 100), Some(100));
+}

@@ -4,44 +4,43 @@
 //! replies, and runs manager commands as separate tasks so the actor never waits for them.
 
 use super::autoalloc_ops::{self as ops, AllocResult, Knobs, OpsContext};
+use super::autoalloc_requests::removed;
 use crate::autoalloc::events::AllocationEnd;
-use crate::autoalloc::info::QueueInfo;
 use crate::autoalloc::tracking::LostOutcome;
-use crate::autoalloc::{decide, AllocEvent, AllocStatus, AutoAllocState, QueueId, QueueParams};
+use crate::autoalloc::{decide, AllocEvent, AutoAllocState, QueueId, QueueParams};
 use crate::protocol::messages::{
-    AllocRequest, ClientResponse, LogLine, WorkerAllocation, WorkerConfiguration, WorkerId,
-    WorkerState,
+    ClientResponse, LogLine, WorkerAllocation, WorkerConfiguration, WorkerId, WorkerState,
 };
 use crate::scheduler::Scheduler;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
-type Reply = UnboundedSender<ClientResponse>;
+pub(super) type Reply = UnboundedSender<ClientResponse>;
 
 pub struct AutoAllocService {
     pub state: AutoAllocState,
-    knobs: Knobs,
-    ctx: Option<Arc<OpsContext>>,
+    pub(super) knobs: Knobs,
+    pub(super) ctx: Option<Arc<OpsContext>>,
     /// Queues with a batch of submissions/cancellations running.
-    busy: HashSet<QueueId>,
+    pub(super) busy: HashSet<QueueId>,
     /// Queues with a status query running.
-    querying: HashSet<QueueId>,
+    pub(super) querying: HashSet<QueueId>,
     /// Time of each queue's last status query.
-    last_refresh: BTreeMap<QueueId, u64>,
-    dirty: bool,
+    pub(super) last_refresh: BTreeMap<QueueId, u64>,
+    pub(super) dirty: bool,
     /// Ready tasks at the last check: any change (submitted, started, cancelled) is a reason
     /// for a pass.
-    last_ready: usize,
-    last_pass_ms: u64,
-    last_tick_ms: u64,
-    replies: HashMap<u64, Reply>,
-    next_token: u64,
-    dry_runs: u32,
+    pub(super) last_ready: usize,
+    pub(super) last_pass_ms: u64,
+    pub(super) last_tick_ms: u64,
+    pub(super) replies: HashMap<u64, Reply>,
+    pub(super) next_token: u64,
+    pub(super) dry_runs: u32,
     /// Recorded changes not yet journaled.
-    records: Vec<AllocEvent>,
+    pub(super) records: Vec<AllocEvent>,
     /// Replies to send once the journal holds the changes they acknowledge.
-    outgoing: Vec<(Reply, ClientResponse)>,
+    pub(super) outgoing: Vec<(Reply, ClientResponse)>,
 }
 
 impl AutoAllocService {
@@ -74,7 +73,7 @@ impl AutoAllocService {
     }
 
     /// Applies and records a change.
-    fn emit(&mut self, now: u64, event: AllocEvent) {
+    pub(super) fn emit(&mut self, now: u64, event: AllocEvent) {
         self.state.apply(now, &event);
         self.records.push(event);
         self.dirty = true;
@@ -123,161 +122,6 @@ impl AutoAllocService {
             }
         }
         self.dirty = true;
-    }
-
-    /// `hq alloc ...`; `None` when the answer comes later.
-    pub fn handle(&mut self, req: AllocRequest, reply: Reply, now: u64) -> Option<ClientResponse> {
-        match req {
-            AllocRequest::Add { params, dry_run } => {
-                if let Err(e) = params.validate() {
-                    return Some(ClientResponse::Error(e.to_string()));
-                }
-                if !dry_run {
-                    return Some(self.create_queue(*params, now, vec![]));
-                }
-                self.start_dry_run(params, true, reply);
-                None
-            }
-            AllocRequest::DryRun { params } => {
-                if let Err(e) = params.validate() {
-                    return Some(ClientResponse::Error(e.to_string()));
-                }
-                self.start_dry_run(params, false, reply);
-                None
-            }
-            AllocRequest::Queues { queue } => Some(self.queues(queue, now)),
-            AllocRequest::Pause { queue } => Some(self.pause(queue, now)),
-            AllocRequest::Resume { queue } => Some(self.with_queue(queue, |s| {
-                s.emit(now, AllocEvent::QueueResumed { queue_id: queue });
-                format!("Allocation queue {queue} successfully resumed")
-            })),
-            AllocRequest::Remove { queue, force } => self.remove(queue, force, reply, now),
-        }
-    }
-
-    fn with_queue(
-        &mut self,
-        queue: QueueId,
-        f: impl FnOnce(&mut Self) -> String,
-    ) -> ClientResponse {
-        if !self.state.queues.contains_key(&queue) {
-            return ClientResponse::Error(format!("Allocation queue {queue} not found"));
-        }
-        let line = f(self);
-        ClientResponse::Log {
-            lines: vec![LogLine::Info(line)],
-            ok: true,
-        }
-    }
-
-    fn pause(&mut self, queue: QueueId, now: u64) -> ClientResponse {
-        self.with_queue(queue, |s| {
-            s.emit(
-                now,
-                AllocEvent::QueuePaused {
-                    queue_id: queue,
-                    reason: None,
-                },
-            );
-            format!("Allocation queue {queue} successfully paused")
-        })
-    }
-
-    fn queues(&self, queue: Option<QueueId>, now: u64) -> ClientResponse {
-        let infos: Vec<QueueInfo> = self
-            .state
-            .queues
-            .values()
-            .filter(|q| queue.is_none_or(|id| q.id == id))
-            .map(|q| q.info(now))
-            .collect();
-        match (queue, infos.is_empty()) {
-            (Some(id), true) => ClientResponse::Error(format!("Allocation queue {id} not found")),
-            _ => ClientResponse::AllocQueues(infos),
-        }
-    }
-
-    fn create_queue(
-        &mut self,
-        params: QueueParams,
-        now: u64,
-        mut lines: Vec<LogLine>,
-    ) -> ClientResponse {
-        let warnings = params.validate().unwrap_or_default();
-        let id = self.state.next_queue_id;
-        self.emit(
-            now,
-            AllocEvent::QueueCreated {
-                queue_id: id,
-                params: Box::new(params),
-            },
-        );
-        lines.extend(warnings.into_iter().map(LogLine::Warn));
-        lines.push(LogLine::Info(format!(
-            "Allocation queue {id} successfully created"
-        )));
-        ClientResponse::Log { lines, ok: true }
-    }
-
-    fn start_dry_run(&mut self, params: Box<QueueParams>, create: bool, reply: Reply) {
-        let Some(ctx) = self.ctx.clone() else {
-            let _ = reply.send(ClientResponse::Error("the server is not running".into()));
-            return;
-        };
-        self.next_token += 1;
-        self.dry_runs += 1;
-        let token = self.next_token;
-        self.replies.insert(token, reply);
-        let dir = ctx
-            .run_dir
-            .join("autoalloc")
-            .join(format!("dry-run-{:03}", self.dry_runs));
-        tokio::spawn(ops::dry_run(ctx, token, params, create, dir));
-    }
-
-    fn remove(
-        &mut self,
-        queue: QueueId,
-        force: bool,
-        reply: Reply,
-        now: u64,
-    ) -> Option<ClientResponse> {
-        let Some(q) = self.state.queues.get(&queue) else {
-            return Some(ClientResponse::Error(format!(
-                "Allocation queue {queue} not found"
-            )));
-        };
-        let running = q.active().any(|a| a.status == AllocStatus::Running);
-        if running && !force {
-            return Some(ClientResponse::Error(
-                "Allocation queue has running jobs, so it will not be removed. Use `--force` if \
-                 you want to remove the queue anyway"
-                    .into(),
-            ));
-        }
-        let active: Vec<String> = q.active().map(|a| a.id.clone()).collect();
-        let params = q.params.clone();
-        match (&self.ctx, active.is_empty()) {
-            (Some(ctx), false) => {
-                self.next_token += 1;
-                self.replies.insert(self.next_token, reply);
-                self.busy.insert(queue);
-                let batch = ops::run_batch(
-                    ctx.clone(),
-                    queue,
-                    params,
-                    active,
-                    vec![],
-                    Some(self.next_token),
-                );
-                tokio::spawn(batch);
-                None
-            }
-            _ => {
-                self.emit(now, AllocEvent::QueueRemoved { queue_id: queue });
-                Some(removed(queue))
-            }
-        }
     }
 
     /// A result of an operation started earlier.
@@ -511,13 +355,10 @@ impl AutoAllocService {
             if self.querying.contains(&q.id) {
                 continue;
             }
-            let ids: Vec<String> = q.active().map(|a| a.id.clone()).collect();
-            if ids.is_empty() {
+            let Some(interval) =
+                q.refresh_interval(self.knobs.refresh_queued_ms, self.knobs.refresh_running_ms)
+            else {
                 continue;
-            }
-            let interval = match q.queued().next().is_some() || q.active().any(|a| a.verifying) {
-                true => self.knobs.refresh_queued_ms,
-                false => self.knobs.refresh_running_ms,
             };
             let last = self.last_refresh.get(&q.id).copied().unwrap_or(0);
             if now.saturating_sub(last) < interval {
@@ -525,6 +366,7 @@ impl AutoAllocService {
             }
             self.last_refresh.insert(q.id, now);
             self.querying.insert(q.id);
+            let ids: Vec<String> = q.active().map(|a| a.id.clone()).collect();
             tokio::spawn(ops::query_status(ctx.clone(), q.id, q.params.clone(), ids));
         }
     }
@@ -580,14 +422,5 @@ impl AutoAllocService {
         if !all.is_empty() {
             ops::cancel_all(&ctx, all, std::time::Duration::from_secs(30)).await;
         }
-    }
-}
-
-fn removed(queue: QueueId) -> ClientResponse {
-    ClientResponse::Log {
-        lines: vec![LogLine::Info(format!(
-            "Allocation queue {queue} successfully removed"
-        ))],
-        ok: true,
     }
 }

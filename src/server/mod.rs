@@ -3,6 +3,7 @@
 
 mod autoalloc;
 mod autoalloc_ops;
+mod autoalloc_requests;
 mod conn;
 mod core;
 pub mod journal;

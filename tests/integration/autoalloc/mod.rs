@@ -2,6 +2,7 @@
 //! PBS stand-in in `tests/integration/pbs/`, and fake `sbatch` scripts for error paths.
 
 mod errors;
+mod manager;
 mod pbs;
 mod restart;
 mod slurm;

@@ -2,7 +2,7 @@
 //! workers, and the time, which allocations to submit and which queued ones to cancel, and why.
 
 use super::events::AllocationId;
-use super::state::{DecisionInfo, Queue};
+use super::state::{AllocStatus, Allocation, DecisionInfo, Queue};
 use crate::resources::flags::worker_pools_from_cli;
 use crate::resources::ResourceDescriptor;
 use crate::scheduler::{DemandQuery, DemandReport};
@@ -43,7 +43,8 @@ impl Queue {
         }
     }
 
-    /// The question to ask the scheduler for this queue (`shape` from [`Queue::shape`]).
+    /// The question to ask the scheduler for this queue (`shape` from [`Queue::shape`],
+    /// `queued` from [`Queue::expected_sizes`]).
     pub fn demand_query<'a>(&self, shape: &'a Shape, queued: &'a [u32]) -> DemandQuery<'a> {
         DemandQuery {
             worker: &shape.descriptor,
@@ -56,13 +57,24 @@ impl Queue {
         }
     }
 
-    /// Worker counts of the queued allocations, in the order [`decide`] expects them.
-    pub fn queued_sizes(&self) -> Vec<u32> {
-        self.queued().map(|a| a.target_workers).collect()
+    /// Allocations whose workers are still to come (queued, or started in the manager before
+    /// all their workers connected), with how many: the demand counts them as capacity.
+    pub fn expected(&self) -> impl Iterator<Item = (&Allocation, u32)> {
+        self.active().filter_map(|a| {
+            let gone = (a.connected.len() + a.ended_workers.len()) as u32;
+            let pending = a.target_workers.saturating_sub(gone);
+            (pending > 0).then_some((a, pending))
+        })
+    }
+
+    /// Worker counts of [`Queue::expected`], in the order [`decide`] expects them.
+    pub fn expected_sizes(&self) -> Vec<u32> {
+        self.expected().map(|(_, n)| n).collect()
     }
 }
 
-/// Decides for one queue; `demand` must come from [`Queue::demand_query`].
+/// Decides for one queue; `demand` must come from [`Queue::demand_query`] with
+/// [`Queue::expected_sizes`].
 pub fn decide(q: &Queue, demand: &DemandReport, now: u64) -> Decision {
     let unrunnable: Vec<(u64, String)> = demand
         .unrunnable
@@ -88,13 +100,15 @@ pub fn decide(q: &Queue, demand: &DemandReport, now: u64) -> Decision {
     }
     // Demand for resources nobody declared: one allocation finds out what workers offer.
     let probing = q.known_resources.is_none() && demand.undeclared > 0;
+    // Only allocations still waiting in the manager can go; one that started is about to
+    // bring its workers.
     let mut cancel: Vec<AllocationId> = q
-        .queued()
+        .expected()
         .zip(demand.queued_used.iter().chain(std::iter::repeat(&0)))
-        .filter(|(_, used)| **used == 0)
-        .map(|(a, _)| a.id.clone())
+        .filter(|((a, _), used)| **used == 0 && a.status == AllocStatus::Queued)
+        .map(|((a, _), _)| a.id.clone())
         .collect();
-    if probing && cancel.len() == q.queued().count() && !cancel.is_empty() {
+    if probing && cancel.len() == q.expected().count() && !cancel.is_empty() {
         cancel.remove(0);
     }
     let mut submit: Vec<u32> = demand.new_multi_node.clone();

@@ -418,3 +418,22 @@ fn queued_allocations_are_polled_more_often_than_running_ones() {
     }
     assert_eq!(s.queues[&Q].refresh_interval(1, 100), Some(100));
 }
+
+#[test]
+fn allocations_started_before_their_workers_connected_still_count() {
+    let mut s = state_with(params());
+    queue_allocation(&mut s, "1", 2, 0);
+    // The manager says it runs; no worker has connected yet.
+    let e = s.status_answers(
+        Q,
+        &[("1".into(), StatusAnswer::Known(ManagerState::Running))],
+    );
+    apply_all(&mut s, 10, e);
+    assert_eq!(s.queues[&Q].expected_sizes(), vec![2]);
+    // Started allocations are not cancelled, even without demand.
+    let d = decide(&s.queues[&Q], &demand(0, vec![0]), 20);
+    assert!(d.cancel.is_empty() && d.submit.is_empty(), "{d:?}");
+    let e = s.worker_connected(SLURM, "1", 7, &ResourceDescriptor::default(), 30);
+    apply_all(&mut s, 30, e);
+    assert_eq!(s.queues[&Q].expected_sizes(), vec![1]);
+}

@@ -40,16 +40,11 @@ impl EmbeddedCluster {
             .map_err(|e| CliError::Runtime(format!("cannot create {}: {e}", base.display())))?;
         let temp = TempDir(base.clone());
         let server_dir = base.join("server");
+        // Only this process talks to the embedded server: it listens on loopback only.
         let opts = ServerOptions {
-            server_dir: server_dir.clone(),
             host: Some("127.0.0.1".into()),
-            client_port: None,
-            worker_port: None,
-            idle_timeout: None,
-            journal: None,
-            access_file: None,
-            disable_client_auth: false,
-            disable_worker_auth: false,
+            listen: std::net::Ipv4Addr::LOCALHOST.into(),
+            ..ServerOptions::new(server_dir.clone())
         };
         let (started_tx, started_rx) = oneshot::channel();
         let (stop_server, stop_rx) = oneshot::channel::<()>();

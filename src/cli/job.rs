@@ -1,8 +1,10 @@
 //! `hq job list|info|cancel|forget|wait|progress|task-ids|open|close|cat|submit-file`.
 
 use super::output::*;
+use super::parse::{parse_job_states, parse_selector, parse_task_states};
+use super::progress::{wait, WaitStyle};
 use super::{connect, CliError, CliResult, GlobalOpts};
-use crate::client::Session;
+use crate::client::{CommandLog, JobDetails};
 use crate::common::idset::IdSet;
 use crate::protocol::messages::*;
 use clap::Subcommand;
@@ -78,56 +80,7 @@ pub enum JobCommand {
         print_task_header: bool,
     },
     /// Submit a TOML job file
-    SubmitFile(Box<super::run::SubmitFileArgs>),
-}
-
-/// Parses `7`, `1-5,7`, `last` or `all`.
-pub fn parse_selector(text: &str) -> Result<IdSelector, CliError> {
-    match text.trim() {
-        "all" => Ok(IdSelector::All),
-        "last" => Ok(IdSelector::Last),
-        t => IdSet::parse(t).map(IdSelector::Ids).map_err(|e| {
-            CliError::Usage(format!(
-                "invalid selector `{text}`: {e}; use e.g. `3`, `1-5,7`, `last` or `all`"
-            ))
-        }),
-    }
-}
-
-pub fn parse_task_states(text: &str) -> Result<Vec<TaskStatus>, CliError> {
-    text.split(',')
-        .map(|s| match s.trim() {
-            "waiting" => Ok(TaskStatus::Waiting),
-            "running" => Ok(TaskStatus::Running),
-            "finished" => Ok(TaskStatus::Finished),
-            "failed" => Ok(TaskStatus::Failed),
-            "canceled" => Ok(TaskStatus::Canceled),
-            "aborted" => Ok(TaskStatus::Aborted),
-            other => Err(CliError::Usage(format!(
-                "invalid task state `{other}`: use waiting, running, finished, failed, canceled or aborted"
-            ))),
-        })
-        .collect()
-}
-
-fn parse_job_states(text: &str) -> Result<Vec<JobStatus>, CliError> {
-    text.split(',')
-        .map(|s| match s.trim() {
-            "opened" => Ok(JobStatus::Opened),
-            other => parse_task_states(other).map(|v| match v[0] {
-                TaskStatus::Waiting => JobStatus::Waiting,
-                TaskStatus::Running => JobStatus::Running,
-                TaskStatus::Finished => JobStatus::Finished,
-                TaskStatus::Failed => JobStatus::Failed,
-                TaskStatus::Canceled => JobStatus::Canceled,
-                TaskStatus::Aborted => JobStatus::Aborted,
-            }),
-        })
-        .collect()
-}
-
-pub fn job_status(info: &JobInfo) -> JobStatus {
-    info.stats.job_status(info.is_open)
+    SubmitFile(Box<super::submission::SubmitFileArgs>),
 }
 
 pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
@@ -139,69 +92,45 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
             verbose,
         } => {
             let filter = filter.as_deref().map(parse_job_states).transpose()?;
-            let jobs = fetch_jobs(&mut connect(g).await?).await?;
+            let jobs = connect(g).await?.job_list().await?;
             super::job_print::print_job_list(&out, &jobs, all, filter.as_deref(), verbose);
             Ok(())
         }
         JobCommand::Summary => {
-            let jobs = fetch_jobs(&mut connect(g).await?).await?;
+            let jobs = connect(g).await?.job_list().await?;
             super::job_print::print_summary(&out, &jobs);
             Ok(())
         }
         JobCommand::Info { selector } => {
             let selector = parse_selector(&selector)?;
-            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let jobs = details(g, selector, None).await?;
             super::job_print::print_job_info(&out, &jobs);
             Ok(())
         }
         JobCommand::Cancel { selector, reason } => {
-            log_request(
-                g,
-                ClientRequest::CancelJob {
-                    selector: parse_selector(&selector)?,
-                    reason,
-                },
-            )
-            .await
+            let selector = parse_selector(&selector)?;
+            report(g, connect(g).await?.cancel_jobs(selector, reason).await?)
         }
         JobCommand::Forget { selector, filter } => {
             let filter = match filter {
                 Some(f) => parse_job_states(&f)?,
-                None => vec![
-                    JobStatus::Finished,
-                    JobStatus::Failed,
-                    JobStatus::Aborted,
-                    JobStatus::Canceled,
-                ],
+                None => crate::client::COMPLETED_STATES.to_vec(),
             };
-            log_request(
-                g,
-                ClientRequest::ForgetJob {
-                    selector: parse_selector(&selector)?,
-                    filter,
-                },
-            )
-            .await
+            let selector = parse_selector(&selector)?;
+            report(g, connect(g).await?.forget_jobs(selector, filter).await?)
         }
         JobCommand::Close { selector } => {
-            log_request(
-                g,
-                ClientRequest::CloseJob {
-                    selector: parse_selector(&selector)?,
-                },
-            )
-            .await
+            let selector = parse_selector(&selector)?;
+            report(g, connect(g).await?.close_jobs(selector).await?)
         }
         JobCommand::Wait {
             selector,
             without_close,
         } => {
             let selector = parse_selector(&selector)?;
-            wait_for_jobs(
-                &mut connect(g).await?,
+            let mut session = connect(g).await?;
+            wait(
+                &mut session,
                 selector,
                 without_close,
                 WaitStyle::Silent,
@@ -215,14 +144,8 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         }
         JobCommand::Progress { selector } => {
             let selector = parse_selector(&selector)?;
-            wait_for_jobs(
-                &mut connect(g).await?,
-                selector,
-                false,
-                WaitStyle::Progress,
-                &out,
-            )
-            .await?;
+            let mut session = connect(g).await?;
+            wait(&mut session, selector, false, WaitStyle::Progress, &out).await?;
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
             }
@@ -231,29 +154,19 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         JobCommand::TaskIds { selector, filter } => {
             let states = filter.as_deref().map(parse_task_states).transpose()?;
             let selector = parse_selector(&selector)?;
-            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let jobs = details(g, selector, None).await?;
             super::job_print::print_task_ids(&out, &jobs, states.as_deref());
             Ok(())
         }
         JobCommand::Open { name, max_fails } => {
-            let req = ClientRequest::OpenJob {
-                name: name.unwrap_or_else(|| "job".into()),
-                max_fails,
-            };
-            match connect(g).await?.request(req).await? {
-                ClientResponse::JobCreated { job } => {
-                    match out.mode {
-                        OutputMode::Json => out.json(&serde_json::json!({ "id": job })),
-                        OutputMode::Quiet => println!("{job}"),
-                        OutputMode::Cli => println!("Job {job} is open."),
-                    }
-                    Ok(())
-                }
-                other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
+            let name = name.unwrap_or_else(|| "job".into());
+            let job = connect(g).await?.open_job(name, max_fails).await?;
+            match out.mode {
+                OutputMode::Json => out.json(&serde_json::json!({ "id": job })),
+                OutputMode::Quiet => println!("{job}"),
+                OutputMode::Cli => println!("Job {job} is open."),
             }
+            Ok(())
         }
         JobCommand::Cat {
             selector,
@@ -272,10 +185,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("invalid `--tasks`: {e}")))?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let (jobs, missing) = fetch_details(&mut connect(g).await?, selector, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let jobs = details(g, selector, tasks.clone()).await?;
             cat(
                 &jobs,
                 &channel,
@@ -284,145 +194,34 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 print_task_header,
             )
         }
-        JobCommand::SubmitFile(args) => super::run::submit_file(g, *args).await,
+        JobCommand::SubmitFile(args) => super::submission::submit_file(g, *args).await,
     }
 }
 
-async fn log_request(g: &GlobalOpts, req: ClientRequest) -> CliResult {
+/// Prints what the server logged for a command; exit 1 when it failed as a whole.
+fn report(g: &GlobalOpts, log: CommandLog) -> CliResult {
+    print_log_lines(&log.lines);
     let out = g.out();
-    match connect(g).await?.request(req).await? {
-        ClientResponse::Log { lines, ok } => {
-            print_log_lines(&lines);
-            if out.mode == OutputMode::Json {
-                out.json(&serde_json::json!({}));
-            }
-            if ok {
-                Ok(())
-            } else {
-                Err(CliError::Reported)
-            }
-        }
-        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
+    if out.mode == OutputMode::Json {
+        out.json(&serde_json::json!({}));
+    }
+    if log.ok {
+        Ok(())
+    } else {
+        Err(CliError::Reported)
     }
 }
 
-pub async fn fetch_jobs(session: &mut Session) -> Result<Vec<JobInfo>, CliError> {
-    match session.request(ClientRequest::JobList).await? {
-        ClientResponse::Jobs(jobs) => Ok(jobs),
-        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-    }
-}
-
-pub async fn fetch_details(
-    session: &mut Session,
+/// Details of the selected jobs with their tasks (those in `tasks`, or all); unknown IDs are
+/// logged.
+pub async fn details(
+    g: &GlobalOpts,
     selector: IdSelector,
-    include_tasks: bool,
-) -> Result<(Vec<JobDetail>, Vec<JobId>), CliError> {
-    match session
-        .request(ClientRequest::JobDetail {
-            selector,
-            include_tasks,
-        })
-        .await?
-    {
-        ClientResponse::JobDetails { jobs, missing } => Ok((jobs, missing)),
-        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-    }
-}
-
-#[derive(Copy, Clone, PartialEq, Eq)]
-pub enum WaitStyle {
-    Silent,
-    Progress,
-}
-
-/// Waits until the selected jobs complete; with `Progress`, redraws the progress line.
-pub async fn wait_for_jobs(
-    session: &mut Session,
-    selector: IdSelector,
-    without_close: bool,
-    style: WaitStyle,
-    out: &Out,
-) -> Result<TaskStats, CliError> {
-    let draw = style == WaitStyle::Progress && out.mode == OutputMode::Cli;
-    session
-        .send(&ClientRequest::WaitJobs {
-            selector,
-            without_close,
-            progress: draw,
-        })
-        .await?;
-    let mut announced = false;
-    let mut job_count = 0;
-    loop {
-        match session.recv().await {
-            Ok(ClientResponse::Progress {
-                jobs,
-                completed_jobs,
-                stats,
-            }) => {
-                if !announced {
-                    log::info!("Waiting for {jobs} jobs with {} tasks", stats.total());
-                    announced = true;
-                }
-                job_count = jobs;
-                draw_progress(jobs, completed_jobs, &stats);
-            }
-            Ok(ClientResponse::WaitDone { stats, missing }) => {
-                for id in missing {
-                    log::error!("Job {id} not found");
-                }
-                if draw {
-                    if announced {
-                        // The final state, which no `Progress` message carried.
-                        draw_progress(job_count, job_count, &stats);
-                        eprintln!();
-                    } else {
-                        // Every selected job was already completed (or there were none).
-                        log::warn!("There are no jobs to wait for");
-                    }
-                }
-                return Ok(stats);
-            }
-            Ok(other) => return Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-            Err(e) => {
-                return Err(CliError::Runtime(format!(
-                    "the connection to the server was lost while waiting: {e}"
-                )))
-            }
-        }
-    }
-}
-
-/// `[####....] 1/2 jobs, 5/10 tasks 2 RUNNING 3 FINISHED`
-pub fn progress_line(jobs: u32, completed_jobs: u32, s: &TaskStats) -> String {
-    let total = s.total().max(1);
-    let filled = (s.completed() as u64 * 40 / total as u64) as usize;
-    let mut line = format!(
-        "[{}{}] {completed_jobs}/{jobs} jobs, {}/{} tasks",
-        "#".repeat(filled),
-        ".".repeat(40 - filled),
-        s.completed(),
-        s.total()
-    );
-    for (n, word) in [
-        (s.running, "RUNNING"),
-        (s.finished, "FINISHED"),
-        (s.failed, "FAILED"),
-        (s.canceled, "CANCELED"),
-        (s.aborted, "ABORTED"),
-    ] {
-        if n > 0 {
-            line.push_str(&format!(" {n} {word}"));
-        }
-    }
-    line
-}
-
-fn draw_progress(jobs: u32, completed_jobs: u32, s: &TaskStats) {
-    let mut err = std::io::stderr();
-    let _ = write!(err, "\r\x1b[2K{}", progress_line(jobs, completed_jobs, s));
-    let _ = err.flush();
+    tasks: Option<IdSet>,
+) -> Result<Vec<JobDetail>, CliError> {
+    let JobDetails { jobs, missing } = connect(g).await?.job_details(selector, true, tasks).await?;
+    log_not_found("Job", &missing);
+    Ok(jobs)
 }
 
 fn cat(

@@ -1,6 +1,5 @@
 //! Printing jobs: `hq job list`, `summary`, `info`, `task-ids` in human, JSON and quiet forms.
 
-use super::job::job_status;
 use super::output::*;
 use crate::common::duration::format_duration;
 use crate::common::idset::IdSet;
@@ -37,7 +36,7 @@ pub fn print_job_list(
     let shown: Vec<&JobInfo> = jobs
         .iter()
         .filter(|j| {
-            let st = job_status(j);
+            let st = j.status();
             match filter {
                 _ if all => true,
                 Some(f) => f.contains(&st),
@@ -56,7 +55,7 @@ pub fn print_job_list(
         )),
         OutputMode::Quiet => shown
             .iter()
-            .for_each(|j| println!("{} {}", j.id, job_status_word(job_status(j)))),
+            .for_each(|j| println!("{} {}", j.id, job_status_word(j.status()))),
         OutputMode::Cli => {
             let width = shown
                 .iter()
@@ -80,7 +79,7 @@ pub fn print_job_list(
                     let mut row = vec![
                         id,
                         shorten(&j.name),
-                        out.job_status(job_status(j)),
+                        out.job_status(j.status()),
                         j.task_count.to_string(),
                     ];
                     if verbose {
@@ -110,7 +109,7 @@ pub fn print_job_list(
 pub fn print_summary(out: &Out, jobs: &[JobInfo]) {
     let mut counts = [0u32; 7];
     for j in jobs {
-        let idx = match job_status(j) {
+        let idx = match j.status() {
             JobStatus::Running => 0,
             JobStatus::Waiting => 1,
             JobStatus::Finished => 2,
@@ -155,38 +154,16 @@ pub fn resolved_path(
     body: &TaskBody,
     stdout: bool,
 ) -> Option<String> {
-    let def = if stdout {
-        &body.program.stdout
+    let paths = placeholders::task_paths(&job.submit_dir, &body.program, t.id, t.instance);
+    if stdout {
+        paths.stdout
     } else {
-        &body.program.stderr
-    };
-    let StdioDef::File { path, .. } = def else {
-        return None;
-    };
-    let cwd = resolved_cwd(job, t, body);
-    let filled = fill_task(path, t, Some(&cwd));
-    Some(join(&cwd, &filled))
-}
-
-fn fill_task(text: &str, t: &TaskDetail, cwd: Option<&str>) -> String {
-    placeholders::fill(text, |n| match n {
-        "TASK_ID" => Some(t.id.to_string()),
-        "INSTANCE_ID" => Some(t.instance.to_string()),
-        "CWD" => cwd.map(String::from),
-        _ => None,
-    })
-}
-
-fn join(base: &str, path: &str) -> String {
-    if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{}/{path}", base.trim_end_matches('/'))
+        paths.stderr
     }
 }
 
 pub fn resolved_cwd(job: &JobDetail, t: &TaskDetail, body: &TaskBody) -> String {
-    join(&job.submit_dir, &fill_task(&body.program.cwd, t, None))
+    placeholders::task_paths(&job.submit_dir, &body.program, t.id, t.instance).cwd
 }
 
 pub fn stdio_text(def: &StdioDef) -> String {
@@ -378,7 +355,7 @@ fn print_one_job(out: &Out, j: &JobDetail) {
     let info = &j.info;
     let ids = IdSet::from_ids(j.tasks.iter().map(|t| t.id));
     let state = if info.task_count == 1 {
-        out.job_status(job_status(info))
+        out.job_status(info.status())
     } else {
         progress_cell(out, &info.stats)
     };

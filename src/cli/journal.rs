@@ -2,7 +2,6 @@
 
 use super::output::OutputMode;
 use super::{connect, CliError, CliResult, GlobalOpts};
-use crate::protocol::messages::*;
 use crate::server::journal::JournalEvent;
 use clap::Subcommand;
 use std::io::Write;
@@ -35,8 +34,7 @@ pub enum JournalCommand {
 
 pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
     let out = g.out();
-    let simple = |req: ClientRequest| async move {
-        connect(g).await?.request(req).await?;
+    let done = || {
         if out.mode == OutputMode::Json {
             out.json(&serde_json::json!({}));
         }
@@ -44,8 +42,14 @@ pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
     };
     match cmd {
         JournalCommand::Export { journal } => export(&journal),
-        JournalCommand::Flush => simple(ClientRequest::JournalFlush).await,
-        JournalCommand::Prune => simple(ClientRequest::JournalPrune).await,
+        JournalCommand::Flush => {
+            connect(g).await?.journal_flush().await?;
+            done()
+        }
+        JournalCommand::Prune => {
+            connect(g).await?.journal_prune().await?;
+            done()
+        }
         JournalCommand::Replay => events(g, false).await,
         JournalCommand::Stream => events(g, true).await,
         JournalCommand::Report {
@@ -69,23 +73,14 @@ pub async fn run(g: &GlobalOpts, cmd: JournalCommand) -> CliResult {
 }
 
 async fn events(g: &GlobalOpts, live: bool) -> CliResult {
-    let mut session = connect(g).await?;
-    session.send(&ClientRequest::JournalEvents { live }).await?;
     let mut stdout = std::io::stdout();
-    loop {
-        match session.recv().await {
-            Ok(ClientResponse::EventLines(lines)) => {
-                for line in lines {
-                    let _ = writeln!(stdout, "{line}");
-                }
-                let _ = stdout.flush();
-            }
-            Ok(_) => return Ok(()),
-            // The server stopping ends a stream normally.
-            Err(crate::client::ClientError::Disconnected) if live => return Ok(()),
-            Err(e) => return Err(e.into()),
+    let print = |lines: Vec<String>| {
+        for line in lines {
+            let _ = writeln!(stdout, "{line}");
         }
-    }
+        let _ = stdout.flush();
+    };
+    Ok(connect(g).await?.journal_events(live, print).await?)
 }
 
 fn export(path: &PathBuf) -> CliResult {

@@ -13,8 +13,11 @@ mod journal_report;
 
 pub mod output;
 mod output_log;
+mod parse;
+mod progress;
 mod run;
 mod server;
+mod submission;
 mod submit;
 mod task;
 mod worker;
@@ -197,7 +200,7 @@ async fn dispatch(opts: Opts) -> CliResult {
     match opts.command {
         Command::Server(cmd) => server::run(&g, cmd).await,
         Command::Worker(cmd) => worker::run(&g, cmd).await,
-        Command::Submit(args) => submit::run(&g, *args).await,
+        Command::Submit(args) => submission::run(&g, *args).await,
         Command::Job(cmd) => job::run(&g, cmd).await,
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,

@@ -58,6 +58,10 @@ pub struct StartArgs {
     /// Plain-text worker connections
     #[arg(long)]
     pub disable_worker_authentication_and_encryption: bool,
+    /// Most tasks one job may have; a larger submission is refused before anything is allocated
+    #[arg(long, default_value_t = crate::server::DEFAULT_MAX_TASKS_PER_JOB,
+          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
+    pub max_tasks_per_job: u64,
     /// Cap on one scheduling computation
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub scheduler_time_limit: Duration,
@@ -91,8 +95,7 @@ pub async fn run(g: &GlobalOpts, cmd: ServerCommand) -> CliResult {
     match cmd {
         ServerCommand::Start(args) => start(g, args).await,
         ServerCommand::Stop => {
-            let mut session = connect(g).await?;
-            session.request(ClientRequest::StopServer).await?;
+            connect(g).await?.stop_server().await?;
             log::info!("Stopping server");
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
@@ -100,14 +103,9 @@ pub async fn run(g: &GlobalOpts, cmd: ServerCommand) -> CliResult {
             Ok(())
         }
         ServerCommand::Info => {
-            let mut session = connect(g).await?;
-            match session.request(ClientRequest::ServerInfo).await? {
-                ClientResponse::ServerInfo(info) => {
-                    print_server_info(&out, &info, None);
-                    Ok(())
-                }
-                other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-            }
+            let info = connect(g).await?.server_info().await?;
+            print_server_info(&out, &info, None);
+            Ok(())
         }
         ServerCommand::Wait { timeout } => wait(g, timeout).await,
         ServerCommand::GenerateAccess(args) => generate_access(args),
@@ -177,6 +175,8 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         access_file: args.access_file,
         disable_client_auth: args.disable_client_authentication_and_encryption,
         disable_worker_auth: args.disable_worker_authentication_and_encryption,
+        listen: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        max_tasks_per_job: args.max_tasks_per_job,
     };
     let dir_for_print = server_dir.clone();
     let on_started = move |s: &StartedServer| {

@@ -1,9 +1,7 @@
-//! `hq submit`: turns flags into a [`SubmitRequest`] (arrays, entries, resources, outputs) and
-//! sends it; optionally waits with a progress bar.
+//! The flags of `hq submit` and `hq run`, and how they become a [`SubmitRequest`] (arrays,
+//! entries, resources, outputs). Sending it is the job of `submission.rs`.
 
-use super::job::{wait_for_jobs, WaitStyle};
-use super::output::OutputMode;
-use super::{connect, CliError, CliResult, GlobalOpts};
+use super::CliError;
 use crate::common::duration::parse_duration;
 use crate::common::idset::IdSet;
 use crate::common::placeholders;
@@ -103,67 +101,6 @@ pub struct SubmitOpts {
     /// Show a progress bar until the job completes
     #[arg(long)]
     pub progress: bool,
-}
-
-pub async fn run(g: &GlobalOpts, args: SubmitArgs) -> CliResult {
-    let (opts, command) = super::directives::apply(args.opts, args.command)?;
-    let args = SubmitArgs { opts, command };
-    let request = build_request(&args.opts, &args.command)?;
-    let mut session = connect(g).await?;
-    send_submission(
-        &mut session,
-        request,
-        args.opts.wait,
-        args.opts.progress,
-        &g.out(),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Sends a submission, prints the new job's ID and, with `wait` or `progress`, waits for it.
-pub async fn send_submission(
-    session: &mut crate::client::Session,
-    request: SubmitRequest,
-    wait: bool,
-    progress: bool,
-    out: &super::output::Out,
-) -> Result<JobId, CliError> {
-    let job = match session
-        .request(ClientRequest::Submit(Box::new(request)))
-        .await?
-    {
-        ClientResponse::JobCreated { job } => job,
-        other => return Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-    };
-    print_submitted(out, job, !(wait || progress));
-    if wait || progress {
-        let style = if progress {
-            WaitStyle::Progress
-        } else {
-            WaitStyle::Silent
-        };
-        let selector = IdSelector::Ids(IdSet::from_range(job, job));
-        wait_for_jobs(session, selector, false, style, out).await?;
-        if out.mode == OutputMode::Json {
-            out.json(&serde_json::json!({ "id": job }));
-        }
-    }
-    Ok(job)
-}
-
-pub fn print_submitted(out: &super::output::Out, job: JobId, json: bool) {
-    match out.mode {
-        OutputMode::Json if json => out.json(&serde_json::json!({ "id": job })),
-        OutputMode::Json => {}
-        OutputMode::Quiet => println!("{job}"),
-        OutputMode::Cli => {
-            println!(
-                "Job submitted {}, job ID: {job}",
-                out.paint("successfully", "32")
-            )
-        }
-    }
 }
 
 /// All of stdin, read once (`--stdin`; `--directives stdin` parses the same bytes).

@@ -1,8 +1,9 @@
 //! `hq task list|info|explain`.
 
-use super::job::{fetch_details, parse_selector, parse_task_states};
+use super::job::details;
 use super::job_print::*;
 use super::output::*;
+use super::parse::{parse_selector, parse_task_states};
 use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::common::duration::format_duration;
 use crate::common::idset::IdSet;
@@ -48,11 +49,7 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
         } => {
             let tasks = parse_tasks(tasks.as_deref())?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
-            let (jobs, missing) =
-                fetch_details(&mut connect(g).await?, parse_selector(&jobs)?, true).await?;
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let jobs = details(g, parse_selector(&jobs)?, tasks.clone()).await?;
             let keep = |t: &TaskDetail| {
                 tasks.as_ref().is_none_or(|s| s.contains(t.id))
                     && states.as_ref().is_none_or(|s| s.contains(&t.status))
@@ -66,40 +63,24 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
             verbose,
         } => {
             let tasks = parse_tasks(Some(&tasks))?.unwrap_or_default();
-            let (jobs, missing) =
-                fetch_details(&mut connect(g).await?, parse_selector(&job)?, true).await?;
             // An unknown job is only logged (exit 0), like every other job selector.
-            for id in missing {
-                log::error!("Job {id} not found");
-            }
+            let jobs = details(g, parse_selector(&job)?, Some(tasks.clone())).await?;
             if jobs.is_empty() && out.mode == OutputMode::Json {
                 out.json(&serde_json::json!([]));
             }
             for job in &jobs {
                 let chosen: Vec<&TaskDetail> =
                     job.tasks.iter().filter(|t| tasks.contains(t.id)).collect();
-                for id in tasks
-                    .iter()
-                    .filter(|id| !chosen.iter().any(|t| t.id == *id))
-                {
-                    log::error!("Task {id} not found");
-                }
+                let found = IdSet::from_ids(chosen.iter().map(|t| t.id));
+                log_not_found("Task", &tasks.difference(&found));
                 print_info(&out, job, &chosen, verbose);
             }
             Ok(())
         }
         TaskCommand::Explain { job, task } => {
-            match connect(g)
-                .await?
-                .request(ClientRequest::TaskExplain { job, task })
-                .await?
-            {
-                ClientResponse::Explain(e) => {
-                    print_explain(&out, &e);
-                    Ok(())
-                }
-                other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-            }
+            let explanation = connect(g).await?.explain_task(job, task).await?;
+            print_explain(&out, &explanation);
+            Ok(())
         }
     }
 }

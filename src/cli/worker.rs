@@ -106,14 +106,9 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
     match cmd {
         WorkerCommand::Start(args) => start(g, *args).await,
         WorkerCommand::Stop { selector } => {
-            let selector = super::job::parse_selector(&selector)?;
-            let mut session = connect(g).await?;
-            if let ClientResponse::Log { lines, .. } = session
-                .request(ClientRequest::StopWorker { selector })
-                .await?
-            {
-                print_log_lines(&lines);
-            }
+            let selector = super::parse::parse_selector(&selector)?;
+            let log = connect(g).await?.stop_workers(selector).await?;
+            print_log_lines(&log.lines);
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
             }
@@ -133,13 +128,12 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
             Ok(())
         }
         WorkerCommand::Info { selector } => {
-            let selector = super::job::parse_selector(&selector)?;
+            let selector = super::parse::parse_selector(&selector)?;
             let workers = fetch(g).await?;
-            let ids: Vec<u32> = workers.iter().map(|w| w.id).collect();
-            let (chosen, missing) = crate::server::select_ids(ids.into_iter(), &selector);
-            for id in missing {
-                log::error!("Worker {id} not found");
-            }
+            let ids: std::collections::BTreeMap<u32, ()> =
+                workers.iter().map(|w| (w.id, ())).collect();
+            let (chosen, missing) = selector.select(&ids);
+            super::output::log_not_found("Worker", &missing);
             let chosen: Vec<&WorkerInfo> =
                 workers.iter().filter(|w| chosen.contains(&w.id)).collect();
             print_info(&out, &chosen);
@@ -181,11 +175,7 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
 }
 
 async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
-    let mut session = connect(g).await?;
-    match session.request(ClientRequest::WorkerList).await? {
-        ClientResponse::Workers(w) => Ok(w),
-        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-    }
+    Ok(connect(g).await?.worker_list().await?)
 }
 
 /// Builds the worker's pools from flags and detection; logs detection warnings.

@@ -1,11 +1,20 @@
-//! The client side of the protocol: find the server through the server directory, connect,
-//! authenticate, and exchange typed requests. It never prints.
+//! The client layer shared by the CLI and the Python package: find the server through the
+//! server directory, connect and authenticate ([`Session`]), and typed requests (submit, job
+//! details, wait with a progress callback, cancel, forget, failed tasks, workers, server,
+//! journal) with typed errors. It never prints: callers present the results.
 
-use crate::common::serverdir::{self, ServerDirError};
-use crate::protocol::messages::*;
-use crate::protocol::{handshake, FrameReceiver, FrameSender, ProtocolError};
-use std::path::{Path, PathBuf};
-use tokio::net::TcpStream;
+mod admin;
+mod jobs;
+mod session;
+mod wait;
+
+pub use jobs::{CommandLog, FailedTasks, JobDetails, COMPLETED_STATES};
+pub use session::Session;
+pub use wait::{WaitProgress, WaitResult};
+
+use crate::common::serverdir::ServerDirError;
+use crate::protocol::ProtocolError;
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -19,65 +28,22 @@ pub enum ClientError {
     Protocol(#[from] ProtocolError),
     #[error("the server closed the connection")]
     Disconnected,
+    #[error("the connection to the server was lost while waiting: {0}")]
+    LostWhileWaiting(Box<ClientError>),
+    /// The server refused the request; the message is for the user.
     #[error("{0}")]
     Server(String),
-    #[error("unexpected response from the server: {0}")]
-    Unexpected(String),
+    #[error("internal error, please report: unexpected response to `{request}` from the server: {response}")]
+    Unexpected {
+        request: &'static str,
+        response: String,
+    },
 }
 
-/// An authenticated connection to the server.
-pub struct Session {
-    sender: FrameSender,
-    receiver: FrameReceiver,
-}
-
-fn dir_hint(server_dir: &Path) -> String {
-    if server_dir == serverdir::default_server_dir() {
-        String::new()
-    } else {
-        format!(" --server-dir {}", server_dir.display())
-    }
-}
-
-impl Session {
-    /// Connects to the server that the server directory names.
-    pub async fn connect(server_dir: &Path) -> Result<Session, ClientError> {
-        let dir = serverdir::resolve_active_dir(server_dir);
-        let hint = dir_hint(server_dir);
-        let record = serverdir::read_access(&dir)?.ok_or_else(|| ClientError::NoServer {
-            dir: server_dir.to_path_buf(),
-            hint: hint.clone(),
-        })?;
-        let path = dir.join(serverdir::ACCESS_FILE);
-        let part = record.client_part(&path)?;
-        let key = part.key().map_err(|reason| ServerDirError::Invalid {
-            path: path.clone(),
-            reason,
-        })?;
-        let addr = format!("{}:{}", part.host, part.port);
-        let stream = TcpStream::connect(&addr)
-            .await
-            .map_err(|_| ClientError::Unreachable { addr, hint })?;
-        let (sender, receiver) = handshake(stream, "hq-client", "hq-server", key.as_ref()).await?;
-        Ok(Session { sender, receiver })
-    }
-
-    pub async fn send(&mut self, req: &ClientRequest) -> Result<(), ClientError> {
-        self.sender.send(req).await?;
-        Ok(())
-    }
-
-    pub async fn recv(&mut self) -> Result<ClientResponse, ClientError> {
-        match self.receiver.recv::<ClientResponse>().await? {
-            Some(ClientResponse::Error(e)) => Err(ClientError::Server(e)),
-            Some(r) => Ok(r),
-            None => Err(ClientError::Disconnected),
-        }
-    }
-
-    /// Sends a request and returns its (single) response.
-    pub async fn request(&mut self, req: ClientRequest) -> Result<ClientResponse, ClientError> {
-        self.send(&req).await?;
-        self.recv().await
+impl ClientError {
+    fn unexpected(request: &'static str, response: impl std::fmt::Debug) -> Self {
+        let mut response = format!("{response:?}");
+        response.truncate(200);
+        ClientError::Unexpected { request, response }
     }
 }

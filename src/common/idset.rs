@@ -5,10 +5,34 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A set of IDs kept as sorted, non-overlapping, non-adjacent inclusive ranges, so that a
-/// million-task array costs a few bytes.
+/// million-task array costs a few bytes. Deserialising checks that order, so a set from the wire
+/// or the journal keeps the invariants every method relies on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawIdSet")]
 pub struct IdSet {
     ranges: Vec<(u32, u32)>,
+}
+
+/// The serialised form of [`IdSet`], checked before it becomes one.
+#[derive(Deserialize)]
+struct RawIdSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+impl TryFrom<RawIdSet> for IdSet {
+    type Error = String;
+
+    fn try_from(raw: RawIdSet) -> Result<Self, String> {
+        let ranges = raw.ranges;
+        let ordered = ranges.iter().all(|(s, e)| s <= e)
+            && ranges
+                .windows(2)
+                .all(|w| w[0].1.checked_add(1).is_some_and(|next| next < w[1].0));
+        if !ordered {
+            return Err("ID ranges are not sorted, disjoint and non-adjacent".into());
+        }
+        Ok(IdSet { ranges })
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -163,6 +187,11 @@ impl IdSet {
 
     /// Whether `self` and `other` share an ID.
     pub fn intersects(&self, other: &IdSet) -> bool {
+        self.first_common(other).is_some()
+    }
+
+    /// The smallest ID in both sets.
+    pub fn first_common(&self, other: &IdSet) -> Option<u32> {
         let (mut i, mut j) = (0, 0);
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a, b) = (self.ranges[i], other.ranges[j]);
@@ -171,10 +200,67 @@ impl IdSet {
             } else if b.1 < a.0 {
                 j += 1;
             } else {
-                return true;
+                return Some(a.0.max(b.0));
             }
         }
-        false
+        None
+    }
+
+    /// The IDs in either set; linear in the number of ranges, never in the number of IDs.
+    pub fn union(&self, other: &IdSet) -> IdSet {
+        let mut all: Vec<(u32, u32)> = self.ranges.iter().chain(&other.ranges).copied().collect();
+        all.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(all.len());
+        for (s, e) in all {
+            match merged.last_mut() {
+                Some((_, end)) if s <= end.saturating_add(1) => *end = (*end).max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        IdSet { ranges: merged }
+    }
+
+    /// The IDs of `self` that are keys of `existing` (found by range queries), and the rest.
+    pub fn split_existing<V>(
+        &self,
+        existing: &std::collections::BTreeMap<u32, V>,
+    ) -> (Vec<u32>, IdSet) {
+        let mut found = Vec::new();
+        for &(s, e) in &self.ranges {
+            found.extend(existing.range(s..=e).map(|(k, _)| *k));
+        }
+        let missing = self.difference(&IdSet::from_ids(found.iter().copied()));
+        (found, missing)
+    }
+
+    /// The IDs of `self` that are not in `other`; linear in the number of ranges.
+    pub fn difference(&self, other: &IdSet) -> IdSet {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(s, e) in &self.ranges {
+            let mut start = s;
+            while j < other.ranges.len() && other.ranges[j].1 < start {
+                j += 1;
+            }
+            let mut k = j;
+            let mut open = true;
+            while k < other.ranges.len() && other.ranges[k].0 <= e {
+                let (os, oe) = other.ranges[k];
+                if os > start {
+                    out.push((start, os - 1));
+                }
+                if oe >= e {
+                    open = false;
+                    break;
+                }
+                start = oe + 1;
+                k += 1;
+            }
+            if open {
+                out.push((start, e));
+            }
+        }
+        IdSet { ranges: out }
     }
 }
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::marker::PhantomData;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::JournalError;
@@ -27,17 +28,21 @@ pub struct JournalWriter<E> {
     written: u64,
     /// Whether bytes were written since the last fsync.
     unsynced: bool,
+    /// The last write failed (e.g. the disk is full): `append` stops trying until `flush`.
+    write_failed: bool,
     _event: PhantomData<fn(&E)>,
 }
 
 impl<E: Serialize> JournalWriter<E> {
-    /// Creates a new journal file with a header. Fails if `path` already exists.
+    /// Creates a new journal file with a header, readable only by its owner (it holds every
+    /// command line and environment). Fails if `path` already exists.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(path)
             .map_err(|e| JournalError::io(path, "create", e))?;
         let header = encode_header();
@@ -51,7 +56,7 @@ impl<E: Serialize> JournalWriter<E> {
     /// Buffers one event stamped with `time_ms` (milliseconds since the Unix epoch).
     pub fn append(&mut self, time_ms: u64, event: &E) -> Result<(), JournalError> {
         encode_record(&mut self.buffer, &(time_ms, event))?;
-        if self.buffer.len() >= WRITE_THRESHOLD {
+        if self.buffer.len() >= WRITE_THRESHOLD && !self.write_failed {
             self.write_buffer()?;
         }
         Ok(())
@@ -67,6 +72,7 @@ impl<E> JournalWriter<E> {
             buffer: Vec::new(),
             written: len,
             unsynced: false,
+            write_failed: false,
             _event: PhantomData,
         }
     }
@@ -80,6 +86,23 @@ impl<E> JournalWriter<E> {
                 .map_err(|e| JournalError::io(&self.path, "fsync", e))?;
             self.unsynced = false;
         }
+        Ok(())
+    }
+
+    /// Drops every event appended after the journal had `size` bytes (a [`size`](Self::size)
+    /// taken earlier): from the buffer, and from the file if they were already written.
+    pub fn rollback_to(&mut self, size: u64) -> Result<(), JournalError> {
+        if size >= self.written {
+            let keep = (size - self.written) as usize;
+            self.buffer.truncate(keep);
+            return Ok(());
+        }
+        self.buffer.clear();
+        self.file
+            .set_len(size)
+            .and_then(|()| self.file.seek(SeekFrom::Start(size)).map(|_| ()))
+            .map_err(|e| JournalError::io(&self.path, "cut back", e))?;
+        self.written = size;
         Ok(())
     }
 
@@ -105,8 +128,10 @@ impl<E> JournalWriter<E> {
             // Cut off whatever part was written; the buffer is kept for the next attempt.
             let _ = self.file.set_len(self.written);
             let _ = self.file.seek(SeekFrom::Start(self.written));
+            self.write_failed = true;
             return Err(JournalError::io(&self.path, "write to", e));
         }
+        self.write_failed = false;
         self.written += self.buffer.len() as u64;
         self.buffer.clear();
         self.unsynced = true;

@@ -8,7 +8,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -203,6 +203,21 @@ pub enum IdSelector {
     Ids(IdSet),
 }
 
+impl IdSelector {
+    /// The existing IDs (keys of `existing`) it names, and the IDs it names that do not exist,
+    /// as ranges. Never expands a range: `0-4294967295` costs what the existing IDs cost.
+    pub fn select<V>(&self, existing: &std::collections::BTreeMap<u32, V>) -> (Vec<u32>, IdSet) {
+        match self {
+            IdSelector::All => (existing.keys().copied().collect(), IdSet::new()),
+            IdSelector::Last => (
+                existing.keys().next_back().copied().into_iter().collect(),
+                IdSet::new(),
+            ),
+            IdSelector::Ids(set) => set.split_existing(existing),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskStatus {
     Waiting,
@@ -267,9 +282,39 @@ impl TaskStats {
     pub fn completed(&self) -> u32 {
         self.finished + self.failed + self.canceled + self.aborted
     }
+
+    /// Adds another job's counts to these.
+    pub fn add(&mut self, other: &TaskStats) {
+        self.waiting += other.waiting;
+        self.running += other.running;
+        self.finished += other.finished;
+        self.failed += other.failed;
+        self.canceled += other.canceled;
+        self.aborted += other.aborted;
+    }
     pub fn total(&self) -> u32 {
         self.completed() + self.waiting + self.running
     }
+}
+
+/// One job of a `WaitJobs`: its task counts and whether the wait considers it done (completed,
+/// forgotten, or with `without_close` every task completed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub id: JobId,
+    pub stats: TaskStats,
+    pub done: bool,
+}
+
+/// A failed task as `get_failed_tasks` reports it: the error and where the task ran and wrote
+/// (placeholders resolved; `None` for a channel that is not a file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTask {
+    pub id: TaskId,
+    pub error: String,
+    pub cwd: String,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
 }
 
 /// A row of `hq job list`.
@@ -281,6 +326,13 @@ pub struct JobInfo {
     pub is_open: bool,
     pub cancel_reason: Option<String>,
     pub stats: TaskStats,
+}
+
+impl JobInfo {
+    /// The job's state as `hq job list` shows it.
+    pub fn status(&self) -> JobStatus {
+        self.stats.job_status(self.is_open)
+    }
 }
 
 /// One task as `hq task list/info` and `hq job info` show it.
@@ -428,10 +480,12 @@ pub enum ClientRequest {
     },
     /// `hq job list`: every job's summary.
     JobList,
-    /// `hq job info`, `hq task list/info`: details, with tasks when `include_tasks`.
+    /// `hq job info`, `hq task list/info`: details, with tasks when `include_tasks` (only the
+    /// IDs in `tasks`, when given).
     JobDetail {
         selector: IdSelector,
         include_tasks: bool,
+        tasks: Option<IdSet>,
     },
     /// `hq job wait/progress`, `submit --wait`: answered when the jobs are completed.
     WaitJobs {
@@ -439,6 +493,9 @@ pub enum ClientRequest {
         without_close: bool,
         progress: bool,
     },
+    /// The failed tasks of jobs with their errors and paths (the Python API's
+    /// `get_failed_tasks`); cheaper than `JobDetail` with every task.
+    FailedTasks { selector: IdSelector },
     /// `hq task explain`.
     TaskExplain { job: JobId, task: TaskId },
     /// `hq worker list/info`.
@@ -508,18 +565,25 @@ pub enum ClientResponse {
     Jobs(Vec<JobInfo>),
     JobDetails {
         jobs: Vec<JobDetail>,
-        missing: Vec<JobId>,
+        /// Selected job IDs that do not exist.
+        missing: IdSet,
     },
-    /// Progress of a `WaitJobs` (only with `progress: true`).
+    /// Progress of a `WaitJobs` (only with `progress: true`): the first message names every
+    /// waited job, later ones only the jobs that changed since the previous message.
     Progress {
-        jobs: u32,
-        completed_jobs: u32,
-        stats: TaskStats,
+        jobs: Vec<JobProgress>,
     },
-    /// End of a `WaitJobs`.
+    /// End of a `WaitJobs`: the final state of every waited job, and the selected IDs that
+    /// name no job.
     WaitDone {
-        stats: TaskStats,
-        missing: Vec<JobId>,
+        jobs: Vec<JobProgress>,
+        missing: IdSet,
+    },
+    /// Answer to `FailedTasks`: per job, its failed tasks.
+    FailedTasks {
+        jobs: Vec<(JobId, Vec<FailedTask>)>,
+        /// Selected job IDs that do not exist.
+        missing: IdSet,
     },
     Explain(TaskExplanation),
     Workers(Vec<WorkerInfo>),

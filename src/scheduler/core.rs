@@ -157,6 +157,28 @@ impl Scheduler {
         }
     }
 
+    /// The tasks placed on a worker (multi-node tasks when it is any of their nodes).
+    pub fn tasks_on(&self, worker: WorkerId) -> Vec<TaskKey> {
+        let mut keys: Vec<TaskKey> = self
+            .running
+            .iter()
+            .filter(|(_, p)| p.workers.contains(&worker))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Whether the task holds resources on some worker.
+    pub fn is_running(&self, key: TaskKey) -> bool {
+        self.running.contains_key(&key)
+    }
+
+    /// How many tasks hold resources.
+    pub fn running_count(&self) -> usize {
+        self.running.len()
+    }
+
     pub fn ready_count(&self) -> usize {
         self.ready_count
     }

@@ -1,7 +1,8 @@
-//! The server side of autoalloc. The actor tells it what happens (worker connected or lost
-//! with its allocation, tasks became ready, a round of events ended, operation results) and
-//! forwards `hq alloc` requests; it answers with recorded changes for the journal and client
-//! replies, and runs manager commands as separate tasks so the actor never waits for them.
+//! The server side of autoalloc. The core tells it what happens (a worker connected or was
+//! lost with its allocation, a round of events ended, an operation finished) and forwards
+//! `hq alloc` requests; it answers with the changes to commit (`AllocEvent`s, which the core
+//! journals and applies through `ServerCore::apply` like every other event) and client replies,
+//! and runs manager commands as separate tasks so the actor never waits for them.
 
 use super::autoalloc_ops::{self as ops, AllocResult, Knobs, OpsContext};
 use super::autoalloc_requests::removed;
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
-pub(super) type Reply = UnboundedSender<ClientResponse>;
+pub(super) use super::outbox::Reply;
 
 pub struct AutoAllocService {
     pub state: AutoAllocState,
@@ -37,10 +38,19 @@ pub struct AutoAllocService {
     pub(super) replies: HashMap<u64, Reply>,
     pub(super) next_token: u64,
     pub(super) dry_runs: u32,
-    /// Recorded changes not yet journaled.
-    pub(super) records: Vec<AllocEvent>,
-    /// Replies to send once the journal holds the changes they acknowledge.
-    pub(super) outgoing: Vec<(Reply, ClientResponse)>,
+    /// Where allocation directories go, known once the run directory exists.
+    setup: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// What a finished operation leads to.
+#[derive(Default)]
+pub struct ResultOutput {
+    /// Changes to commit.
+    pub events: Vec<AllocEvent>,
+    /// Answers to clients, sent after the round's journal flush.
+    pub replies: Vec<(Reply, ClientResponse)>,
+    /// The dry run of `hq alloc add` succeeded: create the queue (committed like a request).
+    pub create: Option<(QueueParams, Reply, LogLine)>,
 }
 
 impl AutoAllocService {
@@ -59,46 +69,57 @@ impl AutoAllocService {
             replies: HashMap::new(),
             next_token: 0,
             dry_runs: 0,
-            records: Vec::new(),
-            outgoing: Vec::new(),
+            setup: None,
         }
     }
 
-    /// Connects the service to the running server (after a journal replay, if any).
-    pub fn attach(&mut self, ctx: OpsContext) {
-        self.ctx = Some(Arc::new(ctx));
-        // Restored allocations: ask the manager about them at once.
+    /// Names the run directory (allocation directories) and the server directory (given to
+    /// workers) before the server runs.
+    pub fn configure(&mut self, run_dir: std::path::PathBuf, server_dir: std::path::PathBuf) {
+        self.setup = Some((run_dir, server_dir));
+    }
+
+    /// Starts the service when the actor runs: results come back on `events`. Allocations
+    /// restored from the journal are asked about at once.
+    pub fn attach(&mut self, events: UnboundedSender<super::actor::Event>) {
+        let Some((run_dir, server_dir)) = self.setup.clone() else {
+            return;
+        };
+        self.ctx = Some(Arc::new(OpsContext {
+            events,
+            runner: crate::autoalloc::manager::ProcessRunner {
+                timeout: self.knobs.command_timeout,
+            },
+            run_dir,
+            server_dir,
+            hq_path: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "hq".into()),
+            rust_log: std::env::var("RUST_LOG").ok(),
+        }));
         self.last_refresh.clear();
-        ops::prune_dirs(self.state.take_dirs_to_prune());
+        self.prune_dirs();
     }
 
-    /// Applies and records a change.
-    pub(super) fn emit(&mut self, now: u64, event: AllocEvent) {
-        self.state.apply(now, &event);
-        self.records.push(event);
-        self.dirty = true;
-    }
-
-    pub fn take_records(&mut self) -> Vec<AllocEvent> {
-        std::mem::take(&mut self.records)
-    }
-
-    /// Replies whose changes are now in the journal.
-    pub fn send_replies(&mut self) {
-        for (reply, response) in self.outgoing.drain(..) {
-            let _ = reply.send(response);
+    /// Deletes directories of finished allocations beyond the kept ones.
+    pub fn prune_dirs(&mut self) {
+        if self.ctx.is_some() {
+            ops::prune_dirs(self.state.take_dirs_to_prune());
         }
     }
 
-    pub fn worker_connected(&mut self, id: WorkerId, config: &WorkerConfiguration, now: u64) {
-        let Some(a) = &config.allocation else { return };
-        let events = self
-            .state
-            .worker_connected(a.manager, &a.id, id, &config.resources, now);
-        for e in events {
-            self.emit(now, e);
-        }
+    pub fn worker_connected(
+        &mut self,
+        id: WorkerId,
+        config: &WorkerConfiguration,
+        now: u64,
+    ) -> Vec<AllocEvent> {
+        let Some(a) = &config.allocation else {
+            return vec![];
+        };
         self.dirty = true;
+        self.state
+            .worker_connected(a.manager, &a.id, id, &config.resources, now)
     }
 
     pub fn worker_lost(
@@ -107,25 +128,30 @@ impl AutoAllocService {
         allocation: Option<&WorkerAllocation>,
         reason: WorkerState,
         now: u64,
-    ) {
-        let Some(a) = allocation else { return };
+    ) -> Vec<AllocEvent> {
+        let Some(a) = allocation else {
+            return vec![];
+        };
+        self.dirty = true;
         let crashed = matches!(
             reason,
             WorkerState::ConnectionLost | WorkerState::HeartbeatLost
         );
         match self.state.worker_lost(a.manager, &a.id, id, crashed, now) {
-            LostOutcome::Nothing => {}
-            LostOutcome::Record(e) => self.emit(now, e),
+            LostOutcome::Nothing => vec![],
+            LostOutcome::Record(e) => vec![e],
             // Asked at the next check: was the node preempted or did the workers fail?
             LostOutcome::Verify(queue, _) => {
                 self.last_refresh.insert(queue, 0);
+                vec![]
             }
         }
-        self.dirty = true;
     }
 
     /// A result of an operation started earlier.
-    pub fn on_result(&mut self, result: AllocResult, now: u64) {
+    pub fn on_result(&mut self, result: AllocResult) -> ResultOutput {
+        let mut out = ResultOutput::default();
+        self.dirty = true;
         match result {
             AllocResult::DryRunDone {
                 token,
@@ -135,29 +161,28 @@ impl AutoAllocService {
                 commands: _,
             } => {
                 let Some(reply) = self.replies.remove(&token) else {
-                    return;
+                    return out;
                 };
-                let response = match outcome {
-                    Err(f) => ClientResponse::Error(format!(
-                        "Dry-run (test allocation submission) has failed\n{}",
-                        f.describe()
-                    )),
-                    Ok(()) => {
-                        let ok = LogLine::Info(
-                            "A trial allocation was submitted successfully. It was immediately \
-                             canceled to avoid wasting resources."
-                                .into(),
+                let ok = LogLine::Info(
+                    "A trial allocation was submitted successfully. It was immediately canceled \
+                     to avoid wasting resources."
+                        .into(),
+                );
+                match (outcome, create) {
+                    (Err(f), _) => {
+                        let text = format!(
+                            "Dry-run (test allocation submission) has failed\n{}",
+                            f.describe()
                         );
-                        match create {
-                            true => self.create_queue(*params, now, vec![ok]),
-                            false => ClientResponse::Log {
-                                lines: vec![ok],
-                                ok: true,
-                            },
-                        }
+                        out.replies.push((reply, ClientResponse::Error(text)));
                     }
-                };
-                self.outgoing.push((reply, response));
+                    (Ok(()), true) => out.create = Some((*params, reply, ok)),
+                    (Ok(()), false) => {
+                        let lines = vec![ok];
+                        out.replies
+                            .push((reply, ClientResponse::Log { lines, ok: true }));
+                    }
+                }
             }
             AllocResult::Submitted {
                 queue,
@@ -168,7 +193,7 @@ impl AutoAllocService {
                 commands,
             } => {
                 self.count(queue, |c| c.submit += commands);
-                let event = match outcome {
+                out.events.push(match outcome {
                     Ok(id) => {
                         log::info!(
                             "Queued allocation {id} with {workers} worker(s) for queue {queue}"
@@ -192,9 +217,7 @@ impl AutoAllocService {
                             failure,
                         }
                     }
-                };
-                self.emit(now, event);
-                self.check_pause(queue, now);
+                });
             }
             AllocResult::Cancelled {
                 queue,
@@ -203,27 +226,25 @@ impl AutoAllocService {
                 commands,
             } => {
                 self.count(queue, |c| c.cancel += commands);
-                if let Err(f) = &outcome {
-                    log::warn!("Cancelling allocation {id} failed: {}", f.describe());
+                match &outcome {
+                    Err(f) => log::warn!("Cancelling allocation {id} failed: {}", f.describe()),
+                    Ok(()) => log::info!("Allocation {id} of queue {queue} was cancelled"),
                 }
-                log::info!("Allocation {id} of queue {queue} was cancelled");
-                self.emit(
-                    now,
-                    AllocEvent::AllocationFinished {
-                        queue_id: queue,
-                        allocation_id: id,
-                        end: AllocationEnd::Cancelled {
-                            reason: "cancelled by hq (scale-in or queue removal)".into(),
-                        },
+                out.events.push(AllocEvent::AllocationFinished {
+                    queue_id: queue,
+                    allocation_id: id,
+                    end: AllocationEnd::Cancelled {
+                        reason: "cancelled by hq (scale-in or queue removal)".into(),
                     },
-                );
+                });
             }
             AllocResult::BatchDone { queue, remove } => {
                 self.busy.remove(&queue);
                 if let Some(token) = remove {
-                    self.emit(now, AllocEvent::QueueRemoved { queue_id: queue });
+                    out.events
+                        .push(AllocEvent::QueueRemoved { queue_id: queue });
                     if let Some(reply) = self.replies.remove(&token) {
-                        self.outgoing.push((reply, removed(queue)));
+                        out.replies.push((reply, removed(queue)));
                     }
                 }
             }
@@ -234,13 +255,10 @@ impl AutoAllocService {
             } => {
                 self.querying.remove(&queue);
                 self.count(queue, |c| c.status += commands);
-                for e in self.state.status_answers(queue, &answers) {
-                    self.emit(now, e);
-                }
-                self.check_pause(queue, now);
+                out.events = self.state.status_answers(queue, &answers);
             }
         }
-        ops::prune_dirs(self.state.take_dirs_to_prune());
+        out
     }
 
     fn count(
@@ -253,28 +271,25 @@ impl AutoAllocService {
         }
     }
 
-    /// Pauses a queue whose submissions or allocations keep failing.
-    fn check_pause(&mut self, queue: QueueId, now: u64) {
-        let Some(q) = self.state.queues.get(&queue) else {
-            return;
-        };
-        if q.paused.is_some() {
-            return;
-        }
-        if let Some(reason) = q.pause_reason(&self.state.config) {
-            let what = match q.limiter.submission_fails >= self.state.config.max_submission_fails {
-                true => "failed submissions",
-                false => "failed allocations",
-            };
-            log::warn!("The queue {queue} had too many {what}, it will be paused.");
-            self.emit(
-                now,
-                AllocEvent::QueuePaused {
-                    queue_id: queue,
+    /// Pauses for queues whose submissions or allocations keep failing (after their failures
+    /// were applied).
+    pub fn pauses_due(&self) -> Vec<AllocEvent> {
+        let config = &self.state.config;
+        let mut events = Vec::new();
+        for q in self.state.queues.values().filter(|q| q.paused.is_none()) {
+            if let Some(reason) = q.pause_reason(config) {
+                let what = match q.limiter.submission_fails >= config.max_submission_fails {
+                    true => "failed submissions",
+                    false => "failed allocations",
+                };
+                log::warn!("The queue {} had too many {what}, it will be paused.", q.id);
+                events.push(AllocEvent::QueuePaused {
+                    queue_id: q.id,
                     reason: Some(reason),
-                },
-            );
+                });
+            }
         }
+        events
     }
 
     /// At the end of each round of the actor: scheduling passes and status queries when due.
@@ -314,7 +329,7 @@ impl AutoAllocService {
                 continue;
             };
             let shape = q.shape();
-            let sizes = q.queued_sizes();
+            let sizes = q.expected_sizes();
             let report = scheduler.demand(&q.demand_query(&shape, &sizes), now);
             let decision = decide(q, &report, now);
             log::debug!(

@@ -2,7 +2,7 @@
 //! cancellations, each run as its own task; results come back to the actor as events. Also the
 //! knobs read from the environment.
 
-use super::Event;
+use super::actor::Event;
 use crate::autoalloc::manager::{
     manager_for, CommandRunner, CountingRunner, ProcessRunner, QueueManager, SubmitSpec,
 };

@@ -1,7 +1,7 @@
 //! Connection handlers: accept, handshake, then translate frames to actor events and back.
 //! They never touch server state.
 
-use super::Event;
+use super::actor::Event;
 use crate::protocol::messages::*;
 use crate::protocol::{handshake, SecretKey};
 use std::time::Duration;
@@ -137,10 +137,10 @@ async fn serve_worker(
     {
         return Ok(());
     }
-    let Ok((worker_id, registered)) = reply_rx.await else {
+    // The actor's first message on `outgoing` is the `Registered` answer.
+    let Ok(worker_id) = reply_rx.await else {
         return Ok(());
     };
-    sender.send(&registered).await?;
 
     let writer = tokio::spawn(async move {
         while let Some(msg) = outgoing.recv().await {

@@ -1,15 +1,21 @@
-//! The server's journal: which state changes are recorded, how a journal is replayed into a
-//! fresh [`ServerCore`] on start, and the flush policy (before a client request is answered,
-//! after each round of events, and every flush period).
+//! The server's journal: the recorded events, how they are committed (journal, then
+//! [`ServerCore::apply`], then effects), how a journal is replayed into a fresh [`ServerCore`]
+//! on start, and the flush policy.
+//!
+//! Flush policy: a state-changing client request is written and fsynced *before* it is applied
+//! (write-ahead), so an acknowledged request is durable and a request that cannot be written is
+//! refused without changing anything. Events from workers and the scheduler are applied at once
+//! and flushed at the end of each round of events; when a flush fails they stay buffered and are
+//! written when the disk has room again.
 
-use super::core::{now_ms, ServerCore};
-use super::state::Job;
-use crate::journal::{self, JournalError};
+use super::core::ServerCore;
+use crate::journal::{self, JournalError, JournalWriter};
 use crate::protocol::messages::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One recorded state change. Variant names are the `type` of `hq journal export` lines.
+/// The encoding is positional: new variants go at the end, existing ones never change.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JournalEvent {
@@ -73,12 +79,14 @@ pub enum JournalEvent {
         task: TaskId,
         error: String,
     },
-    /// The task's worker was lost; it counts toward the crash limit and waits again.
+    /// The task's worker was lost; it counts toward the crash limit, then fails at the limit
+    /// or waits again.
     TaskCrashed {
         job: JobId,
         task: TaskId,
     },
-    /// The task's worker went away without a crash (stop, idle timeout); it waits again.
+    /// The task stopped without a crash (worker stopped, idle timeout, or it stopped the task
+    /// on its own); it waits again.
     TaskRequeued {
         job: JobId,
         task: TaskId,
@@ -96,37 +104,160 @@ pub fn event_line(time: u64, event: &JournalEvent) -> String {
     String::from_utf8_lossy(&buf).trim_end().to_string()
 }
 
+/// The journal file the core writes, with its flush state.
+pub struct Journal {
+    writer: JournalWriter<JournalEvent>,
+    /// Events were appended since the last successful flush.
+    dirty: bool,
+    /// Core clock of the first failure since the last successful flush.
+    failing_since: Option<u64>,
+    /// Core clock of the last error logged, so a full disk is logged once a minute.
+    logged_at: Option<u64>,
+}
+
+/// How often a failing journal is retried outside client requests, and its error logged.
+const RETRY_MS: u64 = 1_000;
+const LOG_EVERY_MS: u64 = 60_000;
+
+impl Journal {
+    pub fn new(writer: JournalWriter<JournalEvent>) -> Self {
+        Journal {
+            writer,
+            dirty: false,
+            failing_since: None,
+            logged_at: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.writer.path()
+    }
+
+    /// The message a refused request gets: `cannot write the journal at PATH: REASON; NOTHING`.
+    fn refusal(&self, error: &JournalError, nothing: &str) -> String {
+        format!(
+            "cannot write the journal at {}: {}; {nothing}",
+            self.path().display(),
+            io_reason(error)
+        )
+    }
+}
+
+/// The operating system's reason, without Rust's `(os error N)` suffix.
+fn io_reason(error: &JournalError) -> String {
+    let text = match error {
+        JournalError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 impl ServerCore {
-    /// Appends an event (buffered); a no-op without a journal or while replaying.
-    pub fn record(&mut self, event: JournalEvent) {
-        if self.replaying {
+    /// Live path for an event that cannot be refused (a result, a worker lost, a task started):
+    /// journal (buffered), apply, run the effects.
+    pub fn commit(&mut self, event: JournalEvent) {
+        if let Some(j) = &mut self.journal {
+            // A failed write keeps the event buffered; `flush_journal` reports it.
+            let _ = j.writer.append(self.now, &event);
+            j.dirty = true;
+        }
+        self.stream(&event);
+        self.apply(self.now, event);
+        self.run_effects();
+    }
+
+    /// Live path for the events of a client request: written and fsynced first, then applied.
+    /// When the journal cannot be written nothing is applied and the error names the file, the
+    /// reason and `nothing` ("nothing was submitted").
+    pub fn commit_request(
+        &mut self,
+        events: Vec<JournalEvent>,
+        nothing: &str,
+    ) -> Result<(), String> {
+        if let Some(j) = &mut self.journal {
+            let mark = j.writer.size();
+            let written = events
+                .iter()
+                .try_for_each(|e| j.writer.append(self.now, e))
+                .and_then(|()| j.writer.flush());
+            if let Err(e) = written {
+                let message = j.refusal(&e, nothing);
+                if let Err(cut) = j.writer.rollback_to(mark) {
+                    log::error!("{cut}: {}", io_reason(&cut));
+                }
+                j.dirty = true;
+                j.failing_since.get_or_insert(self.now);
+                log::error!("{message}");
+                return Err(message);
+            }
+            j.dirty = false;
+            j.failing_since = None;
+        }
+        for event in events {
+            self.stream(&event);
+            self.apply(self.now, event);
+            self.run_effects();
+        }
+        Ok(())
+    }
+
+    /// Sends a committed event to the clients of `hq journal stream`.
+    fn stream(&mut self, event: &JournalEvent) {
+        if self.event_streams.is_empty() {
             return;
         }
-        let now = now_ms();
-        if !self.event_streams.is_empty() {
-            let line = event_line(now, &event);
-            self.event_streams.retain(|s| {
-                s.send(ClientResponse::EventLines(vec![line.clone()]))
-                    .is_ok()
-            });
+        let line = event_line(self.now, event);
+        self.event_streams.retain(|s| {
+            s.send(ClientResponse::EventLines(vec![line.clone()]))
+                .is_ok()
+        });
+    }
+
+    /// Writes buffered events to disk (fdatasync). After a failure, retries at most once a
+    /// second unless `force`; errors are logged once a minute and returned.
+    pub fn flush_journal(&mut self, force: bool) -> Result<(), String> {
+        let now = self.now;
+        let Some(j) = &mut self.journal else {
+            return Ok(());
+        };
+        if !j.dirty {
+            return Ok(());
         }
-        if let Some(writer) = &mut self.journal {
-            if let Err(e) = writer.append(now, &event) {
-                log::error!("cannot write to the journal: {e}");
+        let retry_due = j.failing_since.is_none_or(|t| now >= t + RETRY_MS);
+        if !force && !retry_due {
+            return Ok(());
+        }
+        match j.writer.flush() {
+            Ok(()) => {
+                if j.failing_since.take().is_some() {
+                    log::info!("the journal at {} is written again", j.path().display());
+                }
+                j.dirty = false;
+                Ok(())
             }
-            self.journal_dirty = true;
+            Err(e) => {
+                j.failing_since = Some(now);
+                let message = format!(
+                    "cannot write the journal at {}: {}; its events are kept in memory until it can be written",
+                    j.path().display(),
+                    io_reason(&e),
+                );
+                if j.logged_at.is_none_or(|t| now >= t + LOG_EVERY_MS) {
+                    j.logged_at = Some(now);
+                    log::error!("{message}");
+                }
+                Err(message)
+            }
         }
     }
 
     /// `hq journal replay/stream`: past events from the journal, then (with `live`) every new one.
-    pub fn stream_events(
-        &mut self,
-        live: bool,
-        reply: tokio::sync::mpsc::UnboundedSender<ClientResponse>,
-    ) {
-        self.journal_dirty = true;
-        self.flush_journal();
-        if let Some(path) = self.journal.as_ref().map(|w| w.path().to_path_buf()) {
+    pub fn stream_events(&mut self, live: bool, reply: super::outbox::Reply) {
+        let _ = self.flush_journal(true);
+        if let Some(path) = self.journal.as_ref().map(|j| j.path().to_path_buf()) {
             match journal::read_all::<JournalEvent>(&path) {
                 Ok(replay) => {
                     for chunk in replay.events.chunks(1024) {
@@ -147,32 +278,18 @@ impl ServerCore {
         }
     }
 
-    /// Writes buffered events to disk (fdatasync); autoalloc's changes are recorded first.
-    pub fn flush_journal(&mut self) {
-        for event in self.autoalloc.take_records() {
-            self.record(JournalEvent::Autoalloc(event));
-        }
-        if !self.journal_dirty {
-            return;
-        }
-        if let Some(writer) = &mut self.journal {
-            if let Err(e) = writer.flush() {
-                log::error!("cannot flush the journal: {e}");
-            }
-        }
-        self.journal_dirty = false;
-    }
-
-    /// Opens (or creates) the journal and replays it; returns warnings to log.
+    /// Opens (or creates) the journal and replays it through [`ServerCore::apply`]; returns
+    /// warnings to log.
     pub fn open_journal(&mut self, path: &Path) -> Result<Vec<String>, JournalError> {
         let (replay, writer) = journal::open::<JournalEvent>(path)?;
         let restored = !replay.events.is_empty();
-        self.replaying = true;
         for (time, event) in replay.events {
             self.apply(time, event);
+            // Runtime consequences are rebuilt by `after_replay`.
+            self.effects.clear();
         }
-        self.replaying = false;
-        self.journal = Some(writer);
+        self.changed_jobs.clear();
+        self.journal = Some(Journal::new(writer));
         if restored {
             self.after_replay();
             log::info!(
@@ -183,122 +300,16 @@ impl ServerCore {
             );
         }
         let uid = self.info.server_uid.clone();
-        self.record(JournalEvent::ServerStart { server_uid: uid });
-        self.flush_journal();
+        self.commit(JournalEvent::ServerStart { server_uid: uid });
+        if let Err(e) = self.flush_journal(true) {
+            log::error!("{e}");
+        }
         Ok(replay.warnings)
     }
 
-    /// Applies a recorded event to the state during replay.
-    fn apply(&mut self, time: u64, event: JournalEvent) {
-        match event {
-            JournalEvent::ServerStart { server_uid } => self.info.server_uid = server_uid,
-            JournalEvent::ServerStop => {}
-            JournalEvent::WorkerConnected { id, .. } | JournalEvent::WorkerLost { id, .. } => {
-                self.next_worker_id = self.next_worker_id.max(id + 1);
-            }
-            JournalEvent::JobOpen {
-                job_id,
-                name,
-                max_fails,
-            } => {
-                self.jobs
-                    .insert(job_id, Job::new(job_id, name, max_fails, true, time));
-                self.next_job_id = self.next_job_id.max(job_id + 1);
-            }
-            JournalEvent::JobCreated { job, submit, .. } => {
-                let next = self.next_job_id;
-                let is_new = matches!(submit.target, JobTarget::New { .. });
-                self.next_job_id = job;
-                let _ = self.submit(*submit);
-                self.next_job_id = next.max(job + 1);
-                if let Some(j) = self.jobs.get_mut(&job).filter(|_| is_new) {
-                    j.submitted_at = time;
-                }
-            }
-            JournalEvent::Counters {
-                next_job,
-                next_worker,
-            } => {
-                self.next_job_id = self.next_job_id.max(next_job);
-                self.next_worker_id = self.next_worker_id.max(next_worker);
-            }
-            JournalEvent::JobClose { job_id } => {
-                if let Some(job) = self.jobs.get_mut(&job_id) {
-                    job.is_open = false;
-                }
-                self.check_job_completed(job_id);
-            }
-            JournalEvent::JobCancel { job_id, reason } => {
-                self.abort_job(job_id, TaskStatus::Canceled);
-                if let (Some(job), Some(r)) = (self.jobs.get_mut(&job_id), reason) {
-                    job.cancel_reason = Some(r);
-                }
-            }
-            JournalEvent::JobForgotten { job_id } => {
-                self.jobs.remove(&job_id);
-            }
-            JournalEvent::TaskStarted {
-                job,
-                task,
-                instance,
-                workers,
-            } => {
-                self.with_task(job, task, |j, idx| {
-                    j.set_status(idx, TaskStatus::Running);
-                    let t = &mut j.tasks[idx];
-                    t.next_instance = t.next_instance.max(instance + 1);
-                    t.worker = workers.first().copied().unwrap_or(0);
-                    t.started_ms = time;
-                });
-            }
-            JournalEvent::TaskFinished { job, task } => {
-                self.with_task(job, task, |j, idx| {
-                    j.set_status(idx, TaskStatus::Finished);
-                    j.tasks[idx].finished_ms = time;
-                });
-                if let Some(j) = self.jobs.get_mut(&job) {
-                    j.release_dependents(task);
-                }
-                self.check_job_completed(job);
-            }
-            JournalEvent::TaskFailed { job, task, error } => {
-                if let Some(idx) = self.jobs.get(&job).and_then(|j| j.index_of(task)) {
-                    self.fail_task(job, idx, error, time);
-
-                    self.check_job_completed(job);
-                }
-            }
-            JournalEvent::TaskRetried { job, task, error } => {
-                self.with_task(job, task, |j, idx| {
-                    j.tasks[idx].retries += 1;
-                    j.set_status(idx, TaskStatus::Waiting);
-                    j.errors.insert(task, error);
-                });
-            }
-            JournalEvent::TaskCrashed { job, task } => {
-                self.with_task(job, task, |j, idx| {
-                    j.tasks[idx].crash_count += 1;
-                    j.set_status(idx, TaskStatus::Waiting);
-                });
-            }
-            JournalEvent::TaskRequeued { job, task } => {
-                self.with_task(job, task, |j, idx| j.set_status(idx, TaskStatus::Waiting));
-            }
-            JournalEvent::Autoalloc(event) => self.autoalloc.state.apply(time, &event),
-        }
-    }
-
-    fn with_task(&mut self, job: JobId, task: TaskId, f: impl FnOnce(&mut Job, usize)) {
-        if let Some(j) = self.jobs.get_mut(&job) {
-            if let Some(idx) = j.index_of(task) {
-                f(j, idx);
-            }
-        }
-    }
-
-    /// After a replay: tasks that were running wait again, and every ready task is queued.
+    /// After a replay: tasks that were running wait again (their next execution gets a higher
+    /// instance ID), and every waiting task without unfinished dependencies is queued.
     fn after_replay(&mut self) {
-        let mut ready = Vec::new();
         for job in self.jobs.values_mut() {
             job.multi_node.clear();
             for idx in 0..job.tasks.len() {
@@ -307,24 +318,24 @@ impl ServerCore {
                 }
                 let t = &job.tasks[idx];
                 if t.status == TaskStatus::Waiting && t.unfinished_deps == 0 {
-                    ready.push((job.id, t.id));
+                    let key = crate::scheduler::TaskKey {
+                        job: job.id,
+                        task: t.id,
+                    };
+                    self.effects.push(super::outbox::Effect::Ready(key));
                 }
             }
         }
-        for (job, task) in ready {
-            self.enqueue(job, task);
-        }
+        self.run_effects();
     }
 
     /// Rewrites the journal without forgotten and completed jobs (`hq journal prune`).
     pub fn prune_journal(&mut self) -> Result<(), String> {
-        let Some(writer) = &mut self.journal else {
-            return Err(
-                "the server runs without a journal (start it with `--journal FILE`)".into(),
-            );
+        self.flush_journal(true)?;
+        let Some(j) = &mut self.journal else {
+            return Err(NO_JOURNAL.into());
         };
-        writer.flush().map_err(|e| e.to_string())?;
-        let path = writer.path().to_path_buf();
+        let path = j.path().to_path_buf();
         let replay = journal::read_all::<JournalEvent>(&path).map_err(|e| e.to_string())?;
         let keep = |job: JobId| self.jobs.get(&job).is_some_and(|j| !j.is_completed());
         let mut kept: Vec<(u64, JournalEvent)> = replay
@@ -343,21 +354,24 @@ impl ServerCore {
                 | JournalEvent::TaskCrashed { job, .. }
                 | JournalEvent::TaskRequeued { job, .. } => keep(*job),
                 JournalEvent::WorkerConnected { id, .. } | JournalEvent::WorkerLost { id, .. } => {
-                    self.workers.get(id).is_some_and(|w| w.sender.is_some())
+                    self.workers.get(id).is_some_and(|w| w.connected)
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
-                JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
                 JournalEvent::Counters { .. } => false,
+                JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
             })
             .collect();
         let counters = JournalEvent::Counters {
             next_job: self.next_job_id,
             next_worker: self.next_worker_id,
         };
-        kept.insert(0, (now_ms(), counters));
+        kept.insert(0, (self.now, counters));
         let writer = journal::rewrite(&path, kept.iter().map(|(t, e)| (*t, e)))
-            .map_err(|e| e.to_string())?;
-        self.journal = Some(writer);
+            .map_err(|e| j.refusal(&e, "the journal was not pruned"))?;
+        j.writer = writer;
         Ok(())
     }
 }
+
+/// The answer to journal requests of a server without a journal.
+pub const NO_JOURNAL: &str = "the server runs without a journal (start it with `--journal FILE`)";

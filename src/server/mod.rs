@@ -1,34 +1,45 @@
 //! The server: binds the client and worker ports, writes the access file, and runs the actor
-//! that owns all state. Connection handlers only translate frames into events.
+//! that owns all state. See docs/architecture.md ("The server core") for how the parts fit:
+//!
+//! - `core.rs`: [`ServerCore`], the state, and its `sanity_check`;
+//! - `apply.rs`: `ServerCore::apply`, the one state transition, shared by live handling and
+//!   journal replay;
+//! - `journal.rs`: the recorded events, `commit` / `commit_request`, replay, flush, prune;
+//! - `outbox.rs`: `Effect` (runtime consequences of applied events) and `Outbox` (messages out);
+//! - `live.rs`, `requests.rs`, `queries.rs`, `waiters.rs`: handlers that decide what happened;
+//! - `state.rs`: jobs and their compact task records;
+//! - `actor.rs`: the loop that owns the core and ships the outbox; `conn.rs`: sockets;
+//! - `autoalloc*.rs`: allocation queues (`hq alloc`): the service, its hooks into the core, its
+//!   requests, and the operations that run manager commands outside the actor.
 
+mod actor;
+mod apply;
 mod autoalloc;
+mod autoalloc_hooks;
 mod autoalloc_ops;
 mod autoalloc_requests;
 mod conn;
 mod core;
 pub mod journal;
+mod live;
+mod outbox;
+mod queries;
 mod requests;
 mod state;
-mod tasks;
+#[cfg(test)]
+mod tests;
+mod waiters;
 
-pub use self::core::now_ms;
-pub use self::tasks::worker_state_reason as tasks_reason;
+pub use self::core::{now_ms, CoreConfig, ServerCore, DEFAULT_MAX_TASKS_PER_JOB};
+pub use self::live::worker_state_reason;
+pub use self::outbox::{Effect, Outbox};
 
-/// Resolves a selector against existing IDs: (selected, unknown requested).
-pub fn select_ids(
-    ids: impl Iterator<Item = u32> + Clone,
-    selector: &IdSelector,
-) -> (Vec<u32>, Vec<u32>) {
-    ServerCore::select(ids, selector)
-}
-
-use self::core::ServerCore;
 use crate::common::serverdir::{self, AccessPart, AccessRecord};
 use crate::protocol::messages::*;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
 
 /// Everything `hq server start` configures.
 #[derive(Clone, Debug)]
@@ -42,23 +53,30 @@ pub struct ServerOptions {
     pub access_file: Option<PathBuf>,
     pub disable_client_auth: bool,
     pub disable_worker_auth: bool,
+    /// Address both ports listen on: all interfaces for `hq server start`, loopback for the
+    /// embedded server of `hq run`.
+    pub listen: IpAddr,
+    /// `--max-tasks-per-job`.
+    pub max_tasks_per_job: u64,
 }
 
-/// Messages into the actor.
-pub enum Event {
-    Client(ClientRequest, mpsc::UnboundedSender<ClientResponse>),
-    WorkerRegister(
-        WorkerConfiguration,
-        Vec<TaskResult>,
-        mpsc::UnboundedSender<ToWorker>,
-        oneshot::Sender<(WorkerId, ToWorker)>,
-    ),
-    Worker(WorkerId, FromWorker),
-    WorkerDisconnected(WorkerId),
-    /// A finished autoalloc operation (submission, status query, cancellation).
-    AutoAlloc(autoalloc_ops::AllocResult),
-    Tick,
-    Shutdown,
+impl ServerOptions {
+    /// Options for a server in `server_dir` with every other setting at its default.
+    pub fn new(server_dir: PathBuf) -> Self {
+        ServerOptions {
+            server_dir,
+            host: None,
+            client_port: None,
+            worker_port: None,
+            idle_timeout: None,
+            journal: None,
+            access_file: None,
+            disable_client_auth: false,
+            disable_worker_auth: false,
+            listen: IpAddr::from([0, 0, 0, 0]),
+            max_tasks_per_job: DEFAULT_MAX_TASKS_PER_JOB,
+        }
+    }
 }
 
 /// What a started server tells its caller (printed by `hq server start`).
@@ -108,8 +126,8 @@ pub async fn start(
     let worker_port = opts.worker_port.or(preset
         .as_ref()
         .and_then(|p| p.worker.as_ref().map(|c| c.port)));
-    let client_listener = bind(client_port.unwrap_or(0)).await?;
-    let worker_listener = bind(worker_port.unwrap_or(0)).await?;
+    let client_listener = bind(opts.listen, client_port.unwrap_or(0)).await?;
+    let worker_listener = bind(opts.listen, worker_port.unwrap_or(0)).await?;
     let client_port = client_listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let worker_port = worker_listener.local_addr().map(|a| a.port()).unwrap_or(0);
 
@@ -153,10 +171,11 @@ pub async fn start(
             ),
         }),
     };
-    let mut core = ServerCore::new(
-        placeholder_info(),
-        opts.idle_timeout.map(|d| d.as_millis() as u64),
-    );
+    let config = CoreConfig {
+        idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
+        max_tasks_per_job: opts.max_tasks_per_job,
+    };
+    let mut core = ServerCore::new(placeholder_info(), config);
     core.info.server_uid = record.server_uid.clone();
     if let Some(path) = &opts.journal {
         let warnings = core
@@ -171,6 +190,8 @@ pub async fn start(
     let run_dir = serverdir::create_run_dir(&opts.server_dir)?;
     serverdir::write_access_file(&run_dir.join(serverdir::ACCESS_FILE), &record)?;
     serverdir::link_current(&opts.server_dir, &run_dir)?;
+    core.autoalloc
+        .configure(run_dir.clone(), opts.server_dir.clone());
     if opts.disable_client_auth || opts.disable_worker_auth {
         log::warn!("!!! Authentication and encryption are DISABLED for some connections: anyone who can reach the ports can use this server !!!");
     }
@@ -197,46 +218,15 @@ pub async fn start(
 
     let client_key = record.client.as_ref().and_then(|c| c.key().ok().flatten());
     let worker_key = record.worker.as_ref().and_then(|c| c.key().ok().flatten());
-    let (tx, rx) = mpsc::unbounded_channel();
-    core.autoalloc.attach(autoalloc_ops::OpsContext {
-        events: tx.clone(),
-        runner: crate::autoalloc::manager::ProcessRunner {
-            timeout: autoalloc_ops::Knobs::from_env().command_timeout,
-        },
-        run_dir: run_dir.clone(),
-        server_dir: opts.server_dir.clone(),
-        hq_path: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "hq".into()),
-        rust_log: std::env::var("RUST_LOG").ok(),
-    });
-    tokio::spawn(conn::accept_clients(
-        client_listener,
-        client_key,
-        tx.clone(),
-    ));
-    tokio::spawn(conn::accept_workers(
-        worker_listener,
-        worker_key,
-        tx.clone(),
-    ));
-    let ticker = tx.clone();
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            interval.tick().await;
-            if ticker.send(Event::Tick).is_err() {
-                break;
-            }
-        }
-    });
-    let stopper = tx.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stopper.send(Event::Shutdown);
-    });
     core.info = info;
-    run_actor(core, rx).await;
+    actor::run(
+        core,
+        client_listener,
+        worker_listener,
+        [client_key, worker_key],
+        shutdown,
+    )
+    .await;
     serverdir::unlink_current(&opts.server_dir, &run_dir);
     Ok(())
 }
@@ -255,163 +245,8 @@ fn placeholder_info() -> ServerInfo {
     }
 }
 
-async fn bind(port: u16) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(("0.0.0.0", port))
+async fn bind(addr: IpAddr, port: u16) -> Result<TcpListener, ServerError> {
+    TcpListener::bind((addr, port))
         .await
         .map_err(|source| ServerError::Bind { port, source })
-}
-
-/// The actor loop: handle every pending event, then schedule once and flush worker batches.
-async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>) {
-    while let Some(event) = rx.recv().await {
-        let mut stop = core.handle_event(event);
-        while !stop {
-            match rx.try_recv() {
-                Ok(event) => stop = core.handle_event(event),
-                Err(_) => break,
-            }
-        }
-        if core.needs_schedule {
-            core.schedule();
-        }
-        core.autoalloc.after_round(&core.scheduler, now_ms());
-        core.flush_journal();
-        core.autoalloc.send_replies();
-        core.flush_outbox();
-        core.notify_waiters(false);
-        if stop {
-            core.stopping = true;
-            core.autoalloc.shutdown().await;
-            for w in core.workers.values() {
-                if let Some(tx) = &w.sender {
-                    let _ = tx.send(ToWorker::Stop);
-                }
-            }
-            core.record(journal::JournalEvent::ServerStop);
-            core.flush_journal();
-            log::info!("Stopping server");
-            // Give the writer tasks a moment to deliver the stop messages.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            break;
-        }
-    }
-}
-
-impl ServerCore {
-    /// Applies one event; returns true when the server must stop.
-    fn handle_event(&mut self, event: Event) -> bool {
-        match event {
-            Event::Client(req, reply) => {
-                matches!(self.handle_request(req, reply), requests::After::StopServer)
-            }
-            Event::WorkerRegister(config, late_results, sender, reply) => {
-                self.on_results(late_results);
-                let id = self.register_worker(config, sender);
-
-                let msg = ToWorker::Registered {
-                    worker_id: id,
-                    server_uid: self.info.server_uid.clone(),
-                    server_idle_timeout_ms: self.idle_timeout_ms,
-                };
-                let _ = reply.send((id, msg));
-                false
-            }
-            Event::Worker(id, msg) => {
-                self.on_worker_message(id, msg);
-                false
-            }
-            Event::WorkerDisconnected(id) => {
-                let reason = self
-                    .workers
-                    .get(&id)
-                    .and_then(|w| w.leaving)
-                    .unwrap_or(WorkerState::ConnectionLost);
-                self.on_worker_lost(id, reason);
-                false
-            }
-            Event::AutoAlloc(result) => {
-                self.autoalloc.on_result(result, now_ms());
-                false
-            }
-            Event::Tick => {
-                self.check_heartbeats();
-                self.notify_waiters(true);
-                false
-            }
-            Event::Shutdown => true,
-        }
-    }
-
-    fn register_worker(
-        &mut self,
-        config: WorkerConfiguration,
-        sender: mpsc::UnboundedSender<ToWorker>,
-    ) -> WorkerId {
-        let id = self.next_worker_id;
-        self.next_worker_id += 1;
-        let deadline = config.time_limit_ms.map(|t| now_ms() + t);
-        self.scheduler
-            .add_worker(id, &config.resources, config.group.clone(), deadline);
-        log::info!("Worker {id} registered from {}", config.hostname);
-        self.record(journal::JournalEvent::WorkerConnected {
-            id,
-            hostname: config.hostname.clone(),
-        });
-        self.autoalloc.worker_connected(id, &config, now_ms());
-
-        let info = WorkerInfo {
-            id,
-            state: WorkerState::Running,
-            configuration: config,
-            started_at: now_ms(),
-            ended_at: None,
-            running_tasks: 0,
-            last_task_started: None,
-        };
-        self.workers.insert(
-            id,
-            core::WorkerEntry {
-                info,
-                sender: Some(sender),
-                bodies_sent: Default::default(),
-                last_heartbeat: std::time::Instant::now(),
-                leaving: None,
-            },
-        );
-        self.needs_schedule = true;
-        id
-    }
-
-    fn on_worker_message(&mut self, id: WorkerId, msg: FromWorker) {
-        if let Some(w) = self.workers.get_mut(&id) {
-            w.last_heartbeat = std::time::Instant::now();
-        }
-        match msg {
-            FromWorker::Results(results) => self.on_results(results),
-            FromWorker::Heartbeat | FromWorker::Register { .. } => {}
-
-            FromWorker::Leaving(reason) => {
-                if let Some(w) = self.workers.get_mut(&id) {
-                    w.leaving = Some(reason);
-                }
-                self.on_worker_lost(id, reason);
-            }
-        }
-    }
-
-    fn check_heartbeats(&mut self) {
-        let lost: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| {
-                w.sender.is_some()
-                    && w.last_heartbeat.elapsed().as_millis() as u64
-                        > 2 * w.info.configuration.heartbeat_ms.max(1)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lost {
-            self.on_worker_lost(id, WorkerState::HeartbeatLost);
-        }
-    }
 }

@@ -101,6 +101,22 @@ impl Job {
         self.tasks.binary_search_by_key(&task, |t| t.id).ok()
     }
 
+    /// The tasks whose IDs are in `selected` (all with `None`), in ID order; found by range, so
+    /// a selector as wide as `0-4294967295` costs no more than the tasks it finds.
+    pub fn tasks_in<'a>(
+        &'a self,
+        selected: Option<&'a IdSet>,
+    ) -> Box<dyn Iterator<Item = &'a Task> + 'a> {
+        let Some(set) = selected else {
+            return Box::new(self.tasks.iter());
+        };
+        Box::new(set.ranges().iter().flat_map(move |&(s, e)| {
+            let from = self.tasks.partition_point(|t| t.id < s);
+            let to = self.tasks.partition_point(|t| t.id <= e);
+            self.tasks[from..to].iter()
+        }))
+    }
+
     pub fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {
         self.index_of(task).map(|i| &mut self.tasks[i])
     }
@@ -142,9 +158,64 @@ impl Job {
         }
     }
 
-    /// Adds a submission's tasks; returns the IDs that are ready now. Nothing changes on error.
-    pub fn add_groups(&mut self, groups: Vec<(TaskGroup, ReqId)>) -> Result<Vec<TaskId>, String> {
-        self.check_new_groups(&groups)?;
+    /// Checks a submission against this job before anything is allocated: the task limit,
+    /// duplicate and existing IDs, dependencies on unknown tasks or on the task itself.
+    pub fn check_submission(
+        &self,
+        groups: &[TaskGroup],
+        max_tasks: u64,
+    ) -> Result<(), SubmitError> {
+        let added: u64 = groups.iter().map(|g| g.ids.len()).sum();
+        let existing = self.tasks.len() as u64;
+        if added.saturating_add(existing) > max_tasks {
+            return Err(SubmitError::TooManyTasks {
+                job: self.id,
+                added,
+                existing,
+                limit: max_tasks,
+            });
+        }
+        let mut ranges: Vec<(u32, u32)> = groups
+            .iter()
+            .flat_map(|g| g.ids.ranges().iter().copied())
+            .collect();
+        ranges.sort_unstable();
+        if let Some(w) = ranges.windows(2).find(|w| w[1].0 <= w[0].1) {
+            return Err(SubmitError::Duplicate(w[1].0));
+        }
+        let seen = IdSet::from_sorted_ranges(ranges);
+        let old = IdSet::from_ids(self.tasks.iter().map(|t| t.id));
+        if let Some(id) = seen.first_common(&old) {
+            return Err(SubmitError::Exists {
+                job: self.id,
+                task: id,
+            });
+        }
+        let known = seen.union(&old);
+        for g in groups {
+            let unknown = g.deps.common.difference(&known);
+            if let Some(d) = unknown.min().or_else(|| g.deps.common.first_common(&g.ids)) {
+                return Err(SubmitError::InvalidDependency(d));
+            }
+            if g.deps.offsets.is_empty() {
+                continue;
+            }
+            for t in g.ids.iter() {
+                let bad = g.deps.offsets.iter().find_map(|o| {
+                    let d = u32::try_from(t as i64 + o).ok()?;
+                    (d == t || !known.contains(d)).then_some(d)
+                });
+                if let Some(d) = bad {
+                    return Err(SubmitError::InvalidDependency(d));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a checked submission's tasks (see [`Job::check_submission`]); returns the IDs that
+    /// are ready now. Tasks whose dependency already failed are aborted.
+    pub fn add_groups(&mut self, groups: Vec<(TaskGroup, ReqId)>) -> Vec<TaskId> {
         let first_group = self.groups.len() as u32;
         let mut new_tasks: Vec<Task> = Vec::new();
         for (gi, (g, _)) in groups.iter().enumerate() {
@@ -182,35 +253,7 @@ impl Job {
                 req,
             });
         }
-        Ok(self.link_dependencies(first_group as usize))
-    }
-
-    fn check_new_groups(&self, groups: &[(TaskGroup, ReqId)]) -> Result<(), String> {
-        let mut ranges: Vec<(u32, u32)> = groups
-            .iter()
-            .flat_map(|(g, _)| g.ids.ranges().iter().copied())
-            .collect();
-        ranges.sort_unstable();
-        if let Some(w) = ranges.windows(2).find(|w| w[1].0 <= w[0].1) {
-            return Err(format!("Task {} is defined multiple times", w[1].0));
-        }
-        let seen = IdSet::from_sorted_ranges(ranges);
-        if let Some(existing) = seen.iter().find(|id| self.index_of(*id).is_some()) {
-            return Err(format!(
-                "Task {existing} already exists in job {}.",
-                self.id
-            ));
-        }
-        for (g, _) in groups {
-            for t in g.ids.iter() {
-                for d in g.deps.of_task(t) {
-                    if d == t || (!seen.contains(d) && self.index_of(d).is_none()) {
-                        return Err(format!("Invalid dependency on {d}"));
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.link_dependencies(first_group as usize)
     }
 
     /// Counts unfinished dependencies of the groups from `first_group` on, records dependents,
@@ -295,6 +338,62 @@ impl Job {
         ready
     }
 
+    /// Checks the job's invariants (counters, order, groups, dependencies); panics otherwise.
+    pub fn sanity_check(&self) {
+        let mut stats = TaskStats::default();
+        for (i, t) in self.tasks.iter().enumerate() {
+            *stat_mut(&mut stats, t.status) += 1;
+            assert!(
+                i == 0 || self.tasks[i - 1].id < t.id,
+                "job {}: tasks out of order",
+                self.id
+            );
+            let group = &self.groups[t.group as usize];
+            assert!(
+                group.ids.contains(t.id),
+                "job {}: task {} not in its group",
+                self.id,
+                t.id
+            );
+            if t.status == TaskStatus::Waiting {
+                let unfinished = self
+                    .deps_of(t)
+                    .iter()
+                    .filter(|d| {
+                        self.index_of(**d).map(|i| self.tasks[i].status)
+                            != Some(TaskStatus::Finished)
+                    })
+                    .count();
+                assert_eq!(
+                    t.unfinished_deps as usize, unfinished,
+                    "job {}: task {} deps",
+                    self.id, t.id
+                );
+            }
+        }
+        assert_eq!(
+            stats, self.stats,
+            "job {}: counters differ from the tasks",
+            self.id
+        );
+        let grouped: u64 = self.groups.iter().map(|g| g.ids.len()).sum();
+        assert_eq!(
+            grouped,
+            self.tasks.len() as u64,
+            "job {}: groups and tasks differ",
+            self.id
+        );
+        for task in self.multi_node.keys() {
+            let status = self.index_of(*task).map(|i| self.tasks[i].status);
+            assert_eq!(
+                status,
+                Some(TaskStatus::Running),
+                "job {}: multi-node task {task}",
+                self.id
+            );
+        }
+    }
+
     /// Dependencies of a task, for `hq task info`.
     pub fn deps_of(&self, task: &Task) -> Vec<TaskId> {
         self.groups[task.group as usize]
@@ -302,6 +401,27 @@ impl Job {
             .of_task(task.id)
             .collect()
     }
+}
+
+/// Why a submission is refused; the text is what the client prints.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error(
+        "job {job} would have {} tasks ({existing} existing + {added} submitted), but a job may have at most {limit} tasks; split the work into several jobs, or start the server with a larger `--max-tasks-per-job`",
+        existing.saturating_add(*added)
+    )]
+    TooManyTasks {
+        job: JobId,
+        added: u64,
+        existing: u64,
+        limit: u64,
+    },
+    #[error("Task {0} is defined multiple times")]
+    Duplicate(TaskId),
+    #[error("Task {task} already exists in job {job}.")]
+    Exists { job: JobId, task: TaskId },
+    #[error("Invalid dependency on {0}")]
+    InvalidDependency(TaskId),
 }
 
 fn stat_mut(stats: &mut TaskStats, status: TaskStatus) -> &mut u32 {

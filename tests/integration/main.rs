@@ -4,6 +4,7 @@
 mod autoalloc;
 mod basic;
 mod cancel;
+mod client_api;
 mod jobfile;
 mod jobfile_deps;
 mod jobs;

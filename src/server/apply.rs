@@ -1,0 +1,365 @@
+//! The one state-transition function: [`ServerCore::apply`] changes the journaled state for one
+//! recorded event. Live handlers build the event and pass it through [`ServerCore::commit`]
+//! (journal, then apply, then effects); journal replay calls `apply` directly. So a restored
+//! server is in exactly the state the live one was in.
+//!
+//! Decisions that depend only on the state (the crash limit, `--max-fails`, dependents to
+//! abort, completion) are taken here, never in the handlers; decisions that depend on the
+//! outside world (which worker, what outcome, retry or fail) travel in the event.
+//! Runtime consequences are pushed as [`Effect`]s.
+
+use super::core::ServerCore;
+use super::journal::JournalEvent;
+use super::outbox::Effect;
+use super::state::Job;
+use crate::common::placeholders;
+use crate::protocol::messages::*;
+use crate::scheduler::TaskKey;
+
+impl ServerCore {
+    /// Applies one event at `time` (ms since the Unix epoch, the event's journal time).
+    pub fn apply(&mut self, time: u64, event: JournalEvent) {
+        match event {
+            JournalEvent::ServerStart { server_uid } => self.info.server_uid = server_uid,
+            JournalEvent::ServerStop => {}
+            JournalEvent::Counters {
+                next_job,
+                next_worker,
+            } => {
+                self.next_job_id = self.next_job_id.max(next_job);
+                self.next_worker_id = self.next_worker_id.max(next_worker);
+            }
+            JournalEvent::WorkerConnected { id, .. } => {
+                self.next_worker_id = self.next_worker_id.max(id.saturating_add(1));
+            }
+            JournalEvent::WorkerLost { id, reason } => self.apply_worker_lost(time, id, reason),
+            JournalEvent::JobOpen {
+                job_id,
+                name,
+                max_fails,
+            } => {
+                let job = Job::new(job_id, name, max_fails, true, time);
+                self.jobs.insert(job_id, job);
+                self.next_job_id = self.next_job_id.max(job_id.saturating_add(1));
+            }
+            JournalEvent::JobCreated {
+                job,
+                name,
+                max_fails,
+                submit,
+            } => self.apply_submit(time, job, name, max_fails, *submit),
+            JournalEvent::JobClose { job_id } => {
+                if let Some(job) = self.jobs.get_mut(&job_id) {
+                    job.is_open = false;
+                    self.changed_jobs.insert(job_id);
+                }
+                self.check_job_completed(time, job_id);
+            }
+            JournalEvent::JobCancel { job_id, reason } => {
+                let canceled = self.abort_job(time, job_id, TaskStatus::Canceled);
+                if let (Some(job), Some(r)) = (self.jobs.get_mut(&job_id), reason) {
+                    if canceled > 0 {
+                        job.cancel_reason = Some(r);
+                    }
+                }
+            }
+            JournalEvent::JobForgotten { job_id } => {
+                self.jobs.remove(&job_id);
+            }
+            JournalEvent::TaskStarted {
+                job,
+                task,
+                instance,
+                workers,
+            } => self.apply_started(time, job, task, instance, workers),
+            JournalEvent::TaskFinished { job, task } => self.apply_finished(time, job, task),
+            JournalEvent::TaskFailed { job, task, error } => {
+                if let Some(idx) = self.live_task(job, task) {
+                    self.fail_task(time, job, idx, error, false);
+                }
+            }
+            JournalEvent::TaskRetried { job, task, error } => {
+                if let Some(idx) = self.live_task(job, task) {
+                    let j = self.jobs.get_mut(&job).expect("live task has a job");
+                    j.tasks[idx].retries = j.tasks[idx].retries.saturating_add(1);
+                    j.errors.insert(task, error);
+                    transition(j, idx, TaskStatus::Waiting, false, &mut self.effects);
+                    self.changed_jobs.insert(job);
+                }
+            }
+            JournalEvent::TaskCrashed { job, task } => self.apply_crashed(time, job, task),
+            JournalEvent::Autoalloc(e) => self.autoalloc.state.apply(time, &e),
+            JournalEvent::TaskRequeued { job, task } => {
+                if let Some(idx) = self.running_task(job, task) {
+                    let j = self.jobs.get_mut(&job).expect("running task has a job");
+                    let multi = j.multi_node.contains_key(&task);
+                    transition(j, idx, TaskStatus::Waiting, multi, &mut self.effects);
+                    self.changed_jobs.insert(job);
+                }
+            }
+        }
+    }
+
+    /// Index of a task that is waiting or running (a result may arrive for either: a restored
+    /// server put a task back to waiting that its worker finished meanwhile).
+    fn live_task(&self, job: JobId, task: TaskId) -> Option<usize> {
+        let j = self.jobs.get(&job)?;
+        let idx = j.index_of(task)?;
+        (!j.tasks[idx].status.is_terminal()).then_some(idx)
+    }
+
+    fn running_task(&self, job: JobId, task: TaskId) -> Option<usize> {
+        let j = self.jobs.get(&job)?;
+        let idx = j.index_of(task)?;
+        (j.tasks[idx].status == TaskStatus::Running).then_some(idx)
+    }
+
+    fn apply_worker_lost(&mut self, time: u64, id: WorkerId, reason: WorkerState) {
+        self.next_worker_id = self.next_worker_id.max(id.saturating_add(1));
+        let Some(w) = self.workers.get_mut(&id).filter(|w| w.connected) else {
+            return;
+        };
+        w.connected = false;
+        w.info.state = reason;
+        w.info.ended_at = Some(time);
+        self.effects.push(Effect::WorkerGone(id));
+        if reason == WorkerState::Stopped {
+            self.effects.push(Effect::StopWorker(id));
+        }
+    }
+
+    fn apply_submit(
+        &mut self,
+        time: u64,
+        job_id: JobId,
+        name: String,
+        max_fails: Option<u32>,
+        mut submit: SubmitRequest,
+    ) {
+        let mut job = match &submit.target {
+            JobTarget::New { .. } => Job::new(job_id, name, max_fails, false, time),
+            JobTarget::Existing(id) => match self.jobs.remove(id) {
+                Some(job) => job,
+                None => {
+                    log::warn!("journal: a submission to job {id}, which does not exist");
+                    return;
+                }
+            },
+        };
+        if job.submit_dir.is_empty() {
+            job.submit_dir = submit.submit_dir.clone();
+        }
+        resolve_placeholders(&mut submit, &job, &self.info.server_uid);
+        if let Some(stream) = submit.stream_dir.take() {
+            job.stream_dir = Some(stream);
+        }
+        let groups: Vec<_> = submit
+            .groups
+            .into_iter()
+            .map(|g| {
+                let req = self.scheduler.intern(&g.body.resources);
+                (g, req)
+            })
+            .collect();
+        let ready = job.add_groups(groups);
+        self.next_job_id = self.next_job_id.max(job_id.saturating_add(1));
+        self.jobs.insert(job_id, job);
+        for task in ready {
+            self.effects
+                .push(Effect::Ready(TaskKey { job: job_id, task }));
+        }
+        self.changed_jobs.insert(job_id);
+        self.check_job_completed(time, job_id);
+    }
+
+    fn apply_started(
+        &mut self,
+        time: u64,
+        job_id: JobId,
+        task: TaskId,
+        instance: InstanceId,
+        workers: Vec<WorkerId>,
+    ) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        let Some(idx) = job.index_of(task) else {
+            return;
+        };
+        if job.tasks[idx].status != TaskStatus::Waiting {
+            return;
+        }
+        // The scheduler took the task from its queue itself: no `Unready`.
+        job.set_status(idx, TaskStatus::Running);
+        let group = job.tasks[idx].group as usize;
+        let t = &mut job.tasks[idx];
+        t.next_instance = t.next_instance.max(instance.saturating_add(1));
+        t.worker = workers.first().copied().unwrap_or(0);
+        t.started_ms = time;
+        if workers.len() > 1 || job.groups[group].body.resources.is_multi_node() {
+            job.multi_node.insert(task, workers);
+        }
+        self.changed_jobs.insert(job_id);
+    }
+
+    fn apply_finished(&mut self, time: u64, job_id: JobId, task: TaskId) {
+        let Some(idx) = self.live_task(job_id, task) else {
+            return;
+        };
+        let job = self.jobs.get_mut(&job_id).expect("live task has a job");
+        transition(job, idx, TaskStatus::Finished, false, &mut self.effects);
+        job.tasks[idx].finished_ms = time;
+        for ready in job.release_dependents(task) {
+            self.effects.push(Effect::Ready(TaskKey {
+                job: job_id,
+                task: ready,
+            }));
+        }
+        self.changed_jobs.insert(job_id);
+        self.check_job_completed(time, job_id);
+    }
+
+    /// A lost worker was running the task: count the crash, then fail it at the crash limit or
+    /// let it wait again.
+    fn apply_crashed(&mut self, time: u64, job_id: JobId, task: TaskId) {
+        let Some(idx) = self.running_task(job_id, task) else {
+            return;
+        };
+        let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        let t = &mut job.tasks[idx];
+        t.crash_count = t.crash_count.saturating_add(1);
+        let count = t.crash_count as u32;
+        let error = match job.groups[t.group as usize].body.crash_limit {
+            CrashLimit::NeverRestart => Some(
+                "Task was running on a lost worker while never restart flag was set.".to_string(),
+            ),
+            CrashLimit::Limit(n) if count >= n => Some(format!(
+                "Task was running on a worker that was lost; the task has occurred {count} times in this situation and limit was reached."
+            )),
+            _ => None,
+        };
+        let multi = job.multi_node.contains_key(&task);
+        match error {
+            Some(error) => self.fail_task(time, job_id, idx, error, multi),
+            None => {
+                transition(job, idx, TaskStatus::Waiting, multi, &mut self.effects);
+                self.changed_jobs.insert(job_id);
+            }
+        }
+    }
+
+    /// Marks a task failed, aborts its dependents and applies `--max-fails`.
+    fn fail_task(&mut self, time: u64, job_id: JobId, idx: usize, error: String, stop: bool) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        let task_id = job.tasks[idx].id;
+        transition(job, idx, TaskStatus::Failed, stop, &mut self.effects);
+        job.tasks[idx].finished_ms = time;
+        job.errors.insert(task_id, error);
+        // Dependents were never queued: each had this unfinished dependency.
+        job.abort_with_dependents(task_id);
+        let over = job.max_fails.is_some_and(|m| job.stats.failed > m);
+        self.changed_jobs.insert(job_id);
+        if over {
+            self.abort_job(time, job_id, TaskStatus::Aborted);
+        }
+        self.check_job_completed(time, job_id);
+    }
+
+    /// Moves every waiting or running task of a job to `status` (Canceled or Aborted); running
+    /// ones are stopped on their workers. Returns how many tasks changed.
+    fn abort_job(&mut self, time: u64, job_id: JobId, status: TaskStatus) -> u32 {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return 0;
+        };
+        self.effects.push(Effect::DropJob(job_id));
+        let mut changed = 0;
+        for idx in 0..job.tasks.len() {
+            match job.tasks[idx].status {
+                TaskStatus::Waiting => job.set_status(idx, status),
+                TaskStatus::Running => transition(job, idx, status, true, &mut self.effects),
+                _ => continue,
+            }
+            job.tasks[idx].finished_ms = time;
+            changed += 1;
+        }
+        self.changed_jobs.insert(job_id);
+        self.check_job_completed(time, job_id);
+        changed
+    }
+
+    /// Records the completion time once a closed job has nothing left to run.
+    fn check_job_completed(&mut self, time: u64, job_id: JobId) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        if job.completed_at.is_none() && job.is_completed() {
+            job.completed_at = Some(time);
+            self.effects.push(Effect::JobCompleted(job_id));
+        }
+    }
+}
+
+/// Moves a task to `to`, pushing what that means for the scheduler: a queued task leaves its
+/// queue, a running one frees its resources (and is stopped on its worker when `stop`), a task
+/// that waits with nothing unfinished is queued.
+fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Vec<Effect>) {
+    let t = &job.tasks[idx];
+    if t.status == to {
+        return;
+    }
+    let key = TaskKey {
+        job: job.id,
+        task: t.id,
+    };
+    match t.status {
+        TaskStatus::Waiting if t.unfinished_deps == 0 => {
+            fx.push(Effect::Unready(key));
+        }
+        TaskStatus::Running => {
+            fx.push(Effect::Release(key));
+            if stop {
+                fx.push(Effect::Stop {
+                    worker: t.worker,
+                    key,
+                    instance: t.instance(),
+                });
+            }
+            job.multi_node.remove(&key.task);
+        }
+        _ => {}
+    }
+    job.set_status(idx, to);
+    if to == TaskStatus::Waiting && job.tasks[idx].unfinished_deps == 0 {
+        fx.push(Effect::Ready(key));
+    }
+}
+
+/// Fills `JOB_ID`, `SUBMIT_DIR`, `SERVER_UID` and `JOB_NAME` in the working directory, the
+/// stdout/stderr paths and the stream directory. Filling is idempotent, so a submission recorded
+/// after filling (or by an older build, before) gives the same job.
+pub fn resolve_placeholders(submit: &mut SubmitRequest, job: &Job, server_uid: &str) {
+    let submit_dir = submit.submit_dir.clone();
+    let resolve = |text: &str| {
+        placeholders::fill(text, |name| match name {
+            "JOB_ID" => Some(job.id.to_string()),
+            "SUBMIT_DIR" => Some(submit_dir.clone()),
+            "SERVER_UID" => Some(server_uid.to_string()),
+            "JOB_NAME" => Some(job.name.clone()),
+            _ => None,
+        })
+    };
+    if let Some(stream) = &mut submit.stream_dir {
+        *stream = resolve(stream);
+    }
+    for g in &mut submit.groups {
+        let p = &mut g.body.program;
+        p.cwd = resolve(&p.cwd);
+        for stdio in [&mut p.stdout, &mut p.stderr] {
+            if let StdioDef::File { path, .. } = stdio {
+                *path = resolve(path);
+            }
+        }
+    }
+}

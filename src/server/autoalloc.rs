@@ -35,6 +35,8 @@ pub struct AutoAllocService {
     pub(super) last_ready: usize,
     pub(super) last_pass_ms: u64,
     pub(super) last_tick_ms: u64,
+    /// The earliest end of a queue's rate limit seen by the last pass: a pass then.
+    wake_at: Option<u64>,
     pub(super) replies: HashMap<u64, Reply>,
     pub(super) next_token: u64,
     pub(super) dry_runs: u32,
@@ -66,6 +68,7 @@ impl AutoAllocService {
             last_ready: 0,
             last_pass_ms: 0,
             last_tick_ms: 0,
+            wake_at: None,
             replies: HashMap::new(),
             next_token: 0,
             dry_runs: 0,
@@ -302,6 +305,10 @@ impl AutoAllocService {
             self.last_ready = scheduler.ready_count();
             self.dirty = true;
         }
+        if self.wake_at.is_some_and(|t| now >= t) {
+            self.wake_at = None;
+            self.dirty = true;
+        }
         let since_pass = now.saturating_sub(self.last_pass_ms);
         let tick = now.saturating_sub(self.last_tick_ms) >= self.knobs.tick_ms;
         if tick {
@@ -332,6 +339,9 @@ impl AutoAllocService {
             let sizes = q.expected_sizes();
             let report = scheduler.demand(&q.demand_query(&shape, &sizes), now);
             let decision = decide(q, &report, now);
+            if let Some(until) = q.limiter.limited_until(now) {
+                self.wake_at = Some(self.wake_at.map_or(until, |t| t.min(until)));
+            }
             log::debug!(
                 "queue {id}: {} ({}); demand {report:?}",
                 decision.info.action,

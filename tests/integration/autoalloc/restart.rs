@@ -60,6 +60,8 @@ fn queues_and_allocations_survive_a_restart() {
         .unwrap()
         .to_string();
     env.ok(&["alloc", "pause", "2"]);
+    // Pruning keeps the queues and their active allocations.
+    env.ok(&["journal", "prune"]);
 
     env.signal(server, libc::SIGKILL);
     env.wait_exit(server);

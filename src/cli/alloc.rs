@@ -5,8 +5,8 @@ use super::output::{print_log_lines, OutputMode};
 use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::autoalloc::info::QueueInfo;
 use crate::autoalloc::{AllocStatus, ManagerKind, QueueId, QueueParams, WorkerParams};
+use crate::client::CommandLog;
 use crate::common::duration::parse_duration;
-use crate::protocol::messages::{AllocRequest, ClientRequest, ClientResponse};
 use crate::resources::flags::worker_pools_from_cli;
 use crate::worker::hwdetect::DetectKinds;
 use clap::{Args, Subcommand, ValueEnum};
@@ -195,21 +195,13 @@ pub async fn run(g: &GlobalOpts, cmd: AllocCommand) -> CliResult {
     match cmd {
         AllocCommand::Add(args) => {
             let (params, dry_run) = args.into_params()?;
-            let req = AllocRequest::Add {
-                params: Box::new(params),
-                dry_run,
-            };
-            log_reply(g, req).await
+            let log = connect(g).await?.alloc_add(params, dry_run).await?;
+            print_log(g, log)
         }
         AllocCommand::DryRun(args) => {
             let (params, _) = args.into_params()?;
-            log_reply(
-                g,
-                AllocRequest::DryRun {
-                    params: Box::new(params),
-                },
-            )
-            .await
+            let log = connect(g).await?.alloc_dry_run(params).await?;
+            print_log(g, log)
         }
         AllocCommand::List => {
             print_queues(&out, &fetch(g, None).await?);
@@ -261,21 +253,21 @@ pub async fn run(g: &GlobalOpts, cmd: AllocCommand) -> CliResult {
             let _ = std::io::stdout().write_all(&text);
             Ok(())
         }
-        AllocCommand::Pause { queue } => log_reply(g, AllocRequest::Pause { queue }).await,
-        AllocCommand::Resume { queue } => log_reply(g, AllocRequest::Resume { queue }).await,
+        AllocCommand::Pause { queue } => {
+            print_log(g, connect(g).await?.alloc_pause(queue, true).await?)
+        }
+        AllocCommand::Resume { queue } => {
+            print_log(g, connect(g).await?.alloc_pause(queue, false).await?)
+        }
         AllocCommand::Remove { queue, force } => {
-            log_reply(g, AllocRequest::Remove { queue, force }).await
+            print_log(g, connect(g).await?.alloc_remove(queue, force).await?)
         }
     }
 }
 
-/// Sends a request answered with log lines and prints them (JSON: `{}`).
-async fn log_reply(g: &GlobalOpts, req: AllocRequest) -> CliResult {
-    let mut session = connect(g).await?;
-    let response = session.request(ClientRequest::Alloc(req)).await?;
-    if let ClientResponse::Log { lines, .. } = response {
-        print_log_lines(&lines);
-    }
+/// Prints a command's log lines (JSON: `{}`).
+fn print_log(g: &GlobalOpts, log: CommandLog) -> CliResult {
+    print_log_lines(&log.lines);
     let out = g.out();
     if out.mode == OutputMode::Json {
         out.json(&serde_json::json!({}));
@@ -285,12 +277,5 @@ async fn log_reply(g: &GlobalOpts, req: AllocRequest) -> CliResult {
 
 /// Queues from the server (all, or one).
 pub async fn fetch(g: &GlobalOpts, queue: Option<QueueId>) -> Result<Vec<QueueInfo>, CliError> {
-    let mut session = connect(g).await?;
-    match session
-        .request(ClientRequest::Alloc(AllocRequest::Queues { queue }))
-        .await?
-    {
-        ClientResponse::AllocQueues(q) => Ok(q),
-        other => Err(CliError::Runtime(format!("unexpected response {other:?}"))),
-    }
+    Ok(connect(g).await?.alloc_queues(queue).await?)
 }

@@ -1,24 +1,10 @@
 //! Unit tests of the what-if demand computation.
 
+use super::tests::desc;
 use super::*;
-use crate::resources::descriptor::{parse_cpu_definition, parse_resource_definition};
 use crate::resources::{
-    AllocationRequest, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
-    ResourceRequestVariants,
+    AllocationRequest, ResourceDescriptor, ResourceRequest, ResourceRequestVariants,
 };
-
-fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
-    let mut d = ResourceDescriptor {
-        resources: vec![ResourceDescriptorItem {
-            name: "cpus".into(),
-            kind: parse_cpu_definition(cpus).unwrap(),
-        }],
-    };
-    for (n, def) in extra {
-        d.add(n, parse_resource_definition(def).unwrap()).unwrap();
-    }
-    d
-}
 
 fn req(entries: &[(&str, &str)], time_secs: u64) -> ResourceRequestVariants {
     let mut r = ResourceRequest {

@@ -7,7 +7,7 @@ use crate::resources::{
     ResourceRequestVariants,
 };
 
-fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
+pub(super) fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
     let mut d = ResourceDescriptor {
         resources: vec![ResourceDescriptorItem {
             name: "cpus".into(),

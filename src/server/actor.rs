@@ -75,7 +75,7 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         }
         if stop {
             core.stopping = true;
-            core.autoalloc.shutdown().await;
+            core.alloc_shutdown().await;
             for (id, w) in &core.workers {
                 if w.connected {
                     core.outbox.stop(*id);

@@ -435,17 +435,31 @@ impl AutoAllocService {
         }
     }
 
-    /// Server shutdown: cancels every queued and running allocation.
-    pub async fn shutdown(&mut self) {
-        let Some(ctx) = self.ctx.clone() else { return };
-        let all: Vec<(QueueParams, String)> = self
+    /// Server shutdown: cancels every queued and running allocation; returns the changes.
+    pub async fn shutdown(&mut self) -> Vec<AllocEvent> {
+        let Some(ctx) = self.ctx.clone() else {
+            return vec![];
+        };
+        let all: Vec<(QueueId, QueueParams, String)> = self
             .state
             .queues
             .values()
-            .flat_map(|q| q.active().map(|a| (q.params.clone(), a.id.clone())))
+            .flat_map(|q| q.active().map(|a| (q.id, q.params.clone(), a.id.clone())))
             .collect();
-        if !all.is_empty() {
-            ops::cancel_all(&ctx, all, std::time::Duration::from_secs(30)).await;
+        if all.is_empty() {
+            return vec![];
         }
+        let limit = std::time::Duration::from_secs(30);
+        ops::cancel_all(&ctx, all, limit)
+            .await
+            .into_iter()
+            .map(|(queue_id, allocation_id)| AllocEvent::AllocationFinished {
+                queue_id,
+                allocation_id,
+                end: AllocationEnd::Cancelled {
+                    reason: "cancelled when the server stopped".into(),
+                },
+            })
+            .collect()
     }
 }

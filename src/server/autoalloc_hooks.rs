@@ -89,6 +89,12 @@ impl ServerCore {
         self.commit_alloc(events);
     }
 
+    /// Server shutdown: cancels every allocation and records it.
+    pub(super) async fn alloc_shutdown(&mut self) {
+        let events = self.autoalloc.shutdown().await;
+        self.commit_alloc(events);
+    }
+
     /// The end of a round: scheduling passes and status queries when they are due.
     pub(super) fn alloc_round(&mut self) {
         self.autoalloc.after_round(&self.scheduler, self.now);

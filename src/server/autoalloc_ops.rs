@@ -295,13 +295,21 @@ pub async fn query_status(
     });
 }
 
-/// Server shutdown: cancels allocations, waiting at most `limit` in total.
-pub async fn cancel_all(ctx: &OpsContext, all: Vec<(QueueParams, AllocationId)>, limit: Duration) {
+/// Server shutdown: cancels allocations, waiting at most `limit` in total; returns those that
+/// were cancelled.
+pub async fn cancel_all(
+    ctx: &OpsContext,
+    all: Vec<(QueueId, QueueParams, AllocationId)>,
+    limit: Duration,
+) -> Vec<(QueueId, AllocationId)> {
+    let mut cancelled = Vec::new();
     let work = async {
-        for (params, id) in all {
-            let manager = manager_for(params.manager);
-            match manager.cancel(&ctx.runner, &id).await {
-                Ok(()) => log::info!("Allocation {id} was cancelled"),
+        for (queue, params, id) in all {
+            match manager_for(params.manager).cancel(&ctx.runner, &id).await {
+                Ok(()) => {
+                    log::info!("Allocation {id} was cancelled");
+                    cancelled.push((queue, id));
+                }
                 Err(f) => log::warn!("Cannot cancel allocation {id}: {}", f.describe()),
             }
         }
@@ -309,6 +317,7 @@ pub async fn cancel_all(ctx: &OpsContext, all: Vec<(QueueParams, AllocationId)>,
     if tokio::time::timeout(limit, work).await.is_err() {
         log::warn!("Cancelling allocations took longer than {limit:?}; some may still run");
     }
+    cancelled
 }
 
 /// Deletes directories of old finished allocations.

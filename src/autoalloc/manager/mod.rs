@@ -131,11 +131,52 @@ async fn run_checked(
     }
 }
 
+/// Runs `program SCRIPT` in `dir` and reads the allocation ID from its stdout with `parse`;
+/// output without one is a failure whose message says the output had `expected` instead.
+async fn submit_script(
+    runner: &dyn CommandRunner,
+    program: &str,
+    script: &Path,
+    dir: &Path,
+    parse: fn(&str) -> Option<String>,
+    expected: &str,
+) -> Result<AllocationId, SubmitFailure> {
+    let args = vec![script.display().to_string()];
+    let out = run_checked(runner, program, &args, Some(dir)).await?;
+    parse(&out.stdout).ok_or_else(|| SubmitFailure {
+        command: command_line(program, &args),
+        message: format!("`{program}` succeeded, but its output has {expected}"),
+        exit_code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        script: None,
+    })
+}
+
 fn command_line(program: &str, args: &[String]) -> String {
     std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A submission script: `#!/bin/bash`, one `PREFIX directive` line each, a blank line, the
+/// launch line.
+fn script_text(prefix: &str, directives: &[String], launch: &str) -> String {
+    let mut s = String::from("#!/bin/bash\n");
+    for d in directives {
+        s.push_str(&format!("{prefix} {d}\n"));
+    }
+    s.push('\n');
+    s.push_str(launch);
+    s.push('\n');
+    s
+}
+
+/// The queue's extra arguments as one directive, if any.
+fn extra_args(spec: &SubmitSpec<'_>) -> Option<String> {
+    let args = &spec.params.additional_args;
+    (!args.is_empty()).then(|| args.join(" "))
 }
 
 /// `HH:MM:SS` of a walltime; hours may exceed 24.

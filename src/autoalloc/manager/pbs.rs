@@ -1,7 +1,10 @@
 //! PBS: `qsub` a script (the ID is its trimmed stdout), one `qstat -f ID... -F json -x` for the
 //! state of all allocations, `qdel`.
 
-use super::{run_checked, walltime, CommandRunner, QueueManager, SubmitSpec};
+use super::{
+    extra_args, run_checked, script_text, submit_script, walltime, CommandRunner, QueueManager,
+    SubmitSpec,
+};
 use crate::autoalloc::events::{AllocationId, SubmitFailure};
 use crate::autoalloc::params::ManagerKind;
 use crate::autoalloc::tracking::{ManagerState, StatusAnswer};
@@ -22,29 +25,26 @@ impl QueueManager for Pbs {
     }
 
     fn script(&self, spec: &SubmitSpec<'_>) -> String {
-        let dir = spec.dir.display();
-        let n = spec.workers;
-        let mut s = format!(
-            "#!/bin/bash\n#PBS -l select={n}\n#PBS -N {}\n#PBS -o {dir}/stdout\n#PBS -e {dir}/stderr\n\
-             #PBS -l walltime={}\n",
-            spec.name,
-            walltime(spec.params.time_limit_secs)
-        );
-        if !spec.params.additional_args.is_empty() {
-            s.push_str(&format!("#PBS {}\n", spec.params.additional_args.join(" ")));
-        }
+        let (dir, n) = (spec.dir.display(), spec.workers);
+        let mut directives = vec![
+            format!("-l select={n}"),
+            format!("-N {}", spec.name),
+            format!("-o {dir}/stdout"),
+            format!("-e {dir}/stderr"),
+            format!("-l walltime={}", walltime(spec.params.time_limit_secs)),
+        ];
+        directives.extend(extra_args(spec));
         if spec.dry_run {
-            s.push_str("#PBS -h\n");
+            directives.push("-h".into());
         }
-        s.push('\n');
-        if n > 1 {
-            let quoted = spec.worker_command.replace('\'', r"'\''");
-            s.push_str(&format!("pbsdsh -- bash -l -c '{quoted}'\n"));
-        } else {
-            s.push_str(spec.worker_command);
-            s.push('\n');
-        }
-        s
+        let launch = match n {
+            1 => spec.worker_command.to_string(),
+            _ => format!(
+                "pbsdsh -- bash -l -c '{}'",
+                spec.worker_command.replace('\'', r"'\''")
+            ),
+        };
+        script_text("#PBS", &directives, &launch)
     }
 
     fn submit<'a>(
@@ -53,22 +53,10 @@ impl QueueManager for Pbs {
         script: &'a Path,
         dir: &'a Path,
     ) -> BoxFuture<'a, Result<AllocationId, SubmitFailure>> {
-        Box::pin(async move {
-            let args = vec![script.display().to_string()];
-            let out = run_checked(runner, "qsub", &args, Some(dir)).await?;
-            let id = out.stdout.trim();
-            if id.is_empty() || id.contains(char::is_whitespace) {
-                return Err(SubmitFailure {
-                    command: format!("qsub {}", script.display()),
-                    message: "`qsub` succeeded, but its output is not a job ID".into(),
-                    exit_code: out.code,
-                    stdout: out.stdout.clone(),
-                    stderr: out.stderr,
-                    script: None,
-                });
-            }
-            Ok(id.to_string())
-        })
+        let expected = "no job ID (one word)";
+        Box::pin(submit_script(
+            runner, "qsub", script, dir, parse_qsub, expected,
+        ))
     }
 
     fn status<'a>(
@@ -105,6 +93,12 @@ impl QueueManager for Pbs {
                 .map(|_| ())
         })
     }
+}
+
+/// The job ID `qsub` prints: its whole (trimmed) output, one word.
+pub fn parse_qsub(stdout: &str) -> Option<String> {
+    let id = stdout.trim();
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
 }
 
 /// The job object of `id` in `qstat -F json` output (keys may carry the server suffix).

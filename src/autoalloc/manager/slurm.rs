@@ -1,7 +1,10 @@
 //! Slurm: `sbatch` a script, one `squeue` for the state of all allocations (with `scontrol show
 //! job` for those squeue does not know, or for all when squeue fails), `scancel`.
 
-use super::{run_checked, walltime, CommandRunner, QueueManager, SubmitSpec};
+use super::{
+    extra_args, run_checked, script_text, submit_script, walltime, CommandRunner, QueueManager,
+    SubmitSpec,
+};
 use crate::autoalloc::events::{AllocationId, SubmitFailure};
 use crate::autoalloc::params::ManagerKind;
 use crate::autoalloc::tracking::{ManagerState, StatusAnswer};
@@ -17,27 +20,23 @@ impl QueueManager for Slurm {
     }
 
     fn script(&self, spec: &SubmitSpec<'_>) -> String {
-        let dir = spec.dir.display();
-        let n = spec.workers;
-        let mut s = format!(
-            "#!/bin/bash\n#SBATCH --nodes={n}\n#SBATCH --job-name={}\n#SBATCH --output={dir}/stdout\n\
-             #SBATCH --error={dir}/stderr\n#SBATCH --time={}\n",
-            spec.name,
-            walltime(spec.params.time_limit_secs)
-        );
-        if !spec.params.additional_args.is_empty() {
-            s.push_str(&format!(
-                "#SBATCH {}\n",
-                spec.params.additional_args.join(" ")
-            ));
-        }
-        s.push('\n');
-        if n > 1 {
-            s.push_str(&format!("srun --overlap --ntasks={n} --nodes={n} "));
-        }
-        s.push_str(spec.worker_command);
-        s.push('\n');
-        s
+        let (dir, n) = (spec.dir.display(), spec.workers);
+        let mut directives = vec![
+            format!("--nodes={n}"),
+            format!("--job-name={}", spec.name),
+            format!("--output={dir}/stdout"),
+            format!("--error={dir}/stderr"),
+            format!("--time={}", walltime(spec.params.time_limit_secs)),
+        ];
+        directives.extend(extra_args(spec));
+        let launch = match n {
+            1 => spec.worker_command.to_string(),
+            _ => format!(
+                "srun --overlap --ntasks={n} --nodes={n} {}",
+                spec.worker_command
+            ),
+        };
+        script_text("#SBATCH", &directives, &launch)
     }
 
     fn submit<'a>(
@@ -46,20 +45,15 @@ impl QueueManager for Slurm {
         script: &'a Path,
         dir: &'a Path,
     ) -> BoxFuture<'a, Result<AllocationId, SubmitFailure>> {
-        Box::pin(async move {
-            let args = vec![script.display().to_string()];
-            let out = run_checked(runner, "sbatch", &args, Some(dir)).await?;
-            parse_sbatch(&out.stdout).ok_or_else(|| SubmitFailure {
-                command: format!("sbatch {}", script.display()),
-                message: "`sbatch` succeeded, but its output has no line `Submitted batch job \
-                          <ID>`"
-                    .into(),
-                exit_code: out.code,
-                stdout: out.stdout,
-                stderr: out.stderr,
-                script: None,
-            })
-        })
+        let expected = "no line `Submitted batch job <ID>`";
+        Box::pin(submit_script(
+            runner,
+            "sbatch",
+            script,
+            dir,
+            parse_sbatch,
+            expected,
+        ))
     }
 
     fn status<'a>(

@@ -28,16 +28,7 @@ fn fakes_env(fakes: &[(&str, &str)], extra_env: &[(&str, &str)]) -> HqEnv {
 }
 
 fn add_queue(env: &HqEnv) {
-    env.ok(&[
-        "alloc",
-        "add",
-        "slurm",
-        "--time-limit",
-        "1h",
-        "--no-dry-run",
-        "--cpus",
-        "1",
-    ]);
+    env.ok(&w("alloc add slurm --time-limit 1h --no-dry-run --cpus 1"));
 }
 
 #[test]
@@ -208,23 +199,7 @@ fn bad_queue_parameters_are_refused_with_the_flag_named() {
 #[test]
 fn queues_are_listed_paused_resumed_and_removed() {
     let env = HqEnv::with_server();
-    let r = env.run(&[
-        "alloc",
-        "add",
-        "pbs",
-        "--time-limit",
-        "30m",
-        "--workers-per-alloc",
-        "3",
-        "--no-dry-run",
-        "--name",
-        "gpu",
-        "--idle-timeout",
-        "20m",
-        "--",
-        "-q",
-        "qgpu",
-    ]);
+    let r = env.run(&w("alloc add pbs --time-limit 30m --workers-per-alloc 3 --no-dry-run --name gpu --idle-timeout 20m -- -q qgpu"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("probing") || r.stderr.contains("No worker resources"),

@@ -182,3 +182,8 @@ pub fn fake_program(env: &HqEnv, name: &str, body: &str) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path.parent().unwrap().to_path_buf()
 }
+
+/// The words of a command line (no quoting: for arguments without spaces).
+pub fn w(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}

@@ -21,24 +21,7 @@ fn pbs_env(extra: &[(&str, &str)]) -> (HqEnv, PbsCleanup) {
 #[test]
 fn a_pbs_allocation_of_two_nodes_runs_multi_node_and_single_tasks() {
     let (env, cleanup) = pbs_env(&[]);
-    let r = env.run(&[
-        "alloc",
-        "add",
-        "pbs",
-        "--time-limit",
-        "10m",
-        "--workers-per-alloc",
-        "2",
-        "--cpus",
-        "1",
-        "--max-worker-count",
-        "2",
-        "--idle-timeout",
-        "1m",
-        "--",
-        "-q",
-        "qexp",
-    ]);
+    let r = env.run(&w("alloc add pbs --time-limit 10m --workers-per-alloc 2 --cpus 1 --max-worker-count 2 --idle-timeout 1m -- -q qexp"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The dry run was a held job, deleted at once.
     assert_eq!(pbs_state(&cleanup.0, "1.standin"), "F");
@@ -98,18 +81,9 @@ fn a_pbs_allocation_of_two_nodes_runs_multi_node_and_single_tasks() {
 #[test]
 fn allocations_that_end_before_a_worker_connects_pause_the_queue() {
     let (env, _cleanup) = pbs_env(&[]);
-    env.ok(&[
-        "alloc",
-        "add",
-        "pbs",
-        "--time-limit",
-        "10m",
-        "--cpus",
-        "1",
-        "--no-dry-run",
-        "--worker-start-cmd",
-        "false",
-    ]);
+    env.ok(&w(
+        "alloc add pbs --time-limit 10m --cpus 1 --no-dry-run --worker-start-cmd false",
+    ));
     env.submit(&["--", "true"]);
     let mut q = serde_json::Value::Null;
     wait_until("the queue to pause", || {
@@ -156,18 +130,9 @@ fn workers_that_fail_fast_pause_the_queue() {
 #[test]
 fn requeued_allocations_run_again_and_do_not_count_as_failures() {
     let (env, cleanup) = pbs_env(&[("HQ_AUTOALLOC_MAX_ALLOCATION_FAILS", "1")]);
-    env.ok(&[
-        "alloc",
-        "add",
-        "pbs",
-        "--time-limit",
-        "10m",
-        "--cpus",
-        "1",
-        "--no-dry-run",
-        "--idle-timeout",
-        "1m",
-    ]);
+    env.ok(&w(
+        "alloc add pbs --time-limit 10m --cpus 1 --no-dry-run --idle-timeout 1m",
+    ));
     // An idle worker: when it stops, nothing waits that would need a new allocation.
     let job = env.submit(&["--", "true"]);
     env.wait_job(job);
@@ -212,18 +177,9 @@ fn all_workers(env: &HqEnv) -> usize {
 #[test]
 fn a_queue_without_declared_resources_probes_with_one_allocation_first() {
     let (env, _cleanup) = pbs_env(&[]);
-    let r = env.run(&[
-        "alloc",
-        "add",
-        "pbs",
-        "--time-limit",
-        "10m",
-        "--no-dry-run",
-        "--backlog",
-        "3",
-        "--idle-timeout",
-        "1m",
-    ]);
+    let r = env.run(&w(
+        "alloc add pbs --time-limit 10m --no-dry-run --backlog 3 --idle-timeout 1m",
+    ));
     assert!(
         r.stderr.contains("No worker resources were given"),
         "{}",

@@ -14,36 +14,10 @@ fn queues_and_allocations_survive_a_restart() {
     let journal = env.file("journal.bin").display().to_string();
     let server = env.start_server(&["--journal", &journal]);
     let (a, b) = (format!("{}a", slurm.prefix), format!("{}b", slurm.prefix));
-    env.ok(&[
-        "alloc",
-        "add",
-        "slurm",
-        "--time-limit",
-        "10m",
-        "--no-dry-run",
-        "--cpus",
-        "1",
-        "--idle-timeout",
-        "2m",
-        "--name",
-        &a,
-    ]);
-    env.ok(&[
-        "alloc",
-        "add",
-        "slurm",
-        "--time-limit",
-        "10m",
-        "--no-dry-run",
-        "--cpus",
-        "1",
-        "--resource",
-        "special=[x]",
-        "--name",
-        &b,
-        "--",
-        "--begin=now+1hour",
-    ]);
+    env.ok(&w(&format!(
+        "alloc add slurm --time-limit 10m --no-dry-run --cpus 1 --idle-timeout 2m --name {a}"
+    )));
+    env.ok(&w(&format!("alloc add slurm --time-limit 10m --no-dry-run --cpus 1 --resource special=[x] --name {b} -- --begin=now+1hour")));
     // Queue 1 gets a worker that idles on; queue 2 an allocation that waits in Slurm.
     let first = env.submit(&["--", "true"]);
     env.wait_job(first);
@@ -65,7 +39,7 @@ fn queues_and_allocations_survive_a_restart() {
 
     env.signal(server, libc::SIGKILL);
     env.wait_exit(server);
-    env.start_server(&["--journal", &journal]);
+    let restarted = env.start_server(&["--journal", &journal]);
 
     let qs = queues(&env);
     assert_eq!(qs.len(), 2, "{qs:?}");
@@ -107,7 +81,9 @@ fn queues_and_allocations_survive_a_restart() {
     assert!(export.contains("\"type\":\"autoalloc-allocation-queued\""));
     assert!(export.contains("\"queue-id\":2"));
     env.ok(&["server", "stop"]);
-    wait_until("server stop to cancel the running allocation", || {
-        slurm_state(&running_id).is_some_and(|s| s != "RUNNING")
-    });
+    env.wait_exit(restarted);
+    assert_ne!(slurm_state(&running_id).as_deref(), Some("RUNNING"));
+    // The cancellation is recorded, so a restart would not wait for that allocation.
+    let export = env.ok(&["journal", "export", &journal]);
+    assert!(export.contains("cancelled when the server stopped"), "{export}");
 }

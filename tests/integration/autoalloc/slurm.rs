@@ -11,27 +11,7 @@ fn workers_start_inside_slurm_jobs_and_run_the_tasks() {
     };
     let mut env = HqEnv::new();
     env.start_server(&[]);
-    let r = env.run(&[
-        "alloc",
-        "add",
-        "slurm",
-        "--time-limit",
-        "10m",
-        "--workers-per-alloc",
-        "1",
-        "--backlog",
-        "2",
-        "--max-worker-count",
-        "2",
-        "--cpus",
-        "1",
-        "--idle-timeout",
-        "3s",
-        "--name",
-        &slurm.prefix,
-        "--",
-        "--partition=debug",
-    ]);
+    let r = env.run(&w(&format!("alloc add slurm --time-limit 10m --workers-per-alloc 1 --backlog 2 --max-worker-count 2 --cpus 1 --idle-timeout 3s --name {} -- --partition=debug", slurm.prefix)));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
@@ -106,17 +86,10 @@ fn the_dry_run_refuses_a_partition_slurm_does_not_know() {
     };
     let mut env = HqEnv::new();
     env.start_server(&[]);
-    let r = env.fails(&[
-        "alloc",
-        "add",
-        "slurm",
-        "--time-limit",
-        "5m",
-        "--name",
-        &slurm.prefix,
-        "--",
-        "--partition=nope",
-    ]);
+    let r = env.fails(&w(&format!(
+        "alloc add slurm --time-limit 5m --name {} -- --partition=nope",
+        slurm.prefix
+    )));
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
@@ -129,17 +102,10 @@ fn the_dry_run_refuses_a_partition_slurm_does_not_know() {
     assert!(r.stderr.contains("hq-submit.sh"), "{}", r.stderr);
     assert!(queues(&env).is_empty());
 
-    let ok = env.run(&[
-        "alloc",
-        "dry-run",
-        "slurm",
-        "--time-limit",
-        "5m",
-        "--name",
-        &slurm.prefix,
-        "--",
-        "--partition=debug",
-    ]);
+    let ok = env.run(&w(&format!(
+        "alloc dry-run slurm --time-limit 5m --name {} -- --partition=debug",
+        slurm.prefix
+    )));
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(
         ok.stderr.contains("It was immediately canceled"),

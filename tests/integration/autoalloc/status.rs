@@ -28,22 +28,7 @@ fn one_squeue_answers_for_all_queued_allocations() {
     env.prepend_path(&bin.unwrap());
     env.set_env("HQ_AUTOALLOC_QUEUED_REFRESH_INTERVAL_MS", "300");
     env.start_server(&[]);
-    env.ok(&[
-        "alloc",
-        "add",
-        "slurm",
-        "--time-limit",
-        "10m",
-        "--no-dry-run",
-        "--cpus",
-        "1",
-        "--backlog",
-        "3",
-        "--name",
-        &slurm.prefix,
-        "--",
-        "--begin=now+1hour",
-    ]);
+    env.ok(&w(&format!("alloc add slurm --time-limit 10m --no-dry-run --cpus 1 --backlog 3 --name {} -- --begin=now+1hour", slurm.prefix)));
     let job = env.submit(&["--array", "1-3", "--", "true"]);
     let allocs = wait_allocations(&env, 1, "three allocations", |a| a.len() == 3);
     let ids: Vec<&str> = allocs.iter().map(|a| a["id"].as_str().unwrap()).collect();

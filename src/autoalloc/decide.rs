@@ -100,28 +100,8 @@ pub fn decide(q: &Queue, demand: &DemandReport, now: u64) -> Decision {
     }
     // Demand for resources nobody declared: one allocation finds out what workers offer.
     let probing = q.known_resources.is_none() && demand.undeclared > 0;
-    // Only allocations still waiting in the manager can go; one that started is about to
-    // bring its workers.
-    let mut cancel: Vec<AllocationId> = q
-        .expected()
-        .zip(demand.queued_used.iter().chain(std::iter::repeat(&0)))
-        .filter(|((a, _), used)| **used == 0 && a.status == AllocStatus::Queued)
-        .map(|((a, _), _)| a.id.clone())
-        .collect();
-    if probing && cancel.len() == q.expected().count() && !cancel.is_empty() {
-        cancel.remove(0);
-    }
-    let mut submit: Vec<u32> = demand.new_multi_node.clone();
-    let per_alloc = q.params.max_workers_per_alloc.max(1);
-    let mut single = demand.new_workers;
-    while single > 0 {
-        let n = single.min(per_alloc);
-        submit.push(n);
-        single -= n;
-    }
-    if submit.is_empty() && probing && q.active().count() == 0 && q.room_for_workers() > 0 {
-        submit.push(1);
-    }
+    let cancel = scale_in(q, demand, probing);
+    let mut submit = planned(q, demand, probing);
     let cancel_text = |action: &str| match cancel.len() {
         0 => action.to_string(),
         n => format!("cancelling {n} queued allocation(s) nobody needs"),
@@ -165,7 +145,47 @@ pub fn decide(q: &Queue, demand: &DemandReport, now: u64) -> Decision {
         "submitting {} allocation(s) with {workers} worker(s)",
         submit.len()
     );
-    let reason = if probing && demand.new_workers == 0 {
+    Decision {
+        submit,
+        cancel,
+        info: info(action, submit_reason(demand, probing)),
+    }
+}
+
+/// Queued allocations the ready tasks no longer need. Only allocations still waiting in the
+/// manager can go (one that started is about to bring its workers); a probe stays.
+fn scale_in(q: &Queue, demand: &DemandReport, probing: bool) -> Vec<AllocationId> {
+    let mut cancel: Vec<AllocationId> = q
+        .expected()
+        .zip(demand.queued_used.iter().chain(std::iter::repeat(&0)))
+        .filter(|((a, _), used)| **used == 0 && a.status == AllocStatus::Queued)
+        .map(|((a, _), _)| a.id.clone())
+        .collect();
+    if probing && cancel.len() == q.expected().count() && !cancel.is_empty() {
+        cancel.remove(0);
+    }
+    cancel
+}
+
+/// Worker counts of the allocations the demand asks for: multi-node ones first, then
+/// single-node workers packed into allocations of the largest size; or one probe.
+fn planned(q: &Queue, demand: &DemandReport, probing: bool) -> Vec<u32> {
+    let mut submit: Vec<u32> = demand.new_multi_node.clone();
+    let per_alloc = q.params.max_workers_per_alloc.max(1);
+    let mut single = demand.new_workers;
+    while single > 0 {
+        let n = single.min(per_alloc);
+        submit.push(n);
+        single -= n;
+    }
+    if submit.is_empty() && probing && q.active().count() == 0 && q.room_for_workers() > 0 {
+        submit.push(1);
+    }
+    submit
+}
+
+fn submit_reason(demand: &DemandReport, probing: bool) -> String {
+    if probing && demand.new_workers == 0 {
         format!(
             "{} waiting task(s) need resources the queue does not declare; one allocation finds \
              out what its workers offer",
@@ -176,11 +196,6 @@ pub fn decide(q: &Queue, demand: &DemandReport, now: u64) -> Decision {
             "{} ready task(s) could run on new workers",
             demand.ready - demand.fit_existing
         )
-    };
-    Decision {
-        submit,
-        cancel,
-        info: info(action, reason),
     }
 }
 

@@ -163,28 +163,8 @@ impl AutoAllocService {
                 outcome,
                 commands: _,
             } => {
-                let Some(reply) = self.replies.remove(&token) else {
-                    return out;
-                };
-                let ok = LogLine::Info(
-                    "A trial allocation was submitted successfully. It was immediately canceled \
-                     to avoid wasting resources."
-                        .into(),
-                );
-                match (outcome, create) {
-                    (Err(f), _) => {
-                        let text = format!(
-                            "Dry-run (test allocation submission) has failed\n{}",
-                            f.describe()
-                        );
-                        out.replies.push((reply, ClientResponse::Error(text)));
-                    }
-                    (Ok(()), true) => out.create = Some((*params, reply, ok)),
-                    (Ok(()), false) => {
-                        let lines = vec![ok];
-                        out.replies
-                            .push((reply, ClientResponse::Log { lines, ok: true }));
-                    }
+                if let Some(reply) = self.replies.remove(&token) {
+                    dry_run_done(*params, create, outcome, reply, &mut out);
                 }
             }
             AllocResult::Submitted {
@@ -196,31 +176,8 @@ impl AutoAllocService {
                 commands,
             } => {
                 self.count(queue, |c| c.submit += commands);
-                out.events.push(match outcome {
-                    Ok(id) => {
-                        log::info!(
-                            "Queued allocation {id} with {workers} worker(s) for queue {queue}"
-                        );
-                        AllocEvent::AllocationQueued {
-                            queue_id: queue,
-                            allocation_id: id,
-                            worker_count: workers,
-                            index,
-                            workdir,
-                        }
-                    }
-                    Err(failure) => {
-                        log::error!(
-                            "Submitting an allocation of queue {queue} failed: {}",
-                            failure.describe()
-                        );
-                        AllocEvent::SubmissionFailed {
-                            queue_id: queue,
-                            index,
-                            failure,
-                        }
-                    }
-                });
+                out.events
+                    .push(submitted(queue, index, workers, workdir, outcome));
             }
             AllocResult::Cancelled {
                 queue,
@@ -229,17 +186,20 @@ impl AutoAllocService {
                 commands,
             } => {
                 self.count(queue, |c| c.cancel += commands);
-                match &outcome {
+                match outcome {
+                    // Still tracked: the next status query tells what became of it.
                     Err(f) => log::warn!("Cancelling allocation {id} failed: {}", f.describe()),
-                    Ok(()) => log::info!("Allocation {id} of queue {queue} was cancelled"),
+                    Ok(()) => {
+                        log::info!("Allocation {id} of queue {queue} was cancelled");
+                        out.events.push(AllocEvent::AllocationFinished {
+                            queue_id: queue,
+                            allocation_id: id,
+                            end: AllocationEnd::Cancelled {
+                                reason: "cancelled by hq (scale-in or queue removal)".into(),
+                            },
+                        });
+                    }
                 }
-                out.events.push(AllocEvent::AllocationFinished {
-                    queue_id: queue,
-                    allocation_id: id,
-                    end: AllocationEnd::Cancelled {
-                        reason: "cancelled by hq (scale-in or queue removal)".into(),
-                    },
-                });
             }
             AllocResult::BatchDone { queue, remove } => {
                 self.busy.remove(&queue);
@@ -461,5 +421,68 @@ impl AutoAllocService {
                 },
             })
             .collect()
+    }
+}
+
+/// The answer to a test submission; on success of `hq alloc add` the queue is created.
+fn dry_run_done(
+    params: QueueParams,
+    create: bool,
+    outcome: Result<(), crate::autoalloc::SubmitFailure>,
+    reply: Reply,
+    out: &mut ResultOutput,
+) {
+    let ok = LogLine::Info(
+        "A trial allocation was submitted successfully. It was immediately canceled to avoid \
+         wasting resources."
+            .into(),
+    );
+    match (outcome, create) {
+        (Err(f), _) => {
+            let text = format!(
+                "Dry-run (test allocation submission) has failed\n{}",
+                f.describe()
+            );
+            out.replies.push((reply, ClientResponse::Error(text)));
+        }
+        (Ok(()), true) => out.create = Some((params, reply, ok)),
+        (Ok(()), false) => {
+            let lines = vec![ok];
+            out.replies
+                .push((reply, ClientResponse::Log { lines, ok: true }));
+        }
+    }
+}
+
+/// The recorded change of one submission.
+fn submitted(
+    queue: QueueId,
+    index: u32,
+    workers: u32,
+    workdir: String,
+    outcome: Result<String, crate::autoalloc::SubmitFailure>,
+) -> AllocEvent {
+    match outcome {
+        Ok(id) => {
+            log::info!("Queued allocation {id} with {workers} worker(s) for queue {queue}");
+            AllocEvent::AllocationQueued {
+                queue_id: queue,
+                allocation_id: id,
+                worker_count: workers,
+                index,
+                workdir,
+            }
+        }
+        Err(failure) => {
+            log::error!(
+                "Submitting an allocation of queue {queue} failed: {}",
+                failure.describe()
+            );
+            AllocEvent::SubmissionFailed {
+                queue_id: queue,
+                index,
+                failure,
+            }
+        }
     }
 }

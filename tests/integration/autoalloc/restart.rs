@@ -2,7 +2,7 @@
 //! workers of running allocations reconnect and are matched to them.
 
 use super::*;
-use crate::utils::{wait_until, HqEnv};
+use crate::utils::HqEnv;
 
 #[test]
 fn queues_and_allocations_survive_a_restart() {
@@ -85,5 +85,8 @@ fn queues_and_allocations_survive_a_restart() {
     assert_ne!(slurm_state(&running_id).as_deref(), Some("RUNNING"));
     // The cancellation is recorded, so a restart would not wait for that allocation.
     let export = env.ok(&["journal", "export", &journal]);
-    assert!(export.contains("cancelled when the server stopped"), "{export}");
+    assert!(
+        export.contains("cancelled when the server stopped"),
+        "{export}"
+    );
 }

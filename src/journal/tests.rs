@@ -459,8 +459,10 @@ proptest! {
         fs::write(&path, &full[..cut]).unwrap();
 
         let (replay, _) = open_ev(&path).unwrap();
-        let complete = starts.iter().skip(1).chain([&(full.len() as u64)])
-            .filter(|&&end| end <= cut as u64).count();
+        // Record ends: each next record's start, and the file's end when there is a record.
+        let last_end = (!events.is_empty()).then_some(full.len() as u64);
+        let complete = starts.iter().skip(1).copied().chain(last_end)
+            .filter(|&end| end <= cut as u64).count();
         prop_assert_eq!(&replay.events[..], &events[..complete]);
         let at_boundary = cut == HEADER_LEN
             || cut == full.len()

@@ -105,6 +105,11 @@ pub enum ParamsError {
          would outlive its allocation"
     )]
     WorkerTimeLimit { worker: String, queue: String },
+    #[error(
+        "`--name {0}`: a queue name names allocations and a directory; use letters, digits, `-`, \
+         `_` and `.`"
+    )]
+    Name(String),
     #[error("`--min-utilization` must be between 0.0 and 1.0, found {0}")]
     MinUtilization(f32),
     #[error(
@@ -131,6 +136,12 @@ impl QueueParams {
         }
         if self.time_limit_secs == 0 {
             return Err(ParamsError::TimeLimit);
+        }
+        if let Some(name) = &self.name {
+            let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if name.is_empty() || name.starts_with('.') || !name.chars().all(ok) {
+                return Err(ParamsError::Name(name.clone()));
+            }
         }
         if let Some(w) = self.worker.time_limit_secs {
             if w > self.time_limit_secs {
@@ -394,6 +405,10 @@ mod tests {
         let mut p = params(ManagerKind::Slurm);
         p.additional_args = vec!["--partition=p1".into(), "--account=A".into()];
         assert!(p.validate().is_ok());
+        for bad in ["a/b", "two words", "", ".."] {
+            p.name = Some(bad.into());
+            assert!(matches!(p.validate(), Err(ParamsError::Name(_))), "{bad}");
+        }
     }
 
     #[test]

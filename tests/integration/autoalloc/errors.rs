@@ -167,6 +167,7 @@ fn bad_queue_parameters_are_refused_with_the_flag_named() {
             "between 0.0 and 1.0",
         ),
         (&["--backlog", "1"], "--time-limit"),
+        (&["--time-limit", "1h", "--name", "a/b"], "`--name a/b`"),
     ];
     for (args, expected) in cases {
         let mut full = vec!["alloc", "add", "slurm", "--no-dry-run"];

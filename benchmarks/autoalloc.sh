@@ -51,7 +51,7 @@ workers=$BENCH_TMP/workers.json queues=$BENCH_TMP/queues.json
 hq_ --output-mode json task list "$job" >"$tasks"
 hq_ --output-mode json alloc info 1 >"$allocs"
 hq_ --output-mode json worker list --all >"$workers"
-hq_ --output-mode json alloc list >"$queues"
+hq_ --output-mode json alloc explain 1 >"$queues"
 python3 - "$start" "$job" "$tasks" "$allocs" "$workers" "$queues" <<'EOF'
 import json, sys
 from datetime import datetime
@@ -67,7 +67,7 @@ for w in workers:
     if w["allocation"] is None or w["ended"] is None:
         continue
     idle += max(0.0, ts(w["ended"]["at"]) - max(last, ts(w["started"])))
-c = queues[0]["manager_commands"]
+c = queues["manager_commands"]
 print(f"tasks: {len(tasks)} x sleep, queue --backlog 2 --max-worker-count 2 --time-limit 10m")
 print(f"time from submit to the first task start: {first - start:.2f} s")
 print(f"makespan (submit to the last task end):   {last - start:.2f} s")

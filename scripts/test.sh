@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v bash >/dev/null 2>&1 || need_apt+=(bash)
+# The dashboard's end-to-end test drives `hq dashboard` in a real terminal.
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # The `hwloc` feature links libhwloc (found through pkg-config) and, through it, libudev.
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 pkg-config --exists hwloc 2>/dev/null || need_apt+=(libhwloc-dev)

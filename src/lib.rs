@@ -5,6 +5,7 @@ pub mod autoalloc;
 pub mod cli;
 pub mod client;
 pub mod common;
+pub mod dashboard;
 pub mod jobfile;
 pub mod journal;
 pub mod plan;

@@ -70,6 +70,56 @@ pub enum AllocEvent {
     },
 }
 
+impl AllocEvent {
+    /// One line for a timeline (`hq dashboard replay`); `None` for bookkeeping.
+    pub fn summary(&self) -> Option<String> {
+        Some(match self {
+            AllocEvent::QueueCreated { queue_id, params } => format!(
+                "allocation queue {queue_id} created ({})",
+                params.manager.display_name()
+            ),
+            AllocEvent::QueueRemoved { queue_id } => format!("allocation queue {queue_id} removed"),
+            AllocEvent::QueuePaused { queue_id, reason } => match reason {
+                Some(r) => format!("allocation queue {queue_id} {r}"),
+                None => format!("allocation queue {queue_id} paused"),
+            },
+            AllocEvent::QueueResumed { queue_id } => format!("allocation queue {queue_id} resumed"),
+            AllocEvent::WorkerResources { .. } => return None,
+            AllocEvent::SubmissionFailed {
+                queue_id, failure, ..
+            } => format!("queue {queue_id}: submission failed: {}", failure.message),
+            AllocEvent::AllocationQueued {
+                queue_id,
+                allocation_id,
+                worker_count,
+                ..
+            } => format!(
+                "queue {queue_id}: allocation {allocation_id} queued ({worker_count} worker(s))"
+            ),
+            AllocEvent::AllocationStarted {
+                queue_id,
+                allocation_id,
+            } => format!("queue {queue_id}: allocation {allocation_id} started"),
+            AllocEvent::AllocationRequeued {
+                queue_id,
+                allocation_id,
+            } => format!("queue {queue_id}: allocation {allocation_id} requeued"),
+            AllocEvent::AllocationFinished {
+                queue_id,
+                allocation_id,
+                end,
+            } => match end {
+                AllocationEnd::Finished => {
+                    format!("queue {queue_id}: allocation {allocation_id} finished")
+                }
+                AllocationEnd::Failed { reason, .. } | AllocationEnd::Cancelled { reason } => {
+                    format!("queue {queue_id}: allocation {allocation_id} ended: {reason}")
+                }
+            },
+        })
+    }
+}
+
 /// How an allocation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -72,6 +72,9 @@ fn rewrite_output_log(rest: &[String]) -> Vec<String> {
 }
 
 /// `--log DIR` → `--stream DIR`; bare `--pin` → `--pin taskset`; stops at the command.
+/// `--pin` is bare when what follows is a flag, nothing, or a program (a path or a command on
+/// `PATH`); any other word is its value, so `--pin bogus prog` fails as an invalid pin mode
+/// instead of running `bogus`.
 fn rewrite_submit_flags(args: &mut Vec<String>) {
     let mut i = 1;
     while i < args.len() {
@@ -85,8 +88,12 @@ fn rewrite_submit_flags(args: &mut Vec<String>) {
         } else if let Some(v) = a.strip_prefix("--log=") {
             args[i] = format!("--stream={v}");
         } else if a == "--pin" {
-            let next = args.get(i + 1).map(String::as_str);
-            if !matches!(next, Some("taskset") | Some("omp")) {
+            let bare = match args.get(i + 1).map(String::as_str) {
+                None => true,
+                Some("taskset" | "omp") => false,
+                Some(next) => next.starts_with('-') || is_program(next),
+            };
+            if bare {
                 args.insert(i + 1, "taskset".into());
             }
         }
@@ -96,6 +103,21 @@ fn rewrite_submit_flags(args: &mut Vec<String>) {
         }
         i += 1;
     }
+}
+
+/// Whether `word` names a program: a path, or an executable found on `PATH`.
+fn is_program(word: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if word.contains('/') {
+        return true;
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(word))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 fn flag_takes_value(flag: &str) -> bool {
@@ -122,6 +144,20 @@ mod tests {
         assert_eq!(r("hq cancel 3"), "hq job cancel 3");
         assert_eq!(r("hq job submit-task 4 -- ls"), "hq submit --job 4 -- ls");
         assert_eq!(r("hq submit --pin ./x"), "hq submit --pin taskset ./x");
+        assert_eq!(
+            r("hq submit --pin sh -c x"),
+            "hq submit --pin taskset sh -c x"
+        );
+        assert_eq!(
+            r("hq submit --pin --cpus 2 ls"),
+            "hq submit --pin taskset --cpus 2 ls"
+        );
+        assert_eq!(r("hq submit --pin omp ls"), "hq submit --pin omp ls");
+        // Not a pin mode and not a program: left for clap to refuse as a pin mode.
+        assert_eq!(
+            r("hq submit --pin bogus-mode prog"),
+            "hq submit --pin bogus-mode prog"
+        );
         assert_eq!(r("hq submit --log d ls"), "hq submit --stream d ls");
         assert_eq!(r("hq submit ls --log d"), "hq submit ls --log d");
         assert_eq!(r("hq log d show"), "hq output-log d show");

@@ -1,6 +1,7 @@
-//! `hq alloc add|dry-run|list|info|log|pause|resume|remove`: automatic allocation queues.
+//! `hq alloc add|dry-run|list|info|explain|log|pause|resume|remove`: automatic allocation
+//! queues.
 
-use super::alloc_print::{print_allocations, print_queues};
+use super::alloc_print::{print_allocations, print_explain, print_queues};
 use super::output::{print_log_lines, OutputMode};
 use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::autoalloc::info::QueueInfo;
@@ -29,6 +30,11 @@ pub enum AllocCommand {
         /// Only allocations in this state
         #[arg(long, value_enum)]
         filter: Option<AllocFilter>,
+    },
+    /// Why a queue did (not) submit: its last decision, failures, manager commands
+    Explain {
+        /// Queue ID
+        queue: QueueId,
     },
     /// Print the stdout or stderr of an allocation (the worker logs)
     #[command(alias = "cat")]
@@ -221,6 +227,18 @@ pub async fn run(g: &GlobalOpts, cmd: AllocCommand) -> CliResult {
                 AllocFilter::Failed => AllocStatus::Failed,
             });
             print_allocations(&out, q, wanted);
+            Ok(())
+        }
+        AllocCommand::Explain { queue } => {
+            let queues = fetch(g, Some(queue)).await?;
+            match queues.first() {
+                Some(q) => print_explain(&out, q),
+                None => {
+                    return Err(CliError::Runtime(format!(
+                        "Allocation queue {queue} not found"
+                    )))
+                }
+            }
             Ok(())
         }
         AllocCommand::Log {

@@ -94,8 +94,9 @@ pub fn print_queues(out: &Out, queues: &[QueueInfo]) {
                 "Args",
             ];
             print_horizontal(out, &header, rows);
+            // On stderr, so stdout stays one table for scripts that parse it.
             for text in queues.iter().filter_map(attention) {
-                println!("{text}");
+                eprintln!("{text}");
             }
         }
     }
@@ -115,13 +116,15 @@ fn decision_json(d: &DecisionInfo) -> Value {
     json!({"time": format_iso(d.at), "action": d.action, "reason": d.reason, "unrunnable": unrunnable})
 }
 
+/// A queue as `hq alloc list` prints it: the original's fields plus what survives a restart
+/// unchanged (what changes with time is in `hq alloc explain`).
 fn queue_json(q: &QueueInfo) -> Value {
     let p = &q.params;
     let count = |s: AllocStatus| q.allocations.iter().filter(|a| a.status == s).count();
     json!({
         "id": q.id,
         "name": p.name,
-        "state": match q.state { QueueState::Active => "Active", QueueState::Paused { .. } => "Paused" },
+        "state": state_name(q),
         "manager": p.manager.display_name(),
         "additional_args": p.additional_args,
         "backlog": p.backlog,
@@ -130,14 +133,11 @@ fn queue_json(q: &QueueInfo) -> Value {
         "max_worker_count": p.max_worker_count,
         "worker_args": q.worker_args,
         "known_worker_resources": q.known_resources.as_ref().map(|r| json!({"resources": r.resources, "coupling": {"weights": []}})),
-        "pause_reason": match &q.state { QueueState::Paused { reason } => json!(reason.clone().unwrap_or_else(|| "paused by the user".into())), QueueState::Active => Value::Null },
-        "last_decision": q.last_decision.as_ref().map(decision_json),
+        "pause_reason": pause_reason(q),
         "last_submission_error": q.last_failure.as_ref().map(failure_json),
         "rate_limited_until": q.rate_limited_until.map(format_iso),
         "failures_in_a_row": {"submissions": q.submission_fails, "allocations": q.allocation_fails},
         "allocations": {"queued": count(AllocStatus::Queued), "running": count(AllocStatus::Running)},
-        "manager_commands": {"submit": q.commands.submit, "status": q.commands.status,
-                             "cancel": q.commands.cancel, "total": q.commands.total()},
     })
 }
 
@@ -161,8 +161,8 @@ fn allocation_json(a: &AllocationInfo) -> Value {
     })
 }
 
-/// `hq alloc info`: the allocations (JSON: an array of them, as the original prints), then in
-/// human mode the queue's last decision and last submission error.
+/// `hq alloc info`: the allocations (JSON: an array of them, as the original prints); in human
+/// mode a short account of the queue's last decision follows on stderr.
 pub fn print_allocations(out: &Out, q: &QueueInfo, filter: Option<AllocStatus>) {
     let allocations: Vec<&AllocationInfo> = q
         .allocations
@@ -202,8 +202,63 @@ pub fn print_allocations(out: &Out, q: &QueueInfo, filter: Option<AllocStatus>) 
                 "Finish time",
             ];
             print_horizontal(out, &header, rows);
-            print_decision(out, q);
+            eprint_decision(q);
         }
+    }
+}
+
+/// The queue's last decision in a few lines on stderr (stdout stays one table).
+fn eprint_decision(q: &QueueInfo) {
+    let Some(d) = &q.last_decision else { return };
+    eprintln!("Queue {}: {} ({})", q.id, d.action, format_utc(d.at));
+    eprintln!("  why: {}", d.reason);
+    for (n, r) in &d.unrunnable {
+        eprintln!("  {n} task(s) no worker of this queue could run: {r}");
+    }
+    if let Some(f) = &q.last_failure {
+        eprintln!("  last submission error: {}", f.message);
+    }
+    eprintln!("  details: hq alloc explain {}", q.id);
+}
+
+/// `hq alloc explain QUEUE`: the last decision and why, failures and manager commands.
+pub fn print_explain(out: &Out, q: &QueueInfo) {
+    match out.mode {
+        OutputMode::Json => out.json(&explain_json(q)),
+        OutputMode::Quiet => {}
+        OutputMode::Cli => print_decision(out, q),
+    }
+}
+
+fn explain_json(q: &QueueInfo) -> Value {
+    json!({
+        "id": q.id,
+        "state": state_name(q),
+        "pause_reason": pause_reason(q),
+        "last_decision": q.last_decision.as_ref().map(decision_json),
+        "last_submission_error": q.last_failure.as_ref().map(failure_json),
+        "rate_limited_until": q.rate_limited_until.map(format_iso),
+        "failures_in_a_row": {"submissions": q.submission_fails, "allocations": q.allocation_fails},
+        "manager_commands": {"submit": q.commands.submit, "status": q.commands.status,
+                             "cancel": q.commands.cancel, "total": q.commands.total()},
+    })
+}
+
+fn state_name(q: &QueueInfo) -> &'static str {
+    match q.state {
+        QueueState::Active => "Active",
+        QueueState::Paused { .. } => "Paused",
+    }
+}
+
+fn pause_reason(q: &QueueInfo) -> Value {
+    match &q.state {
+        QueueState::Paused { reason } => {
+            json!(reason
+                .clone()
+                .unwrap_or_else(|| "paused by the user".into()))
+        }
+        QueueState::Active => Value::Null,
     }
 }
 

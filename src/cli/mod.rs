@@ -4,6 +4,7 @@
 mod aliases;
 mod alloc;
 mod alloc_print;
+mod dashboard;
 mod directives;
 mod embedded;
 mod job;
@@ -21,6 +22,8 @@ mod submission;
 mod submit;
 mod task;
 mod worker;
+
+pub use worker::state_word as worker_state_word;
 
 use crate::client::{ClientError, Session};
 use crate::common::serverdir;
@@ -110,6 +113,8 @@ pub enum Command {
     /// Automatic allocation: queues that submit Slurm/PBS jobs starting workers on demand
     #[command(subcommand)]
     Alloc(alloc::AllocCommand),
+    /// Watch jobs, tasks, workers and their hardware in a terminal UI
+    Dashboard(dashboard::DashboardArgs),
     /// Read the stream files that `--stream` jobs write (no server needed)
     OutputLog(output_log::OutputLogArgs),
     /// Run a job on an embedded server and local worker, then exit (no setup needed)
@@ -207,6 +212,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Journal(cmd) => journal::run(&g, cmd).await,
         Command::Alloc(cmd) => alloc::run(&g, cmd).await,
         Command::OutputLog(args) => output_log::run(&g, args),
+        Command::Dashboard(args) => dashboard::run(&g, args).await,
         Command::GenerateCompletion { shell } => {
             log::info!("Generating completion file for {shell}...");
             let mut cmd = <Opts as clap::CommandFactory>::command();

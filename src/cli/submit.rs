@@ -80,11 +80,12 @@ pub struct SubmitOpts {
     /// Give each task a temporary directory (HQ_TASK_DIR)
     #[arg(long)]
     pub task_dir: bool,
-    /// Worker losses a task survives: N ≥ 1, `never-restart` or `unlimited`
+    /// Worker losses a task survives: 1 ≤ N ≤ 65535, `never-restart` or `unlimited`
     #[arg(long, default_value = "5")]
     pub crash_limit: String,
-    /// Retry a task whose program fails up to N more times
-    #[arg(long, default_value_t = 0)]
+    /// Retry a task whose program fails up to N more times (at most 65535)
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=MAX_COUNT_LIMIT as i64))]
     pub max_retries: u32,
     /// Read stdin and feed it to every task
     #[arg(long)]
@@ -292,10 +293,10 @@ pub fn parse_crash_limit(text: &str) -> Result<CrashLimit, CliError> {
         "never-restart" => Ok(CrashLimit::NeverRestart),
         "unlimited" => Ok(CrashLimit::Unlimited),
         n => match n.parse::<u32>() {
-            Ok(0) | Err(_) => Err(usage(format!(
-                "invalid value `{n}` for `--crash-limit`: use a number ≥ 1, `never-restart` or `unlimited`"
+            Ok(n @ 1..=MAX_COUNT_LIMIT) => Ok(CrashLimit::Limit(n)),
+            _ => Err(usage(format!(
+                "invalid value `{n}` for `--crash-limit`: use a number from 1 to {MAX_COUNT_LIMIT}, `never-restart` or `unlimited`"
             ))),
-            Ok(n) => Ok(CrashLimit::Limit(n)),
         },
     }
 }
@@ -314,6 +315,11 @@ fn build_body(o: &SubmitOpts, command: &[String]) -> Result<TaskBody, CliError> 
         stream,
         "--stderr",
     )?;
+    if o.cwd.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(usage(
+            "invalid value for `--cwd`: the working directory must not be empty; leave `--cwd` out to run in the submit directory",
+        ));
+    }
     let cwd = o.cwd.clone().unwrap_or_else(|| "%{SUBMIT_DIR}".into());
     if placeholders::names(&cwd).iter().any(|n| n == "CWD") {
         return Err(usage(

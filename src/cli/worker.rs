@@ -89,7 +89,8 @@ pub struct StartArgs {
     /// `pbs` or `slurm`
     #[arg(long, default_value = "detect")]
     pub manager: ManagerChoice,
-    /// Period of hardware-usage reports (accepted; reports are not sent yet)
+    /// Period of hardware-usage reports (CPU, memory, network, disk, GPUs) shown by `hq worker
+    /// info`, `hq journal stream` and `hq dashboard`; `0s` = off
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
     /// Assign tasks only when at least this fraction of CPUs would be used (accepted)
@@ -180,15 +181,31 @@ async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
 
 /// Builds the worker's pools from flags and detection; logs detection warnings.
 pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError> {
-    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
-    let user = worker_pools_from_cli(args.cpus.as_deref(), &args.resources).map_err(flag_err)?;
     let kinds = if args.no_detect_resources {
         DetectKinds::none()
     } else {
         DetectKinds::parse(&args.detect_resources)
             .map_err(|e| CliError::Usage(format!("invalid value for `--detect-resources`: {e}")))?
     };
-    let no_ht = args.no_hyper_threading || user.no_hyper_threading;
+    pools(
+        args.cpus.as_deref(),
+        &args.resources,
+        kinds,
+        args.no_hyper_threading,
+    )
+}
+
+/// `--cpus`/`--resource` definitions completed by detection of the other kinds (also used for
+/// the local worker of `hq run`).
+pub fn pools(
+    cpus: Option<&str>,
+    resources: &[String],
+    kinds: DetectKinds,
+    no_hyper_threading: bool,
+) -> Result<ResourceDescriptor, CliError> {
+    let flag_err = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
+    let user = worker_pools_from_cli(cpus, resources).map_err(flag_err)?;
+    let no_ht = no_hyper_threading || user.no_hyper_threading;
     let (detected, warnings) = detect_host(no_ht, &kinds.without_defined(&user.descriptor));
     for w in warnings {
         log::warn!("{w}");
@@ -245,6 +262,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         time_limit,
         on_server_lost: args.on_server_lost.clone(),
         allocation,
+        overview_interval: args.overview_interval.filter(|d| !d.is_zero()),
         noop_tasks,
     };
     let on_registered = move |id: WorkerId, config: &WorkerConfiguration| {
@@ -256,6 +274,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             ended_at: None,
             running_tasks: 0,
             last_task_started: None,
+            overview: None,
         };
         print_info(&out, &[&info]);
         log::info!("Worker {id} registered");
@@ -315,7 +334,9 @@ fn worker_json(w: &WorkerInfo) -> serde_json::Value {
             "resources": {"resources": c.resources.resources, "coupling": {"weights": []}},
             "on_server_lost": c.on_server_lost,
             "min_utilization": 0.0,
+            "overview_interval": c.overview_interval_ms.map(|t| t as f64 / 1000.0),
         },
+        "overview": w.overview.as_ref().map(|state| serde_json::json!({"state": state})),
         "allocation": c.allocation.as_ref().map(|a| serde_json::json!({"manager": a.manager.display_name(), "id": a.id})),
         "runtime_info": {"SingleNodeTasks": {"assigned_tasks": w.running_tasks, "running_tasks": w.running_tasks, "is_reserved": false}},
         "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
@@ -411,7 +432,15 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                             format_duration(Duration::from_millis(c.heartbeat_ms)),
                         ),
                         ("Idle timeout", opt_dur(c.idle_timeout_ms)),
-                        ("Overview interval", "None".into()),
+                        ("Overview interval", opt_dur(c.overview_interval_ms)),
+                        (
+                            "Hardware",
+                            match (&w.overview, c.overview_interval_ms) {
+                                (Some(o), _) => crate::common::hwsummary::summary_lines(o),
+                                (None, Some(_)) => "no report yet".into(),
+                                (None, None) => "no reports (see `--overview-interval`)".into(),
+                            },
+                        ),
                         ("Resources", resources.join("\n")),
                         ("Time Limit", opt_dur(c.time_limit_ms)),
                         ("Process pid", c.pid.to_string()),

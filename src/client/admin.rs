@@ -24,9 +24,14 @@ impl Session {
         }
     }
 
+    /// Asks the server to stop and waits (up to 10 s) until it has closed the connection, so
+    /// a server started right after it finds the server directory free.
     pub async fn stop_server(&mut self) -> Result<(), ClientError> {
         self.expect_ok("stop server", ClientRequest::StopServer)
-            .await
+            .await?;
+        let gone = async { while self.recv().await.is_ok() {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), gone).await;
+        Ok(())
     }
 
     /// Makes the server write its journal to disk now.

@@ -2,8 +2,28 @@
 
 use std::time::Duration;
 
-/// Parses a duration flag value: `90`, `01:30`, `1:00:00`, `1h 30m`, `2 hours 5 minutes`.
+/// The longest duration any flag or job-file key accepts (ten years): enough for every real
+/// limit, and far from overflowing the milliseconds the protocol carries.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Parses a duration flag value: `90`, `01:30`, `1:00:00`, `1h 30m`, `2 hours 5 minutes`;
+/// at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_any(text).and_then(|d| bounded(text, d))
+}
+
+fn bounded(text: &str, d: Duration) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "invalid duration `{}`: at most 10 years ({} seconds) is accepted",
+            text.trim(),
+            MAX_DURATION.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_any(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration".into());
@@ -18,18 +38,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let parts: Vec<&str> = text.split(':').collect();
         let nums: Result<Vec<u64>, _> = parts.iter().map(|p| p.parse::<u64>()).collect();
         if let (Ok(nums), 2..=3) = (nums, parts.len()) {
-            let secs = nums.iter().fold(0u64, |acc, n| acc * 60 + n);
-            return Ok(Duration::from_secs(secs));
+            let secs = nums
+                .iter()
+                .try_fold(0u64, |acc, n| acc.checked_mul(60)?.checked_add(*n));
+            return Ok(Duration::from_secs(secs.unwrap_or(u64::MAX)));
         }
         return Err(format!(
             "invalid duration `{text}`: use seconds, MM:SS, HH:MM:SS or a form like `1h 30m`"
         ));
     }
-    parse_humantime(text)
+    humantime_form(text)
 }
 
-/// Parses only the humantime form (`1h 30m`, `90s`), as job files require.
+/// Parses only the humantime form (`1h 30m`, `90s`), as job files require; at most
+/// [`MAX_DURATION`].
 pub fn parse_humantime(text: &str) -> Result<Duration, String> {
+    humantime_form(text).and_then(|d| bounded(text, d))
+}
+
+fn humantime_form(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| {
         format!("invalid duration `{text}`: {e}; use a form like `90s`, `30m` or `1h 30m`")
     })
@@ -58,5 +85,20 @@ mod tests {
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("1:2:3:4").is_err());
         assert_eq!(format_duration(Duration::from_secs(70)), "1m 10s");
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_not_wrapped() {
+        for text in [
+            "99999999999999h",
+            "315360001",
+            "999999999999999999:00:00",
+            "11 years",
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("at most 10 years"), "{text}: {e}");
+        }
+        assert!(parse_humantime("100000 days").is_err());
+        assert_eq!(parse_duration("315360000").unwrap(), MAX_DURATION);
     }
 }

@@ -47,7 +47,16 @@ pub enum IdSetError {
     Overlap,
     #[error("empty ID selector")]
     Empty,
+    #[error(
+        "`{0}` names {1} IDs with a step; at most {MAX_STEPPED_IDS} IDs may be given with steps \
+         (a range without a step, like `0-1000000`, has no limit)"
+    )]
+    TooManyStepped(String, u64),
 }
+
+/// Most IDs a selector may name through ranges with a step (`0-10:2`): each such ID is stored
+/// on its own, so `0-4294967295:2` would take gigabytes.
+pub const MAX_STEPPED_IDS: u64 = 1_000_000;
 
 impl IdSet {
     pub fn new() -> Self {
@@ -107,6 +116,14 @@ impl IdSet {
             items.push(parse_item(item)?);
         }
         items.sort_unstable();
+        let stepped: u64 = items
+            .iter()
+            .filter(|(_, _, step)| *step > 1)
+            .map(|(s, e, step)| ((e - s) / step) as u64 + 1)
+            .sum();
+        if stepped > MAX_STEPPED_IDS {
+            return Err(IdSetError::TooManyStepped(text.trim().to_string(), stepped));
+        }
         let mut set = IdSet::new();
         let mut last_end: Option<u32> = None;
         for (start, end, step) in items {
@@ -355,6 +372,46 @@ mod tests {
             Err(IdSetError::InvalidNumber(_))
         ));
         assert!(matches!(IdSet::parse("1,,2"), Err(IdSetError::Empty)));
+        assert_eq!(
+            IdSet::parse("0-4294967295:2"),
+            Err(IdSetError::TooManyStepped(
+                "0-4294967295:2".into(),
+                2147483648
+            ))
+        );
+        assert_eq!(IdSet::parse("0-1999998:2").unwrap().len(), 1_000_000);
+        assert_eq!(IdSet::parse("0-4294967295").unwrap().len(), 1 << 32);
+    }
+
+    #[test]
+    fn set_operations_work_on_ranges() {
+        let a = IdSet::parse("0-10,20-30").unwrap();
+        let b = IdSet::parse("5-25").unwrap();
+        assert_eq!(a.difference(&b).to_string(), "0-4,26-30");
+        assert_eq!(b.difference(&a).to_string(), "11-19");
+        assert_eq!(a.union(&b).to_string(), "0-30");
+        assert_eq!(a.first_common(&b), Some(5));
+        let all = IdSet::from_range(0, u32::MAX);
+        assert_eq!(all.difference(&a).to_string(), "11-19,31-4294967295");
+        assert_eq!(a.difference(&all), IdSet::new());
+        let existing: std::collections::BTreeMap<u32, ()> = [(3, ()), (7, ())].into();
+        let (found, missing) = all.split_existing(&existing);
+        assert_eq!(found, vec![3, 7]);
+        assert_eq!(missing.to_string(), "0-2,4-6,8-4294967295");
+    }
+
+    #[test]
+    fn deserialising_checks_the_order() {
+        let bytes = postcard::to_allocvec(&vec![(5u32, 9u32), (1, 2)]).unwrap();
+        assert!(postcard::from_bytes::<IdSet>(&bytes).is_err());
+        let bytes = postcard::to_allocvec(&vec![(1u32, 2u32), (3, 4)]).unwrap();
+        assert!(
+            postcard::from_bytes::<IdSet>(&bytes).is_err(),
+            "adjacent ranges"
+        );
+        let good = IdSet::parse("1-2,4").unwrap();
+        let bytes = postcard::to_allocvec(&good).unwrap();
+        assert_eq!(postcard::from_bytes::<IdSet>(&bytes).unwrap(), good);
     }
 
     #[test]

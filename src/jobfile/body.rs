@@ -102,6 +102,14 @@ pub fn build_body(
         retry_growth: retry_growth(raw.retry_growth.as_ref())?,
         template: None,
     };
+    if let Err(e) = body.check_limits() {
+        let span = raw
+            .crash_limit
+            .as_ref()
+            .filter(|_| e.contains("crash limit"))
+            .map_or(owner_span, |c| c.span());
+        return Err(Diag::new(ErrorKind::WrongType, format!("{owner}: {e}")).at(span, "too large"));
+    }
     Ok((body, source))
 }
 
@@ -135,6 +143,11 @@ pub fn render_program(
         ));
     }
     let cwd = match &src.cwd {
+        Some(c) if c.get_ref().trim().is_empty() => {
+            return Err(Diag::new(ErrorKind::WrongType, "`cwd` must not be empty")
+                .at(c.span(), "empty")
+                .help("leave `cwd` out to run in the submit directory"));
+        }
         Some(c) => render(c.get_ref(), c.span(), "cwd")?,
         None => ctx.submit_dir.to_string(),
     };

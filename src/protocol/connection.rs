@@ -1,5 +1,9 @@
 //! Framing (4-byte big-endian length, at most [`MAX_FRAME`]), the handshake with version and role,
 //! challenge-response authentication, and per-frame XChaCha20-Poly1305 sealing.
+//!
+//! Until the handshake completes a peer is a stranger: its frames may be at most
+//! [`MAX_HANDSHAKE_FRAME`] bytes (a longer length prefix ends the connection before anything is
+//! buffered), and the whole handshake must finish within [`HANDSHAKE_TIMEOUT`].
 
 use super::messages::{HQ_VERSION, PROTOCOL_VERSION};
 use bytes::Bytes;
@@ -14,9 +18,12 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-/// Largest frame accepted; a longer length prefix drops the connection before allocating.
+/// Largest frame accepted after the handshake; a longer length prefix drops the connection
+/// before allocating.
 pub const MAX_FRAME: usize = 128 * 1024 * 1024;
-/// Each handshake step must complete within this time.
+/// Largest frame accepted before the handshake completes (a hello or an answer is < 200 bytes).
+pub const MAX_HANDSHAKE_FRAME: usize = 4 * 1024;
+/// The whole handshake must complete within this time.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A 32-byte shared secret from access.json.
@@ -34,8 +41,10 @@ pub enum ProtocolError {
     VersionMismatch { peer: String, ours: String },
     #[error("authentication failed: {0}")]
     Auth(String),
-    #[error("the handshake timed out after {0:?}")]
+    #[error("the handshake did not complete within {0:?}")]
     Timeout(Duration),
+    #[error("a frame sent before authentication is larger than {limit} bytes")]
+    HandshakeFrameTooLarge { limit: usize },
 }
 
 /// First message of each side.
@@ -94,11 +103,11 @@ impl Seal {
     }
 }
 
-fn codec() -> LengthDelimitedCodec {
+fn codec(max_frame: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .length_field_length(4)
         .big_endian()
-        .max_frame_length(MAX_FRAME)
+        .max_frame_length(max_frame)
         .new_codec()
 }
 
@@ -144,10 +153,16 @@ impl FrameSender {
 async fn recv_plain<T: DeserializeOwned>(
     reader: &mut FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
 ) -> Result<T, ProtocolError> {
-    let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next())
-        .await
-        .map_err(|_| ProtocolError::Timeout(HANDSHAKE_TIMEOUT))?
-        .ok_or(ProtocolError::Closed)??;
+    let frame = match reader.next().await.ok_or(ProtocolError::Closed)? {
+        Ok(frame) => frame,
+        // The codec refuses a length prefix above its limit with `InvalidData`.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(ProtocolError::HandshakeFrameTooLarge {
+                limit: MAX_HANDSHAKE_FRAME,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(postcard::from_bytes(&frame)?)
 }
 
@@ -156,16 +171,30 @@ async fn send_plain<T: Serialize>(
     msg: &T,
 ) -> Result<(), ProtocolError> {
     let data = postcard::to_allocvec(msg)?;
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, writer.send(Bytes::from(data)))
-        .await
-        .map_err(|_| ProtocolError::Timeout(HANDSHAKE_TIMEOUT))??;
+    writer.send(Bytes::from(data)).await?;
     Ok(())
 }
 
 /// Runs the handshake on a fresh TCP stream: both sides send a hello (version, role, challenge),
 /// then prove they hold `key` by sealing `<own role><peer's challenge>`. With `key = None` both
-/// sides must have authentication disabled.
+/// sides must have authentication disabled. Frames are limited to [`MAX_HANDSHAKE_FRAME`] bytes
+/// and the whole exchange to [`HANDSHAKE_TIMEOUT`]; afterwards frames may be [`MAX_FRAME`].
 pub async fn handshake(
+    stream: TcpStream,
+    my_role: &str,
+    peer_role: &str,
+    key: Option<&SecretKey>,
+) -> Result<(FrameSender, FrameReceiver), ProtocolError> {
+    let exchange = exchange(stream, my_role, peer_role, key);
+    let (mut sender, mut receiver) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+        .await
+        .map_err(|_| ProtocolError::Timeout(HANDSHAKE_TIMEOUT))??;
+    sender.inner.encoder_mut().set_max_frame_length(MAX_FRAME);
+    receiver.inner.decoder_mut().set_max_frame_length(MAX_FRAME);
+    Ok((sender, receiver))
+}
+
+async fn exchange(
     stream: TcpStream,
     my_role: &str,
     peer_role: &str,
@@ -173,8 +202,8 @@ pub async fn handshake(
 ) -> Result<(FrameSender, FrameReceiver), ProtocolError> {
     stream.set_nodelay(true)?;
     let (r, w) = stream.into_split();
-    let mut reader = FramedRead::new(r, codec());
-    let mut writer = FramedWrite::new(w, codec());
+    let mut reader = FramedRead::new(r, codec(MAX_HANDSHAKE_FRAME));
+    let mut writer = FramedWrite::new(w, codec(MAX_HANDSHAKE_FRAME));
 
     let challenge = key.map(|_| random_bytes::<16>());
     let hello = Hello {

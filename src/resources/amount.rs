@@ -10,6 +10,10 @@ pub const FRACTIONS_PER_UNIT: u64 = 10_000;
 /// Number of decimal digits an amount may carry.
 pub const MAX_DECIMALS: usize = 4;
 
+/// Largest whole amount of one resource a request or a worker may name; beyond it a request
+/// could never be met (no worker can have more) and sums could overflow.
+pub const MAX_WHOLE: u64 = u32::MAX as u64;
+
 /// An amount of a resource in 1/10000 units, so `gpus=0.5` is exact and sums never drift.
 #[derive(
     Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -93,9 +97,14 @@ impl ResourceAmount {
         }
         let whole: u64 = if int.is_empty() {
             0
+        } else if int.trim_start_matches('0').len() > 10 {
+            return Err(ResourceError::AmountTooLarge(text.trim().to_string()));
         } else {
             int.parse().map_err(|_| bad())?
         };
+        if whole > MAX_WHOLE {
+            return Err(ResourceError::AmountTooLarge(text.trim().to_string()));
+        }
         let mut frac_units: u64 = if significant.is_empty() {
             0
         } else {
@@ -187,7 +196,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("Resource precision exceeded"));
-        for bad in ["x", "", ".", "-1", "1.2.3", "1e3", "99999999999999999999"] {
+        for huge in [
+            "4294967296",
+            "99999999999999999999",
+            "999999999999999999999999",
+        ] {
+            assert_eq!(p(huge), Err(ResourceError::AmountTooLarge(huge.into())));
+        }
+        assert_eq!(p("4294967295").unwrap(), ResourceAmount::whole(4294967295));
+        for bad in ["x", "", ".", "-1", "1.2.3", "1e3"] {
             assert!(
                 matches!(p(bad), Err(ResourceError::InvalidAmount(_))),
                 "{bad}"

@@ -7,6 +7,7 @@ pub mod allocator;
 pub mod amount;
 pub mod descriptor;
 mod descriptor_serde;
+pub mod fit;
 pub mod flags;
 mod policy;
 mod pool_parse;
@@ -44,6 +45,10 @@ pub enum ResourceError {
     DefinedTwice(String),
     #[error("invalid amount `{0}`: expected a non-negative number such as `2`, `0.5` or `1_000`")]
     InvalidAmount(String),
+    #[error(
+        "invalid amount `{0}`: at most 4294967295 of one resource can be requested or provided"
+    )]
+    AmountTooLarge(String),
     #[error(
         "invalid resource name `{0}`: a name starts with an ASCII letter followed by ASCII \
          letters, digits or `/` (e.g. `gpus/nvidia`)"

@@ -190,6 +190,15 @@ impl Scheduler {
             .count()
     }
 
+    /// Tasks running on `worker` (for a multi-node task: on any of its nodes).
+    pub fn running_tasks_on(&self, worker: WorkerId) -> Vec<TaskKey> {
+        self.running
+            .iter()
+            .filter(|(_, p)| p.workers.contains(&worker))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
     /// Whether the worker runs nothing and is not reserved.
     pub fn worker_is_idle(&self, worker: WorkerId) -> bool {
         self.workers

@@ -5,6 +5,7 @@
 //! packed into as few workers as possible. Nothing in the scheduler changes.
 
 use super::core::{deadline_ok, SWorker, Scheduler};
+use crate::resources::fit::why_never_runs_on;
 use crate::resources::{
     ResourceDescriptor, ResourceRequest, ResourceRequestVariants, WorkerAllocator,
     CPU_RESOURCE_NAME,
@@ -323,32 +324,18 @@ impl<'q> Sim<'q> {
             }
             return Fit::Yes;
         }
-        let mut undeclared = false;
-        for e in &r.resources {
-            match self.query.worker.get(&e.resource) {
-                None if self.query.partial => undeclared = true,
-                None => {
-                    return Fit::No(format!(
-                        "needs resource `{}`, which workers of this queue do not have",
-                        e.resource
-                    ))
-                }
-                Some(kind) if !self.shape.can_ever_run_entry(e) => {
-                    let amount = e.request.amount().map(|a| a.to_string());
-                    return Fit::No(format!(
-                        "needs {} `{}`, workers of this queue have {}",
-                        amount.as_deref().unwrap_or("all"),
-                        e.resource,
-                        kind.size()
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if undeclared {
-            Fit::Undeclared
-        } else {
-            Fit::Yes
+        // What the shape declares is checked by the allocator's rules (`resources::fit`);
+        // with partial knowledge, resources it does not name may still exist.
+        let worker = self.query.worker;
+        let mut declared = r.clone();
+        declared
+            .resources
+            .retain(|e| worker.get(&e.resource).is_some() || !self.query.partial);
+        let one = ResourceRequestVariants::single(declared);
+        match why_never_runs_on(&one, &[worker], "worker of this queue") {
+            Some(reason) => Fit::No(reason),
+            None if one.variants[0].resources.len() < r.resources.len() => Fit::Undeclared,
+            None => Fit::Yes,
         }
     }
 

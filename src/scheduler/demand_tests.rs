@@ -112,11 +112,11 @@ fn tasks_no_worker_of_the_shape_could_run_are_reported() {
     assert_eq!(
         reasons,
         vec![
-            (2, "needs 8 `cpus`, workers of this queue have 4"),
             (
-                3,
-                "needs resource `gpus`, which workers of this queue do not have"
+                2,
+                "no worker of this queue offers `cpus: 8 compact` (the largest has 4)"
             ),
+            (3, "no worker of this queue has `gpus`"),
             (
                 4,
                 "time request 2h exceeds what a new worker can offer (1h: the time limit minus \

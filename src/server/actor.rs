@@ -102,6 +102,7 @@ pub(super) fn end_round(core: &mut ServerCore, force_flush: bool) {
     core.alloc_round();
     let _ = core.flush_journal(force_flush);
     core.notify_waiters(false);
+    core.dashboard_tick();
 }
 
 /// Applies one event; returns true when the server must stop.

@@ -33,6 +33,9 @@ impl ServerCore {
                 self.next_worker_id = self.next_worker_id.max(id.saturating_add(1));
             }
             JournalEvent::WorkerLost { id, reason } => self.apply_worker_lost(time, id, reason),
+            JournalEvent::WorkerOverview { id, hw_state } => {
+                self.apply_overview(id, hw_state.state)
+            }
             JournalEvent::JobOpen {
                 job_id,
                 name,

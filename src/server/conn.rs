@@ -1,12 +1,51 @@
 //! Connection handlers: accept, handshake, then translate frames to actor events and back.
-//! They never touch server state.
+//! They never touch server state. A peer that fails the handshake (wrong key, oversized frame,
+//! too slow) is disconnected and logged once; the log is rate-limited, so a flood of such peers
+//! costs a line every few seconds.
 
 use super::actor::Event;
 use crate::protocol::messages::*;
-use crate::protocol::{handshake, SecretKey};
-use std::time::Duration;
+use crate::protocol::{handshake, ProtocolError, SecretKey};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+
+/// Least time between two log lines about refused connections.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs refused connections at most once per [`REFUSAL_LOG_EVERY`], counting the others.
+#[derive(Default)]
+pub struct RefusalLog {
+    /// When the last line was logged, and how many refusals were not logged since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn refused(&self, what: &str, peer: Option<SocketAddr>, error: &ProtocolError) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if state
+            .0
+            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_EVERY)
+        {
+            state.1 += 1;
+            return;
+        }
+        let skipped = std::mem::take(&mut state.1);
+        state.0 = Some(now);
+        drop(state);
+        let peer = peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string());
+        let more = match skipped {
+            0 => String::new(),
+            n => format!(" ({n} more connections were refused since the last such message)"),
+        };
+        log::warn!("refused a {what} connection from {peer}: {error}{more}");
+    }
+}
 
 /// Accepts with a short back-off on errors (e.g. too many open files), so the loop never spins.
 async fn accept_next(listener: &TcpListener) -> TcpStream {
@@ -47,12 +86,13 @@ async fn accept_loop<F, Fut>(
     what: &'static str,
     serve: F,
 ) where
-    F: Fn(TcpStream, Option<SecretKey>, mpsc::UnboundedSender<Event>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), crate::protocol::ProtocolError>> + Send + 'static,
+    F: Fn(TcpStream, Option<SecretKey>, mpsc::UnboundedSender<Event>, Arc<RefusalLog>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ProtocolError>> + Send + 'static,
 {
+    let refusals = Arc::new(RefusalLog::default());
     loop {
         let stream = accept_next(&listener).await;
-        let connection = serve(stream, key, events.clone());
+        let connection = serve(stream, key, events.clone(), refusals.clone());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 log::debug!("{what} connection ended: {e}");
@@ -65,18 +105,21 @@ async fn serve_client(
     stream: TcpStream,
     key: Option<SecretKey>,
     events: mpsc::UnboundedSender<Event>,
-) -> Result<(), crate::protocol::ProtocolError> {
+    refusals: Arc<RefusalLog>,
+) -> Result<(), ProtocolError> {
     let peer = stream.peer_addr().ok();
     let (mut sender, mut receiver) =
         match handshake(stream, "hq-server", "hq-client", key.as_ref()).await {
             Ok(pair) => pair,
             Err(e) => {
-                log::warn!("refused a client connection from {peer:?}: {e}");
+                refusals.refused("client", peer, &e);
                 return Err(e);
             }
         };
     while let Some(request) = receiver.recv::<ClientRequest>().await? {
         let (tx, mut rx) = mpsc::unbounded_channel();
+        // Weak, so the stream still ends when the actor drops its sender.
+        let weak = tx.downgrade();
         if events.send(Event::Client(request, tx)).is_err() {
             break;
         }
@@ -84,7 +127,7 @@ async fn serve_client(
             tokio::select! {
                 response = rx.recv() => {
                     let Some(response) = response else { return Ok(()) };
-                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_));
+                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_) | ClientResponse::Dashboard(_));
 
                     sender.send(&response).await?;
                     if last {
@@ -92,10 +135,17 @@ async fn serve_client(
                     }
                 }
                 // The client hung up while waiting (e.g. Ctrl-C during `hq job wait`).
-                closed = receiver.recv::<ClientRequest>() => {
-                    if !matches!(closed, Ok(Some(_))) {
-                        return Ok(());
+                closed = receiver.recv::<ClientRequest>() => match closed {
+                    // A dashboard moved to other rows: same reply channel, no answer of its own.
+                    Ok(Some(view @ ClientRequest::DashboardView(_))) => {
+                        if let Some(tx) = weak.upgrade() {
+                            if events.send(Event::Client(view, tx)).is_err() {
+                                return Ok(());
+                            }
+                        }
                     }
+                    Ok(Some(_)) => {}
+                    _ => return Ok(()),
                 }
             }
         }
@@ -107,13 +157,14 @@ async fn serve_worker(
     stream: TcpStream,
     key: Option<SecretKey>,
     events: mpsc::UnboundedSender<Event>,
-) -> Result<(), crate::protocol::ProtocolError> {
+    refusals: Arc<RefusalLog>,
+) -> Result<(), ProtocolError> {
     let peer = stream.peer_addr().ok();
     let (mut sender, mut receiver) = match handshake(stream, "server", "worker", key.as_ref()).await
     {
         Ok(pair) => pair,
         Err(e) => {
-            log::warn!("refused a worker connection from {peer:?}: {e}");
+            refusals.refused("worker", peer, &e);
             return Err(e);
         }
     };

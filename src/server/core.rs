@@ -96,6 +96,8 @@ pub struct ServerCore {
     /// Allocation queues (`hq alloc`); their state is journaled through
     /// `JournalEvent::Autoalloc`.
     pub autoalloc: super::autoalloc::AutoAllocService,
+    /// `hq dashboard` subscribers and recent worker reports.
+    pub dashboard: super::dashboard::DashboardHub,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -126,6 +128,7 @@ impl ServerCore {
             journal: None,
             now: now_ms(),
             autoalloc: super::autoalloc::AutoAllocService::new(),
+            dashboard: Default::default(),
         }
     }
 

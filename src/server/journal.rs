@@ -36,6 +36,12 @@ pub enum JournalEvent {
         id: WorkerId,
         reason: WorkerState,
     },
+    /// A hardware report (`--overview-interval`); not restored, dropped by prune.
+    WorkerOverview {
+        id: WorkerId,
+        #[serde(rename = "hw-state")]
+        hw_state: OverviewRecord,
+    },
     JobOpen {
         job_id: JobId,
         name: String,
@@ -95,6 +101,12 @@ pub enum JournalEvent {
     /// to prefix the inner variant's name).
     #[serde(rename = "autoalloc-")]
     Autoalloc(crate::autoalloc::AllocEvent),
+}
+
+/// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverviewRecord {
+    pub state: HwState,
 }
 
 /// One NDJSON line of `hq journal export/replay/stream`.
@@ -163,6 +175,17 @@ impl ServerCore {
             // A failed write keeps the event buffered; `flush_journal` reports it.
             let _ = j.writer.append(self.now, &event);
             j.dirty = true;
+        }
+        self.stream(&event);
+        self.apply(self.now, event);
+        self.run_effects();
+    }
+
+    /// Like [`commit`](Self::commit), but the event does not make the round fsync the
+    /// journal: it reaches the disk with the next flush (hardware reports, not restored).
+    pub fn commit_buffered(&mut self, event: JournalEvent) {
+        if let Some(j) = &mut self.journal {
+            let _ = j.writer.append(self.now, &event);
         }
         self.stream(&event);
         self.apply(self.now, event);
@@ -357,7 +380,7 @@ impl ServerCore {
                     self.workers.get(id).is_some_and(|w| w.connected)
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
-                JournalEvent::Counters { .. } => false,
+                JournalEvent::Counters { .. } | JournalEvent::WorkerOverview { .. } => false,
                 JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
             })
             .collect();

@@ -30,6 +30,7 @@ impl ServerCore {
             ended_at: None,
             running_tasks: 0,
             last_task_started: None,
+            overview: None,
         };
         self.workers.insert(
             id,
@@ -60,6 +61,7 @@ impl ServerCore {
         match msg {
             FromWorker::Results(results) => self.on_results(results),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
+            FromWorker::Overview(state) => self.on_overview(id, *state),
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {
                     w.leaving = Some(reason);

@@ -20,9 +20,12 @@ mod autoalloc_ops;
 mod autoalloc_requests;
 mod conn;
 mod core;
+mod dashboard;
+mod dashboard_replay;
 pub mod journal;
 mod live;
 mod outbox;
+mod overview;
 mod queries;
 mod requests;
 mod state;
@@ -31,6 +34,7 @@ mod tests;
 mod waiters;
 
 pub use self::core::{now_ms, CoreConfig, ServerCore, DEFAULT_MAX_TASKS_PER_JOB};
+pub use self::dashboard_replay::JournalView;
 pub use self::live::worker_state_reason;
 pub use self::outbox::{Effect, Outbox};
 

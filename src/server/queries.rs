@@ -6,6 +6,10 @@ use crate::common::idset::IdSet;
 use crate::common::placeholders;
 use crate::protocol::messages::*;
 
+/// Most tasks one answer lists: building more would take hundreds of MiB and exceed the frame
+/// limit anyway, so the client is asked to select fewer instead.
+pub const MAX_LISTED_TASKS: u64 = 1_000_000;
+
 impl ServerCore {
     /// `hq job info`, `hq task list/info`: the selected jobs, with the tasks that `tasks`
     /// selects (`None`: all, with `include_tasks`).
@@ -16,6 +20,19 @@ impl ServerCore {
         tasks: Option<&IdSet>,
     ) -> ClientResponse {
         let (ids, missing) = selector.select(&self.jobs);
+        if include_tasks {
+            let listed: u64 = ids
+                .iter()
+                .filter_map(|id| self.jobs.get(id))
+                .map(|j| j.count_in(tasks))
+                .sum();
+            if listed > MAX_LISTED_TASKS {
+                return ClientResponse::Error(format!(
+                    "the selection has {listed} tasks, but one answer lists at most {MAX_LISTED_TASKS}; select fewer jobs, or fewer tasks with `--tasks` (e.g. `hq task list {} --tasks 0-999999`)",
+                    ids.first().copied().unwrap_or(1)
+                ));
+            }
+        }
         let jobs = ids
             .iter()
             .filter_map(|id| self.jobs.get(id))
@@ -27,6 +44,16 @@ impl ServerCore {
     /// The failed tasks of the selected jobs with their errors and resolved paths.
     pub(super) fn failed_tasks(&self, selector: &IdSelector) -> ClientResponse {
         let (ids, missing) = selector.select(&self.jobs);
+        let failed: u64 = ids
+            .iter()
+            .filter_map(|id| self.jobs.get(id))
+            .map(|j| j.stats.failed as u64)
+            .sum();
+        if failed > MAX_LISTED_TASKS {
+            return ClientResponse::Error(format!(
+                "the selection has {failed} failed tasks, but one answer lists at most {MAX_LISTED_TASKS}; select fewer jobs"
+            ));
+        }
         let jobs = ids
             .iter()
             .filter_map(|id| self.jobs.get(id))

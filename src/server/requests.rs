@@ -76,6 +76,14 @@ impl ServerCore {
                 Ok(()) => ClientResponse::Ok,
                 Err(e) => ClientResponse::Error(e),
             },
+            ClientRequest::Dashboard { view } => {
+                self.dashboard_subscribe(view, reply);
+                return After::Nothing;
+            }
+            ClientRequest::DashboardView(view) => {
+                self.dashboard_view(view, &reply);
+                return After::Nothing;
+            }
             ClientRequest::JournalEvents { live } => {
                 self.stream_events(live, reply);
                 return After::Nothing;

@@ -110,11 +110,29 @@ impl Job {
         let Some(set) = selected else {
             return Box::new(self.tasks.iter());
         };
-        Box::new(set.ranges().iter().flat_map(move |&(s, e)| {
-            let from = self.tasks.partition_point(|t| t.id < s);
-            let to = self.tasks.partition_point(|t| t.id <= e);
-            self.tasks[from..to].iter()
-        }))
+        Box::new(
+            set.ranges()
+                .iter()
+                .flat_map(move |&(s, e)| self.tasks_between(s, e).iter()),
+        )
+    }
+
+    /// The tasks with IDs in `start..=end` (binary search in the sorted list).
+    fn tasks_between(&self, start: TaskId, end: TaskId) -> &[Task] {
+        let from = self.tasks.partition_point(|t| t.id < start);
+        let to = self.tasks.partition_point(|t| t.id <= end);
+        &self.tasks[from..to]
+    }
+
+    /// How many tasks [`Job::tasks_in`] yields, without visiting them.
+    pub fn count_in(&self, selected: Option<&IdSet>) -> u64 {
+        let Some(set) = selected else {
+            return self.tasks.len() as u64;
+        };
+        set.ranges()
+            .iter()
+            .map(|&(s, e)| self.tasks_between(s, e).len() as u64)
+            .sum()
     }
 
     pub fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {
@@ -174,6 +192,9 @@ impl Job {
                 existing,
                 limit: max_tasks,
             });
+        }
+        if let Some(e) = groups.iter().find_map(|g| g.body.check_limits().err()) {
+            return Err(SubmitError::Limits(e));
         }
         let mut ranges: Vec<(u32, u32)> = groups
             .iter()
@@ -422,6 +443,8 @@ pub enum SubmitError {
     Exists { job: JobId, task: TaskId },
     #[error("Invalid dependency on {0}")]
     InvalidDependency(TaskId),
+    #[error("{0}")]
+    Limits(String),
 }
 
 fn stat_mut(stats: &mut TaskStats, status: TaskStatus) -> &mut u32 {

@@ -2,9 +2,11 @@
 //! processes, reports results in batches, and stops on idle timeout, time limit or request.
 
 pub mod env;
+pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
 pub mod manager;
+pub mod overview;
 pub mod reaper;
 pub mod spawn;
 pub mod streamer;
@@ -34,6 +36,8 @@ pub struct WorkerOptions {
     pub on_server_lost: String,
     /// The PBS/Slurm allocation the worker runs in.
     pub allocation: Option<WorkerAllocation>,
+    /// Period of hardware reports (`--overview-interval`); `None` = off.
+    pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
     pub noop_tasks: bool,
 }
@@ -91,8 +95,17 @@ pub async fn run(
     let idle_timeout = opts
         .idle_timeout
         .or(server_idle_timeout_ms.map(Duration::from_millis));
+    let overview = opts.overview_interval.map(|every| {
+        let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
+        let gpus = overview::GpuKinds {
+            nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
+            amd: has(crate::resources::AMD_GPU_RESOURCE_NAME),
+        };
+        overview::spawn(every, gpus)
+    });
     let mut lp = WorkerLoop {
         ctx,
+        overview,
         opts,
         idle_timeout,
         bodies: HashMap::new(),
@@ -202,6 +215,7 @@ async fn register(
         pid: std::process::id(),
         listen_address: format!("{}:0", opts.hostname),
         allocation: opts.allocation.clone(),
+        overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();
     sender
@@ -228,8 +242,20 @@ async fn register(
     ))
 }
 
+/// The next hardware report; never resolves when reports are off.
+async fn next_report(
+    rx: &mut Option<mpsc::UnboundedReceiver<Box<HwState>>>,
+) -> Option<Box<HwState>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct WorkerLoop {
     ctx: Arc<WorkerContext>,
+    /// Hardware reports from the overview thread (`--overview-interval`).
+    overview: Option<mpsc::UnboundedReceiver<Box<HwState>>>,
     opts: WorkerOptions,
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
@@ -252,9 +278,13 @@ impl WorkerLoop {
 
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        let mut overview = self.overview.take();
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
+                Some(state) = next_report(&mut overview) => {
+                    sender.send(&FromWorker::Overview(state)).await?;
+                }
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
                     Ok(Some(msg)) => self.on_message(msg, &done_tx),
@@ -298,6 +328,7 @@ impl WorkerLoop {
                 idle_since = Instant::now();
             }
         };
+        self.overview = overview;
         self.stop_all(&mut done_rx).await;
         Ok(exit)
     }

@@ -2,6 +2,7 @@
 //! the outbox is inspected, `sanity_check` runs after every round, and every test ends by
 //! replaying its journal into a fresh core and comparing the two states.
 
+mod dashboard;
 mod lifecycle;
 mod limits;
 
@@ -155,6 +156,7 @@ impl Harness {
             pid: 1,
             listen_address: String::new(),
             allocation: None,
+            overview_interval_ms: None,
         };
         self.core.register_worker(config, vec![])
     }

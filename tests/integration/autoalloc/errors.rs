@@ -65,19 +65,25 @@ fn a_failing_sbatch_is_shown_with_its_exit_code_stderr_and_script_and_pauses_the
             .contains("2 failed submissions"),
         "{q}"
     );
-    let list = env.ok(&["alloc", "list"]);
+    // The table on stdout, why the queue stopped on stderr.
+    let list = env.run(&["alloc", "list"]);
+    assert!(list.stdout.contains("PAUSED"), "{}", list.stdout);
+    let notes = &list.stderr;
+    assert!(notes.contains("Exit code: 3"), "{notes}");
     assert!(
-        list.contains("PAUSED") && list.contains("Exit code: 3"),
-        "{list}"
+        notes.contains("QOSMaxSubmitJobPerUserLimit") && notes.contains(script),
+        "{notes}"
     );
+    let info = env.run(&["alloc", "info", "1"]);
     assert!(
-        list.contains("QOSMaxSubmitJobPerUserLimit") && list.contains(script),
-        "{list}"
+        info.stderr.contains("details: hq alloc explain 1"),
+        "{}",
+        info.stderr
     );
-    let info = env.ok(&["alloc", "info", "1"]);
+    let explain = env.ok(&["alloc", "explain", "1"]);
     assert!(
-        info.contains("Last submission error") && info.contains("paused after 2"),
-        "{info}"
+        explain.contains("Last submission error") && explain.contains("paused after 2"),
+        "{explain}"
     );
     assert!(env
         .proc_log(0)
@@ -222,7 +228,10 @@ fn queues_are_listed_paused_resumed_and_removed() {
     );
     env.ok(&["alloc", "pause", "1"]);
     assert_eq!(queues(&env)[0]["state"], "Paused");
-    assert!(env.ok(&["alloc", "list"]).contains("paused by the user"));
+    assert!(env
+        .run(&["alloc", "list"])
+        .stderr
+        .contains("paused by the user"));
     env.ok(&["alloc", "resume", "1"]);
     assert_eq!(queues(&env)[0]["state"], "Active");
     assert_eq!(

@@ -166,13 +166,21 @@ pub fn with_status<'a>(allocs: &'a [Value], status: &str) -> Vec<&'a Value> {
     allocs.iter().filter(|a| a["status"] == status).collect()
 }
 
-/// The queue's last decision from `hq alloc list`.
+/// `hq alloc explain QUEUE` as JSON.
+pub fn explain(env: &HqEnv, queue: u32) -> Value {
+    env.run(&[
+        "alloc",
+        "explain",
+        &queue.to_string(),
+        "--output-mode",
+        "json",
+    ])
+    .json()
+}
+
+/// The queue's last decision (`hq alloc explain`).
 pub fn last_decision(env: &HqEnv, queue: u32) -> Value {
-    queues(env)
-        .into_iter()
-        .find(|q| q["id"] == queue)
-        .map(|q| q["last_decision"].clone())
-        .unwrap_or(Value::Null)
+    explain(env, queue)["last_decision"].clone()
 }
 
 /// Writes an executable script into the environment's `bin/` and returns that directory.

@@ -95,7 +95,10 @@ fn allocations_that_end_before_a_worker_connects_pause_the_queue() {
     assert!(reason.contains("before any worker connected"), "{reason}");
     let allocs = allocations(&env, 1);
     assert_eq!(with_status(&allocs, "FAILED").len(), 3, "{allocs:?}");
-    assert!(env.ok(&["alloc", "list"]).contains("3 failed allocations"));
+    assert!(env
+        .run(&["alloc", "list"])
+        .stderr
+        .contains("3 failed allocations"));
     assert!(env
         .proc_log(0)
         .contains("The queue 1 had too many failed allocations, it will be paused."));

@@ -209,18 +209,25 @@ fn only_tasks_a_new_worker_could_run_now_trigger_allocations() {
     });
     let reasons = decision["unrunnable"].to_string();
     assert!(
-        reasons.contains("needs 4 `cpus`, workers of this queue have 2"),
+        reasons.contains("no worker of this queue offers `cpus: 4 compact` (the largest has 2)"),
         "{reasons}"
     );
     assert!(reasons.contains("time request 9m 30s exceeds"), "{reasons}");
-    assert!(reasons.contains("needs 3 `cpus`"), "{reasons}");
+    assert!(reasons.contains("offers `cpus: 3 compact`"), "{reasons}");
     // Task 2 of the job file waits for task 1 and is not counted anywhere.
     assert!(!reasons.contains("\"tasks\":2"), "{reasons}");
     assert!(allocations(&env, 1).is_empty());
-    let info = env.ok(&["alloc", "info", "1"]);
+    let info = env.run(&["alloc", "info", "1"]);
     assert!(
-        info.contains("Tasks no worker of this queue could run"),
-        "{info}"
+        info.stderr
+            .contains("task(s) no worker of this queue could run"),
+        "{}",
+        info.stderr
+    );
+    let why = env.ok(&["alloc", "explain", "1"]);
+    assert!(
+        why.contains("Tasks no worker of this queue could run"),
+        "{why}"
     );
 
     // One task a new worker could run: exactly one allocation of one worker.

@@ -49,7 +49,7 @@ fn one_squeue_answers_for_all_queued_allocations() {
         !text.contains("scontrol"),
         "squeue knew every allocation: {text}"
     );
-    let q = &queues(&env)[0];
+    let q = explain(&env, 1);
     let status = q["manager_commands"]["status"].as_u64().unwrap();
     assert!(
         status >= 2 && status as usize <= text.lines().count(),

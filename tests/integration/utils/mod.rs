@@ -128,6 +128,17 @@ impl HqEnv {
         wait_output(child, TIMEOUT, args)
     }
 
+    /// Runs a client command that must finish within `timeout` (a hang fails the test).
+    pub fn run_within(&self, args: &[&str], timeout: Duration) -> Run {
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hq");
+        wait_output(child, timeout, args)
+    }
+
     /// Runs and asserts exit code 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
@@ -158,10 +169,18 @@ impl HqEnv {
 
     /// Starts a long-running `hq` process (server, worker) owned by this environment.
     pub fn spawn(&mut self, args: &[&str]) -> u32 {
+        self.spawn_env(args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    pub fn spawn_env(&mut self, args: &[&str], vars: &[(&str, String)]) -> u32 {
         let log = self.file(&format!("proc-{}.log", self.children.len()));
         let log = std::fs::File::create(log).unwrap();
-        let child = self
-            .cmd(args)
+        let mut cmd = self.cmd(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -169,6 +188,11 @@ impl HqEnv {
         let pid = child.id();
         self.children.push(child);
         pid
+    }
+
+    /// Takes ownership of a process started with [`cmd`], so it is ended with the others.
+    pub fn adopt(&mut self, child: Child) {
+        self.children.push(child);
     }
 
     /// Output of the `index`-th spawned process so far.
@@ -189,13 +213,18 @@ impl HqEnv {
 
     /// Starts a worker and waits until the server lists it.
     pub fn start_worker(&mut self, extra: &[&str]) -> u32 {
+        self.start_worker_env(extra, &[])
+    }
+
+    /// [`start_worker`](Self::start_worker) with extra environment variables.
+    pub fn start_worker_env(&mut self, extra: &[&str], vars: &[(&str, String)]) -> u32 {
         let before = self.worker_count();
         let mut args = vec!["worker", "start", "--no-detect-resources"];
         if !extra.iter().any(|a| a.starts_with("--cpus")) {
             args.extend_from_slice(&["--cpus", "2"]);
         }
         args.extend_from_slice(extra);
-        let pid = self.spawn(&args);
+        let pid = self.spawn_env(&args, vars);
         let env = &*self;
         wait_until("the worker to register", || env.worker_count() > before);
         pid
@@ -340,4 +369,35 @@ pub fn pid_alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// Peak resident memory (VmHWM) of a process in MiB.
+pub fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib / 1024
+}
+
+/// Runs `hq job list` and checks it answers within a second; returns the time it took.
+pub fn assert_responsive(env: &HqEnv, when: &str) -> Duration {
+    let start = Instant::now();
+    let r = env.run_within(&["job", "list", "--all"], Duration::from_secs(10));
+    let took = start.elapsed();
+    assert_eq!(r.code, 0, "`hq job list` {when} failed: {}", r.stderr);
+    assert!(
+        took < Duration::from_secs(1),
+        "`hq job list` {when} took {took:?}"
+    );
+    took
+}
+
+/// Checks that the server stays small: its peak resident memory is below 100 MiB.
+pub fn assert_small(pid: u32, when: &str) -> u64 {
+    let peak = peak_rss_mib(pid);
+    assert!(peak < 100, "the server's peak RSS {when} is {peak} MiB");
+    peak
 }

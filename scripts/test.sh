@@ -34,10 +34,22 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy"
-cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo clippy (the crate and the Python package's native module)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets
+echo "== python: the hyperqueue package (maturin + PyO3) and its pytest suite"
+venv=target/python-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# Snakemake and its cluster-generic executor: python/tests/test_workflows.py runs a workflow.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest snakemake \
+  snakemake-executor-plugin-cluster-generic
+# `pip install ./python` is what users run (a release build); the dev profile reuses what
+# `cargo test` just compiled.
+MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/python" -m pip install -q --disable-pip-version-check ./python
+# Servers and workers of the tests run the binary cargo built (LocalCluster's own default,
+# `python -m hyperqueue`, is tested too).
+HQ_TEST_BINARY="$PWD/target/debug/hq" "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
 echo "== cargo clippy/test --features hwloc (library only)"
 cargo clippy --locked --features hwloc --lib -- -D warnings
 cargo test --locked --features hwloc --lib

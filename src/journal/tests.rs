@@ -459,7 +459,8 @@ proptest! {
         fs::write(&path, &full[..cut]).unwrap();
 
         let (replay, _) = open_ev(&path).unwrap();
-        // Record ends: each next record's start, and the file's end when there is a record.
+        // Each record ends where the next starts; the last one at the end of the file (a
+        // journal without records has no end to count).
         let last_end = (!events.is_empty()).then_some(full.len() as u64);
         let complete = starts.iter().skip(1).copied().chain(last_end)
             .filter(|&end| end <= cut as u64).count();

@@ -73,6 +73,24 @@ pub enum WorkerExit {
 
 type RunningTasks = HashMap<(JobId, TaskId, InstanceId), oneshot::Sender<()>>;
 
+/// The program tasks see as `$HQ`, when it is not this executable: the Python package's `hq`
+/// command runs inside the interpreter, so its executable is `python`.
+static HQ_BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets what tasks see as `$HQ` (once per process; later calls are ignored).
+pub fn set_hq_binary(path: String) {
+    let _ = HQ_BINARY.set(path);
+}
+
+fn hq_binary() -> String {
+    match HQ_BINARY.get() {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hq".into()),
+    }
+}
+
 /// Connects, registers and runs until the worker stops; `on_registered` sees the ID and config.
 pub async fn run(
     opts: WorkerOptions,
@@ -88,9 +106,7 @@ pub async fn run(
         hostname: opts.hostname.clone(),
         work_dir: opts.work_dir.clone(),
         resources: opts.resources.clone(),
-        hq_path: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "hq".into()),
+        hq_path: hq_binary(),
     });
     let idle_timeout = opts
         .idle_timeout

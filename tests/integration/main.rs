@@ -30,3 +30,4 @@ mod submit;
 mod tasks;
 mod utils;
 mod worker;
+mod workflows;

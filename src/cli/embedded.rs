@@ -78,6 +78,7 @@ impl EmbeddedCluster {
             time_limit: None,
             on_server_lost: "stop".into(),
             min_utilization: crate::resources::ResourceAmount::ZERO,
+            allocation: None,
             overview_interval: None,
             noop_tasks: false,
         };

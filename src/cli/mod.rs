@@ -2,6 +2,8 @@
 //! spec says to "also accept", and the mapping of errors to exit codes.
 
 mod aliases;
+mod alloc;
+mod alloc_print;
 mod dashboard;
 mod deploy_ssh;
 mod directives;
@@ -109,6 +111,9 @@ pub enum Command {
     /// Inspect and maintain the server's event journal
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Automatic allocation: queues that submit Slurm/PBS jobs starting workers on demand
+    #[command(subcommand)]
+    Alloc(alloc::AllocCommand),
     /// Watch jobs, tasks, workers and their hardware in a terminal UI
     Dashboard(dashboard::DashboardArgs),
     /// Read the stream files that `--stream` jobs write (no server needed)
@@ -206,6 +211,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,
         Command::Journal(cmd) => journal::run(&g, cmd).await,
+        Command::Alloc(cmd) => alloc::run(&g, cmd).await,
         Command::OutputLog(args) => output_log::run(&g, args),
         Command::Dashboard(args) => dashboard::run(&g, args).await,
         Command::GenerateCompletion { shell } => {

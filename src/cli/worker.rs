@@ -11,6 +11,7 @@ use crate::resources::coupling::{parse_coupling, resolve_coupling};
 use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
 use crate::resources::{ResourceAmount, ResourceDescriptor};
 use crate::worker::hwdetect::{detect_host, format_hwdetect, DetectKinds};
+use crate::worker::manager::{self, ManagerChoice};
 use crate::worker::{WorkerExit, WorkerOptions};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -92,9 +93,10 @@ pub struct StartArgs {
     /// What to do when the server goes away: `stop` or `finish-running`
     #[arg(long, alias = "on-worker-lost", default_value = "stop", value_parser = ["stop", "finish-running"])]
     pub on_server_lost: String,
-    /// `detect`, `none`, `pbs` or `slurm`
+    /// Read the allocation (ID, remaining walltime) from PBS or Slurm: `detect`, `none`,
+    /// `pbs` or `slurm`
     #[arg(long, default_value = "detect")]
-    pub manager: String,
+    pub manager: ManagerChoice,
     /// Period of hardware-usage reports (CPU, memory, network, disk, GPUs) shown by `hq worker
     /// info`, `hq journal stream` and `hq dashboard`; `0s` = off
     #[arg(long, value_parser = parse_duration)]
@@ -255,11 +257,21 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             base.join("work")
         }
     };
+    let allocation = manager::detect(args.manager, |name| std::env::var(name).ok())
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    // The worker stops before its allocation does.
+    let remaining = match &allocation {
+        Some(a) => manager::remaining_walltime(a).await,
+        None => None,
+    };
+    let time_limit = match (args.time_limit, remaining) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let group = args
         .group
         .clone()
-        .or_else(|| std::env::var("SLURM_JOB_ID").ok())
-        .or_else(|| std::env::var("PBS_JOBID").ok())
+        .or_else(|| allocation.as_ref().map(|a| a.id.clone()))
         .unwrap_or_else(|| "default".into());
     #[cfg(feature = "bench-noop")]
     let noop_tasks = args.noop_tasks;
@@ -273,9 +285,10 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         work_dir,
         heartbeat: args.heartbeat,
         idle_timeout: args.idle_timeout,
-        time_limit: args.time_limit,
+        time_limit,
         on_server_lost: args.on_server_lost.clone(),
         min_utilization: args.min_utilization,
+        allocation,
         overview_interval: args.overview_interval.filter(|d| !d.is_zero()),
         noop_tasks,
     };
@@ -363,7 +376,7 @@ fn worker_json(w: &WorkerInfo) -> serde_json::Value {
             "on_server_lost": c.on_server_lost,
             "min_utilization": c.min_utilization.as_f64(),
         },
-        "allocation": null,
+        "allocation": c.allocation.as_ref().map(|a| serde_json::json!({"manager": a.manager.display_name(), "id": a.id})),
         "runtime_info": runtime_info,
         "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
     });
@@ -389,6 +402,21 @@ fn runtime_info(w: &WorkerInfo) -> String {
     }
 }
 
+/// `SLURM`/`PBS`/`None`, as the Manager column shows it.
+fn manager_name(c: &WorkerConfiguration) -> String {
+    match &c.allocation {
+        Some(a) => a.manager.display_name().to_uppercase(),
+        None => "None".into(),
+    }
+}
+
+fn manager_job_id(c: &WorkerConfiguration) -> String {
+    c.allocation
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| "N/A".into())
+}
+
 fn print_list(out: &Out, workers: &[WorkerInfo]) {
     match out.mode {
         OutputMode::Json => out.json(&serde_json::Value::Array(
@@ -406,8 +434,8 @@ fn print_list(out: &Out, workers: &[WorkerInfo]) {
                         state_word(w.state).to_string(),
                         w.configuration.hostname.clone(),
                         w.configuration.resources.summary(),
-                        "None".into(),
-                        "N/A".into(),
+                        manager_name(&w.configuration),
+                        manager_job_id(&w.configuration),
                     ]
                 })
                 .collect();
@@ -471,8 +499,8 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         ("Time Limit", opt_dur(c.time_limit_ms)),
                         ("Process pid", c.pid.to_string()),
                         ("Group", c.group.clone()),
-                        ("Manager", "None".into()),
-                        ("Manager Job ID", "N/A".into()),
+                        ("Manager", manager_name(c)),
+                        ("Manager Job ID", manager_job_id(c)),
                         (
                             "Last task started",
                             w.last_task_started

@@ -1,12 +1,14 @@
 //! Every message that crosses a socket, in one versioned file. Any change to a type here must
 //! bump [`PROTOCOL_VERSION`]: peers compare it in the handshake and refuse a mismatch.
 
+use crate::autoalloc::info::QueueInfo;
+use crate::autoalloc::{ManagerKind, QueueId, QueueParams};
 use crate::common::idset::IdSet;
 use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestVariants};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -419,6 +421,16 @@ pub struct WorkerConfiguration {
     pub min_utilization: ResourceAmount,
     /// Period of hardware reports (`--overview-interval`); `None` = off.
     pub overview_interval_ms: Option<u64>,
+    /// The PBS/Slurm allocation the worker runs in (`--manager`).
+    pub allocation: Option<WorkerAllocation>,
+}
+
+/// The batch-system allocation of a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerAllocation {
+    pub manager: ManagerKind,
+    /// The manager's job ID (`SLURM_JOB_ID`, `PBS_JOBID`).
+    pub id: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -566,7 +578,7 @@ pub struct WorkerExplanation {
 
 /// Requests a client sends; each gets exactly one [`ClientResponse`] except `WaitJobs`, which
 /// gets `Progress` messages before its final `WaitDone`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientRequest {
     /// Creates or extends a job.
     Submit(Box<SubmitRequest>),
@@ -629,6 +641,40 @@ pub enum ClientRequest {
     Dashboard { view: DashboardView },
     /// Sent on a `Dashboard` connection when the user moves to other rows; not answered.
     DashboardView(DashboardView),
+    /// `hq alloc ...`: automatic allocation queues.
+    Alloc(AllocRequest),
+}
+
+/// Requests about allocation queues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AllocRequest {
+    /// `hq alloc add`: creates a queue, after a test submission unless `dry_run` is false.
+    /// Answered with `Log` (the queue ID in the text) or `Error`.
+    Add {
+        params: Box<QueueParams>,
+        dry_run: bool,
+    },
+    /// `hq alloc dry-run`: only the test submission.
+    DryRun {
+        params: Box<QueueParams>,
+    },
+    /// `hq alloc list/info/log`, the dashboard: every queue (`None`) or one, with allocations.
+    /// Answered with `AllocQueues`.
+    Queues {
+        queue: Option<QueueId>,
+    },
+    Pause {
+        queue: QueueId,
+    },
+    Resume {
+        queue: QueueId,
+    },
+    /// Cancels the queue's allocations, then removes it; refused while allocations run unless
+    /// `force`.
+    Remove {
+        queue: QueueId,
+        force: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -676,6 +722,8 @@ pub enum ClientResponse {
     DebugDump(String),
     /// A dashboard snapshot (`full`) or the changes since the previous message.
     Dashboard(Box<DashboardFeed>),
+    /// Allocation queues with their allocations.
+    AllocQueues(Vec<QueueInfo>),
     Ok,
 }
 

@@ -319,7 +319,12 @@ impl Scheduler {
 }
 
 pub(super) fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
-    match w.deadline_ms {
+    deadline_ok(w.deadline_ms, min_time_secs, now_ms)
+}
+
+/// Whether a worker that stops at `deadline_ms` lives long enough for a time request.
+pub(super) fn deadline_ok(deadline_ms: Option<u64>, min_time_secs: u64, now_ms: u64) -> bool {
+    match deadline_ms {
         Some(deadline) if min_time_secs > 0 => {
             deadline.saturating_sub(now_ms) >= min_time_secs * 1000
         }

@@ -3,6 +3,9 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod demand;
+#[cfg(test)]
+mod demand_tests;
 mod dump;
 mod pass;
 #[cfg(test)]
@@ -10,3 +13,4 @@ mod tests;
 mod utilization;
 
 pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};
+pub use self::demand::{DemandQuery, DemandReport, Unrunnable};

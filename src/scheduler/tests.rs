@@ -8,7 +8,7 @@ use crate::resources::{
     ResourceRequestVariants,
 };
 
-fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
+pub(super) fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
     let mut d = ResourceDescriptor::new(vec![ResourceDescriptorItem {
         name: "cpus".into(),
         kind: parse_cpu_definition(cpus).unwrap(),

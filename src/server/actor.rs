@@ -26,6 +26,8 @@ pub enum Event {
     ),
     Worker(WorkerId, FromWorker),
     WorkerDisconnected(WorkerId),
+    /// A finished autoalloc operation (submission, status query, cancellation).
+    AutoAlloc(super::autoalloc_ops::AllocResult),
     Tick,
     Shutdown,
 }
@@ -39,6 +41,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let mut core = core;
+    core.autoalloc.attach(tx.clone());
     tokio::spawn(conn::accept_clients(clients, client_key, tx.clone()));
     tokio::spawn(conn::accept_workers(workers, worker_key, tx.clone()));
     let ticker = tx.clone();
@@ -71,6 +75,7 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         }
         if stop {
             core.stopping = true;
+            core.alloc_shutdown().await;
             // Workers are not sent `Stop`: they see the connection close when the actor ends
             // and follow their `--on-server-lost` policy (exit code 1, as when the server is
             // killed).
@@ -92,6 +97,7 @@ pub(super) fn end_round(core: &mut ServerCore, force_flush: bool) {
     if core.needs_schedule {
         core.schedule();
     }
+    core.alloc_round();
     let _ = core.flush_journal(force_flush);
     core.notify_waiters(false);
     core.dashboard_tick();
@@ -118,6 +124,7 @@ fn handle_event(
             senders.remove(&id);
             core.on_worker_disconnected(id);
         }
+        Event::AutoAlloc(result) => core.alloc_result(result),
         Event::Tick => {
             core.check_heartbeats();
             core.notify_waiters(true);

@@ -92,6 +92,7 @@ impl ServerCore {
                 }
             }
             JournalEvent::TaskCrashed { job, task } => self.apply_crashed(time, job, task),
+            JournalEvent::Autoalloc(e) => self.autoalloc.state.apply(time, &e),
             JournalEvent::TaskRequeued { job, task } => {
                 if let Some(idx) = self.running_task(job, task) {
                     let j = self.jobs.get_mut(&job).expect("running task has a job");

@@ -97,6 +97,9 @@ pub struct ServerCore {
     /// The clock (ms since the Unix epoch) for everything handled now; set by the actor before
     /// each event, by tests at will.
     pub now: u64,
+    /// Allocation queues (`hq alloc`); their state is journaled through
+    /// `JournalEvent::Autoalloc`.
+    pub autoalloc: super::autoalloc::AutoAllocService,
     /// `hq dashboard` subscribers and recent worker reports.
     pub dashboard: super::dashboard::DashboardHub,
 }
@@ -129,6 +132,7 @@ impl ServerCore {
             journal: None,
             history: Default::default(),
             now: now_ms(),
+            autoalloc: super::autoalloc::AutoAllocService::new(),
             dashboard: Default::default(),
         }
     }

@@ -138,6 +138,11 @@ impl JournalView {
             | JournalEvent::TaskRequeued { job, .. } => {
                 self.job_last.insert(*job, time);
             }
+            JournalEvent::Autoalloc(e) => {
+                if let Some(text) = e.summary() {
+                    self.push(time, text)
+                }
+            }
             JournalEvent::JobForgotten { .. } | JournalEvent::Counters { .. } => {}
         }
     }

@@ -99,6 +99,10 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
+    /// Allocation queues; exported as `autoalloc-<kind>` (the trailing `-` tells the exporter
+    /// to prefix the inner variant's name).
+    #[serde(rename = "autoalloc-")]
+    Autoalloc(crate::autoalloc::AllocEvent),
 }
 
 /// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
@@ -393,6 +397,7 @@ impl ServerCore {
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
                 JournalEvent::Counters { .. } | JournalEvent::WorkerOverview { .. } => false,
+                JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
             })
             .collect();
         let counters = JournalEvent::Counters {

@@ -58,6 +58,7 @@ impl ServerCore {
         };
         self.outbox.control(id, registered);
         self.commit(JournalEvent::WorkerConnected { id, hostname });
+        self.alloc_worker_connected(id);
         self.needs_schedule = true;
         id
     }
@@ -116,6 +117,7 @@ impl ServerCore {
         for event in self.lost_worker_events(id, reason) {
             self.commit(event);
         }
+        self.alloc_worker_lost(id, reason);
     }
 
     /// The events of losing a worker: the loss, then each execution that ends with it (a

@@ -8,10 +8,16 @@
 //! - `outbox.rs`: `Effect` (runtime consequences of applied events) and `Outbox` (messages out);
 //! - `live.rs`, `requests.rs`, `queries.rs`, `waiters.rs`: handlers that decide what happened;
 //! - `state.rs`: jobs and their compact task records;
-//! - `actor.rs`: the loop that owns the core and ships the outbox; `conn.rs`: sockets.
+//! - `actor.rs`: the loop that owns the core and ships the outbox; `conn.rs`: sockets;
+//! - `autoalloc*.rs`: allocation queues (`hq alloc`): the service, its hooks into the core, its
+//!   requests, and the operations that run manager commands outside the actor.
 
 mod actor;
 mod apply;
+mod autoalloc;
+mod autoalloc_hooks;
+mod autoalloc_ops;
+mod autoalloc_requests;
 mod conn;
 mod core;
 mod dashboard;
@@ -194,6 +200,8 @@ pub async fn start(
     let run_dir = serverdir::create_run_dir(&opts.server_dir)?;
     serverdir::write_access_file(&run_dir.join(serverdir::ACCESS_FILE), &record)?;
     serverdir::link_current(&opts.server_dir, &run_dir)?;
+    core.autoalloc
+        .configure(run_dir.clone(), opts.server_dir.clone());
     if opts.disable_client_auth || opts.disable_worker_auth {
         log::warn!("!!! Authentication and encryption are DISABLED for some connections: anyone who can reach the ports can use this server !!!");
     }

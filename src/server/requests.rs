@@ -89,6 +89,10 @@ impl ServerCore {
                 self.stream_events(live, reply);
                 return After::Nothing;
             }
+            ClientRequest::Alloc(req) => match self.alloc_request(req, &reply) {
+                Some(response) => response,
+                None => return After::Nothing,
+            },
             ClientRequest::StopServer => {
                 self.outbox.reply(&reply, ClientResponse::Ok);
                 return After::StopServer;

@@ -5,6 +5,7 @@ pub mod env;
 pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
+pub mod manager;
 pub mod overview;
 pub mod reaper;
 pub mod spawn;
@@ -35,6 +36,8 @@ pub struct WorkerOptions {
     pub on_server_lost: String,
     /// `--min-utilization` (0 to 1).
     pub min_utilization: crate::resources::ResourceAmount,
+    /// The PBS/Slurm allocation the worker runs in.
+    pub allocation: Option<WorkerAllocation>,
     /// Period of hardware reports (`--overview-interval`); `None` = off.
     pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
@@ -109,7 +112,7 @@ pub async fn run(
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
     shutdown: impl std::future::Future<Output = Shutdown>,
 ) -> Result<WorkerExit, WorkerError> {
-    let reg = register(&opts, &[]).await?;
+    let reg = register(&opts, &[], Duration::ZERO).await?;
     on_registered(reg.worker_id, &reg.config);
     let ctx = Arc::new(WorkerContext {
         worker_id: reg.worker_id,
@@ -156,7 +159,7 @@ pub async fn run(
         // Running tasks have finished; wait for a server restored from its journal.
         let wait = lp.idle_timeout.unwrap_or(RECONNECT_WINDOW);
         log::warn!("Lost the connection to the server; trying to reconnect for {wait:?}");
-        let Some(reg) = reconnect(&lp.opts, wait, &lp.late).await else {
+        let Some(reg) = reconnect(&lp.opts, wait, &lp.late, lp.started.elapsed()).await else {
             return Ok(exit);
         };
         lp.late.clear();
@@ -195,19 +198,25 @@ async fn reconnect(
     opts: &WorkerOptions,
     window: Duration,
     late: &[TaskResult],
+    lived: Duration,
 ) -> Option<Registration> {
     let deadline = Instant::now() + window;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(conn) = register(opts, late).await {
+        if let Ok(conn) = register(opts, late, lived).await {
             return Some(conn);
         }
     }
     None
 }
 
-/// Connects to the server named by the server directory and registers.
-async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registration, WorkerError> {
+/// Connects to the server named by the server directory and registers; `lived` is how long the
+/// worker has run (a reconnecting worker reports the rest of its time limit).
+async fn register(
+    opts: &WorkerOptions,
+    late: &[TaskResult],
+    lived: Duration,
+) -> Result<Registration, WorkerError> {
     let dir = serverdir::resolve_active_dir(&opts.server_dir);
     let record = serverdir::read_access(&dir)?
         .ok_or_else(|| WorkerError::NoServer(opts.server_dir.clone()))?;
@@ -237,11 +246,14 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         resources: opts.resources.clone(),
         heartbeat_ms: opts.heartbeat.as_millis() as u64,
         idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
-        time_limit_ms: opts.time_limit.map(|d| d.as_millis() as u64),
+        time_limit_ms: opts
+            .time_limit
+            .map(|d| d.saturating_sub(lived).as_millis() as u64),
         on_server_lost: opts.on_server_lost.clone(),
         pid: std::process::id(),
         listen_address: format!("{}:{local_port}", opts.hostname),
         min_utilization: opts.min_utilization,
+        allocation: opts.allocation.clone(),
         overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();

@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `hq` (server, workers, client as separate
 //! processes on loopback, in temporary directories).
 
+mod autoalloc;
 mod basic;
 mod cancel;
 mod client_api;

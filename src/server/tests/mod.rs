@@ -154,6 +154,7 @@ impl Harness {
             pid: 1,
             listen_address: String::new(),
             min_utilization: Default::default(),
+            allocation: None,
             overview_interval_ms: None,
         };
         self.core.register_worker(config, vec![])

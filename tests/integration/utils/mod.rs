@@ -16,6 +16,8 @@ pub struct HqEnv {
     pub dir: tempfile::TempDir,
     pub server_dir: PathBuf,
     children: Vec<Child>,
+    /// Variables set for every process this environment starts.
+    envs: Vec<(String, String)>,
 }
 
 /// A finished command.
@@ -49,6 +51,7 @@ impl HqEnv {
             dir,
             server_dir,
             children: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
@@ -91,7 +94,27 @@ impl HqEnv {
             .env_remove("HQ_OUTPUT_MODE")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Sets a variable for every process started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.envs.retain(|(k, _)| k != key);
+        self.envs.push((key.to_string(), value.to_string()));
+    }
+
+    /// Puts `dir` in front of `PATH` for every process started from now on.
+    pub fn prepend_path(&mut self, dir: &Path) {
+        let current = self
+            .envs
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
+        self.set_env("PATH", &format!("{}:{current}", dir.display()));
     }
 
     /// Runs a client command to completion (bounded by [`TIMEOUT`]).

@@ -1,9 +1,11 @@
 //! hyperqueue: one binary (`hq`) that is the server, the worker and the client of a meta-scheduler
 //! for HPC clusters. `main.rs` only dispatches into [`cli`].
 
+pub mod autoalloc;
 pub mod cli;
 pub mod client;
 pub mod common;
+pub mod dashboard;
 pub mod jobfile;
 pub mod journal;
 pub mod plan;

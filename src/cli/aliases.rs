@@ -71,6 +71,16 @@ fn rewrite_output_log(rest: &[String]) -> Vec<String> {
     new
 }
 
+/// The same forms in the words of `#HQ` directives (Nextflow's `hq` executor writes
+/// `#HQ --log FILE`).
+pub fn rewrite_directive_words(words: &[String]) -> Vec<String> {
+    let mut args = Vec::with_capacity(words.len() + 1);
+    args.push("submit".to_string());
+    args.extend_from_slice(words);
+    rewrite_submit_flags(&mut args);
+    args.split_off(1)
+}
+
 /// `--log DIR` → `--stream DIR`; bare `--pin` → `--pin taskset`; stops at the command.
 /// `--pin` is bare when what follows is a flag, nothing, or a program (a path or a command on
 /// `PATH`); any other word is its value, so `--pin bogus prog` fails as an invalid pin mode
@@ -160,6 +170,11 @@ mod tests {
         );
         assert_eq!(r("hq submit --log d ls"), "hq submit --stream d ls");
         assert_eq!(r("hq submit ls --log d"), "hq submit ls --log d");
+        let words = |t: &str| t.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            rewrite_directive_words(&words("--log d --pin --cpus 2")),
+            words("--stream d --pin taskset --cpus 2")
+        );
         assert_eq!(r("hq log d show"), "hq output-log d show");
         assert_eq!(
             r("hq output-log d stdout --task=42"),

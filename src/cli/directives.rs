@@ -135,7 +135,8 @@ fn with_directives(opts: SubmitOpts, words: &[String]) -> Result<SubmitOpts, Cli
     if words.is_empty() {
         return Ok(opts);
     }
-    let parsed = DirectiveArgs::try_parse_from(words).map_err(|e| {
+    let words = super::aliases::rewrite_directive_words(words);
+    let parsed = DirectiveArgs::try_parse_from(&words).map_err(|e| {
         CliError::Runtime(format!(
             "You have used invalid parameter(s) after a #HQ directive.\n{e}"
         ))

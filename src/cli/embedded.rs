@@ -1,10 +1,9 @@
 //! An in-process server and one local worker in a temporary server directory, for `hq run`.
 
-use super::output::{print_horizontal, Out, OutputMode};
+use super::output::{Out, OutputMode};
 use super::CliError;
-use crate::common::duration::format_duration;
 use crate::protocol::messages::*;
-use crate::resources::descriptor::parse_cpu_definition;
+use crate::resources::ResourceDescriptor;
 use crate::server::ServerOptions;
 use crate::worker::WorkerOptions;
 use std::path::PathBuf;
@@ -30,7 +29,8 @@ impl Drop for TempDir {
 }
 
 impl EmbeddedCluster {
-    pub async fn start(cpus: Option<&str>) -> Result<EmbeddedCluster, CliError> {
+    /// Starts the server and a worker with `resources` (see [`local_resources`]).
+    pub async fn start(resources: ResourceDescriptor) -> Result<EmbeddedCluster, CliError> {
         let base = std::env::temp_dir().join(format!(
             "hq-run-{}-{}",
             std::process::id(),
@@ -67,19 +67,6 @@ impl EmbeddedCluster {
             .await
             .map_err(|_| CliError::Runtime("the embedded server did not start".into()))?;
 
-        let mut resources = crate::worker::hwdetect::detect_basic(true, true);
-        if let Some(cpus) = cpus {
-            let kind = parse_cpu_definition(cpus)
-                .map_err(|e| CliError::Usage(format!("invalid `--worker-cpus`: {e}")))?;
-            resources.resources.retain(|r| r.name != "cpus");
-            resources.resources.insert(
-                0,
-                crate::resources::ResourceDescriptorItem {
-                    name: "cpus".into(),
-                    kind,
-                },
-            );
-        }
         let wopts = WorkerOptions {
             server_dir: server_dir.clone(),
             resources,
@@ -90,6 +77,9 @@ impl EmbeddedCluster {
             idle_timeout: None,
             time_limit: None,
             on_server_lost: "stop".into(),
+            min_utilization: crate::resources::ResourceAmount::ZERO,
+            allocation: None,
+            overview_interval: None,
             noop_tasks: false,
         };
         let (registered_tx, registered_rx) = oneshot::channel();
@@ -100,6 +90,7 @@ impl EmbeddedCluster {
             };
             if let Err(e) = crate::worker::run(wopts, on_registered, async move {
                 let _ = stop_worker_rx.await;
+                crate::worker::Shutdown::Stop
             })
             .await
             {
@@ -127,11 +118,57 @@ impl EmbeddedCluster {
     }
 }
 
+/// The local worker's pools: `--worker-cpus`/`--worker-resource` as `hq worker start
+/// --cpus/--resource` take them, the rest detected.
+pub fn local_resources(
+    cpus: Option<&str>,
+    resources: &[String],
+) -> Result<ResourceDescriptor, CliError> {
+    super::worker::pools(
+        cpus,
+        resources,
+        crate::worker::hwdetect::DetectKinds::all(),
+        false,
+    )
+    .map_err(|e| match e {
+        CliError::Usage(m) => CliError::Usage(format!("invalid local worker resources: {m}")),
+        other => other,
+    })
+}
+
+/// Refuses a job whose tasks the local worker can never run, saying why and what to change.
+pub fn check_feasible(
+    request: &SubmitRequest,
+    worker: &ResourceDescriptor,
+) -> Result<(), CliError> {
+    for g in &request.groups {
+        let fit =
+            crate::resources::fit::why_never_runs_on(&g.body.resources, &[worker], "local worker");
+        if let Some(why) = fit {
+            let tasks = if g.ids.len() == 1 {
+                format!("task {}", g.ids)
+            } else {
+                format!("tasks {}", g.ids)
+            };
+            return Err(CliError::Runtime(format!(
+                "{tasks} can never run here: {why}. The local worker has: {}. Declare more with \
+                 `--worker-cpus N` or `--worker-resource NAME=DEF` (e.g. `--worker-resource \
+                 gpus=[0,1]`), or request less",
+                worker.summary()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What `hq run` prints at the end: the small job's output, then the lines of
+/// [`super::progress::end_lines`] (counts, time, first failures).
 pub fn print_summary(
     out: &Out,
     job: JobId,
     s: &TaskStats,
     details: &[JobDetail],
+    summary: &[String],
     elapsed: Duration,
 ) {
     match out.mode {
@@ -141,33 +178,60 @@ pub fn print_summary(
         })),
         OutputMode::Quiet => println!("{job}"),
         OutputMode::Cli => {
-            println!(
-                "Job {job}: {} tasks, {} finished, {} failed, {} canceled, {} aborted in {}",
-                s.total(),
-                s.finished,
-                s.failed,
-                s.canceled,
-                s.aborted,
-                format_duration(elapsed)
-            );
-            // Where the output went, shown for the first task.
-            if let Some((job, task)) = details.iter().find_map(|d| d.tasks.first().map(|t| (d, t))) {
-                let body = &job.groups[task.group as usize].body;
-                if let Some(path) = super::job_print::execution_paths(job, task, body).stdout {
-                    println!("Output of task {}: {path} (stderr next to it)", task.id);
-                }
+            print_outputs(details);
+            for line in summary {
+                println!("{line}");
             }
-            let failed: Vec<Vec<String>> = details
+        }
+    }
+}
 
-                .iter()
-                .flat_map(|d| d.tasks.iter())
-                .filter(|t| t.status == TaskStatus::Failed)
-                .take(5)
-                .map(|t| vec![t.id.to_string(), t.error.clone().unwrap_or_default()])
-                .collect();
-            if !failed.is_empty() {
-                print_horizontal(out, &["Task ID", "Error"], failed);
-            }
+/// Jobs with at most this many tasks get their output printed.
+pub const SMALL_JOB: usize = 10;
+/// At most this much of each task's stdout is printed.
+const OUTPUT_LIMIT: usize = 16 * 1024;
+
+/// Prints the stdout of each task of a small job (with a header when there are several); for
+/// a larger job, where the output went.
+fn print_outputs(details: &[JobDetail]) {
+    use std::io::Write;
+    let tasks: Vec<(&JobDetail, &TaskDetail)> = details
+        .iter()
+        .flat_map(|d| d.tasks.iter().map(move |t| (d, t)))
+        .collect();
+    let path_of = |job: &JobDetail, t: &TaskDetail| {
+        let body = &job.groups[t.group as usize].body;
+        super::job_print::execution_paths(job, t, body)
+            .stdout
+            .filter(|_| t.started_at.is_some())
+    };
+    if tasks.len() > SMALL_JOB {
+        if let Some(path) = tasks.first().and_then(|(j, t)| path_of(j, t)) {
+            println!(
+                "Output of task {}: {path} (the others next to it)",
+                tasks[0].1.id
+            );
+        }
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    for (job, t) in &tasks {
+        let Some(path) = path_of(job, t) else {
+            continue;
+        };
+        let data = std::fs::read(&path).unwrap_or_default();
+        if tasks.len() > 1 {
+            let _ = writeln!(stdout, "# Task {} ({path})", t.id);
+        }
+        let _ = stdout.write_all(&data[..data.len().min(OUTPUT_LIMIT)]);
+        if data.len() > OUTPUT_LIMIT {
+            let _ = writeln!(
+                stdout,
+                "\n[... {} more bytes in {path}]",
+                data.len() - OUTPUT_LIMIT
+            );
+        } else if !data.is_empty() && !data.ends_with(b"\n") {
+            let _ = writeln!(stdout);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::output::*;
 use super::parse::{parse_job_states, parse_selector, parse_task_states};
-use super::progress::{wait, WaitStyle};
+use super::progress::{report_end, wait, WaitStyle};
 use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::client::{CommandLog, JobDetails};
 use crate::common::idset::IdSet;
@@ -129,7 +129,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         } => {
             let selector = parse_selector(&selector)?;
             let mut session = connect(g).await?;
-            wait(
+            let result = wait(
                 &mut session,
                 selector,
                 without_close,
@@ -138,6 +138,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 None,
             )
             .await?;
+            report_end(&mut session, &result, &out).await;
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
             }
@@ -146,7 +147,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         JobCommand::Progress { selector } => {
             let selector = parse_selector(&selector)?;
             let mut session = connect(g).await?;
-            wait(
+            let result = wait(
                 &mut session,
                 selector,
                 false,
@@ -155,6 +156,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 None,
             )
             .await?;
+            report_end(&mut session, &result, &out).await;
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
             }

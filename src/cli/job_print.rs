@@ -173,15 +173,7 @@ pub fn stdio_text(def: &StdioDef) -> String {
 /// time request is not shown here (as in the reference; JSON has it as `min_time`).
 pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
     let one = |v: &crate::resources::ResourceRequest| {
-        let mut lines: Vec<String> = Vec::new();
-        if v.n_nodes > 0 {
-            lines.push(format!("nodes: {}", v.n_nodes));
-        }
-        lines.extend(
-            v.resources
-                .iter()
-                .map(|e| format!("{}: {}", e.resource, e.request)),
-        );
+        let mut lines = crate::resources::fit::request_parts(v);
         if v.weight != crate::resources::ResourceAmount::ONE {
             lines.push(format!("[weight: {}]", v.weight));
         }

@@ -2,6 +2,10 @@
 //! spec says to "also accept", and the mapping of errors to exit codes.
 
 mod aliases;
+mod alloc;
+mod alloc_print;
+mod dashboard;
+mod deploy_ssh;
 mod directives;
 mod embedded;
 mod explain;
@@ -21,6 +25,8 @@ mod submission;
 mod submit;
 mod task;
 mod worker;
+
+pub use worker::state_word as worker_state_word;
 
 use crate::client::{ClientError, Session};
 use crate::common::serverdir;
@@ -107,6 +113,11 @@ pub enum Command {
     /// Inspect and maintain the server's event journal
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Automatic allocation: queues that submit Slurm/PBS jobs starting workers on demand
+    #[command(subcommand)]
+    Alloc(alloc::AllocCommand),
+    /// Watch jobs, tasks, workers and their hardware in a terminal UI
+    Dashboard(dashboard::DashboardArgs),
     /// Read the stream files that `--stream` jobs write (no server needed)
     OutputLog(output_log::OutputLogArgs),
     /// Run a job on an embedded server and local worker, then exit (no setup needed)
@@ -212,7 +223,9 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,
         Command::Journal(cmd) => journal::run(&g, cmd).await,
+        Command::Alloc(cmd) => alloc::run(&g, cmd).await,
         Command::OutputLog(args) => output_log::run(&g, args),
+        Command::Dashboard(args) => dashboard::run(&g, args).await,
         Command::GenerateCompletion { shell } => {
             log::info!("Generating completion file for {shell}...");
             let mut cmd = <Opts as clap::CommandFactory>::command();

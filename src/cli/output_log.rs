@@ -3,6 +3,7 @@
 
 use super::output::{print_vertical, Out, OutputMode};
 use super::{CliError, CliResult, GlobalOpts};
+use crate::common::hwsummary::human_size;
 use crate::common::idset::IdSet;
 use crate::protocol::messages::{JobId, TaskId};
 use crate::stream::reader::{load_dir, InstanceLog, OutputLog, ShownChunk};
@@ -171,21 +172,6 @@ fn cat_target(
     }
 }
 
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 fn summary(out: &Out, path: &std::path::Path, log: &OutputLog) -> CliResult {
     let s = log.summary();
     match out.mode {
@@ -310,14 +296,35 @@ fn cat(
         }
     }
     let mut stdout = std::io::stdout().lock();
+    let mut written = 0;
+    let count = selection.len();
     for (_, instance) in selection {
         for chunk in instance.channel(channel).iter().flat_map(|c| &c.chunks) {
+            written += chunk.data.len();
             stdout
                 .write_all(&chunk.data)
                 .map_err(|e| CliError::Runtime(e.to_string()))?;
         }
     }
-    stdout.flush().map_err(|e| CliError::Runtime(e.to_string()))
+    stdout
+        .flush()
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    if written == 0 {
+        // Said on stderr, so stdout stays the tasks' data.
+        let name = channel.name();
+        if count == 0 && !log.jobs().contains(&job) {
+            let jobs: Vec<String> = log.jobs().iter().map(|j| j.to_string()).collect();
+            log::warn!(
+                "Job {job} has no streams in this directory (jobs here: {})",
+                jobs.join(", ")
+            );
+        } else if count == 0 {
+            log::warn!("None of the selected tasks of job {job} has a stream here");
+        } else {
+            log::warn!("Job {job} wrote nothing to {name} ({count} tasks, all empty)");
+        }
+    }
+    Ok(())
 }
 
 fn export(log: &OutputLog, job: JobId, tasks: Option<&[TaskId]>) -> CliResult {

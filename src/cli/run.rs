@@ -18,9 +18,13 @@ pub struct RunArgs {
     /// Print the plan of a job file without running it
     #[arg(long)]
     pub dry_run: bool,
-    /// Worker CPUs (default: all CPUs of this machine)
-    #[arg(long = "worker-cpus")]
+    /// CPUs of the local worker, as `hq worker start --cpus` takes them (default: detected)
+    #[arg(long = "worker-cpus", value_name = "DEF")]
     pub worker_cpus: Option<String>,
+    /// A resource pool of the local worker, as `hq worker start --resource` takes it, e.g.
+    /// `gpus=[0,1]` (repeatable; other kinds are detected)
+    #[arg(long = "worker-resource", value_name = "NAME=DEF")]
+    pub worker_resources: Vec<String>,
     /// A job file (`*.toml`), or the program and its arguments
     #[arg(trailing_var_arg = true, required = true, num_args = 1.., value_name = "FILE | COMMAND")]
     pub command: Vec<String>,
@@ -50,7 +54,10 @@ pub async fn run(g: &GlobalOpts, args: RunArgs) -> CliResult {
     } else {
         log::LevelFilter::Warn
     });
-    let embedded = super::embedded::EmbeddedCluster::start(args.worker_cpus.as_deref()).await?;
+    let resources =
+        super::embedded::local_resources(args.worker_cpus.as_deref(), &args.worker_resources)?;
+    super::embedded::check_feasible(&request, &resources)?;
+    let embedded = super::embedded::EmbeddedCluster::start(resources).await?;
     let result = run_on(&embedded, request, &out).await;
     embedded.stop().await;
     result
@@ -71,9 +78,30 @@ async fn run_on(
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
     let result = wait(&mut session, selector.clone(), false, style, out, None).await?;
-    let details = session.job_details(selector, true, None).await?.jobs;
+    // Only what the summary shows: the tasks of a small job (their output is printed), or the
+    // first task of a larger one (where the output went); never every task of a huge job.
+    let summary = session.job_details(selector.clone(), false, None).await?;
+    let mut first: Vec<u32> = summary
+        .jobs
+        .iter()
+        .flat_map(|d| {
+            d.groups
+                .iter()
+                .flat_map(|g| g.ids.iter().take(super::embedded::SMALL_JOB + 1))
+        })
+        .collect();
+    first.sort_unstable();
+    first.truncate(super::embedded::SMALL_JOB + 1);
+    let details = match first.is_empty() {
+        true => summary.jobs,
+        false => {
+            let tasks = Some(IdSet::from_ids(first));
+            session.job_details(selector, true, tasks).await?.jobs
+        }
+    };
     let stats = result.state.totals();
-    super::embedded::print_summary(out, job, &stats, &details, started.elapsed());
+    let summary = super::progress::end_lines(&mut session, &result).await;
+    super::embedded::print_summary(out, job, &stats, &details, &summary, started.elapsed());
     if result.all_finished() {
         Ok(())
     } else {

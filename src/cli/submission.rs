@@ -2,7 +2,7 @@
 //! submit-file` (job files through the planner, with diagnostics), and the waits after them.
 
 use super::output::{Out, OutputMode};
-use super::progress::{wait, WaitStyle};
+use super::progress::{report_end, wait, WaitStyle};
 use super::submit::{build_request, SubmitArgs};
 use super::{connect, CliError, CliResult, GlobalOpts};
 use crate::client::Session;
@@ -96,7 +96,8 @@ pub async fn send_and_report(
             WaitStyle::Silent
         };
         let selector = IdSelector::Ids(IdSet::from_range(job, job));
-        wait(session, selector, false, style, out, callbacks).await?;
+        let result = wait(session, selector, false, style, out, callbacks).await?;
+        report_end(session, &result, out).await;
         if out.mode == OutputMode::Json {
             out.json(&serde_json::json!({ "id": job }));
         }

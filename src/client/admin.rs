@@ -24,9 +24,22 @@ impl Session {
         }
     }
 
+    /// Asks the server to stop and waits (up to 10 s) until it has closed the connection, so
+    /// a server started right after it finds the server directory free.
     pub async fn stop_server(&mut self) -> Result<(), ClientError> {
         self.expect_ok("stop server", ClientRequest::StopServer)
-            .await
+            .await?;
+        let gone = async { while self.recv().await.is_ok() {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), gone).await;
+        Ok(())
+    }
+
+    /// The server's internal state as a JSON document (`hq server debug-dump`).
+    pub async fn debug_dump(&mut self) -> Result<String, ClientError> {
+        match self.request(ClientRequest::DebugDump).await? {
+            ClientResponse::DebugDump(text) => Ok(text),
+            other => Err(ClientError::unexpected("debug dump", other)),
+        }
     }
 
     /// Makes the server write its journal to disk now.

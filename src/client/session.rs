@@ -59,6 +59,12 @@ impl Session {
         }
     }
 
+    /// The two directions of the connection, for a client that sends while it receives
+    /// (`hq dashboard`).
+    pub fn into_parts(self) -> (FrameSender, FrameReceiver) {
+        (self.sender, self.receiver)
+    }
+
     /// Sends a request and returns its (single) response.
     pub async fn request(&mut self, req: ClientRequest) -> Result<ClientResponse, ClientError> {
         self.send(&req).await?;

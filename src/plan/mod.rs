@@ -52,6 +52,19 @@ pub(crate) struct Ids {
 
 /// Plans the definitions.
 pub fn build(defs: &Definitions) -> Result<JobPlan, Diag> {
+    let steps: u64 = defs
+        .steps
+        .iter()
+        .map(|s| s.sweep.count().unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add);
+    let arrays = defs.array.as_ref().map_or(0, |a| a.ids.len());
+    if defs.tasks.is_empty() && arrays == 0 && steps == 0 {
+        return Err(Diag::new(
+            ErrorKind::Invalid,
+            "Submitted job must have at least a single task",
+        )
+        .help("every step and array of this job expands to no task; check the axes' sources"));
+    }
     let ids = assign_ids(defs)?;
     let graph = graph::build(defs, &ids)?;
     let mut groups = Vec::new();

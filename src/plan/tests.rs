@@ -126,3 +126,18 @@ fn unknown_steps_suggest_a_name() {
     let e = build(&defs).unwrap_err();
     assert_eq!(e.help.as_deref(), Some("did you mean `prepare`?"));
 }
+
+#[test]
+fn a_job_without_tasks_is_refused() {
+    let err = build(&Definitions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert_eq!(
+        err.message,
+        "Submitted job must have at least a single task"
+    );
+    let empty_step = Definitions {
+        steps: vec![step("a", 0, &[])],
+        ..Default::default()
+    };
+    assert_eq!(build(&empty_step).unwrap_err().message, err.message);
+}

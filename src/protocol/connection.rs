@@ -21,6 +21,8 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 /// Largest frame accepted after the handshake; a longer length prefix drops the connection
 /// before allocating.
 pub const MAX_FRAME: usize = 128 * 1024 * 1024;
+/// What sealing adds to a frame (the Poly1305 tag).
+const TAG_LEN: usize = 16;
 /// Largest frame accepted before the handshake completes (a hello or an answer is < 200 bytes).
 pub const MAX_HANDSHAKE_FRAME: usize = 4 * 1024;
 /// The whole handshake must complete within this time.
@@ -45,6 +47,9 @@ pub enum ProtocolError {
     Timeout(Duration),
     #[error("a frame sent before authentication is larger than {limit} bytes")]
     HandshakeFrameTooLarge { limit: usize },
+    /// Refused before sending: the peer would drop the connection.
+    #[error("the message is {} MiB, more than the {} MiB a message may have; submit a job this large in parts (e.g. several submissions to an open job)", .size / (1024 * 1024), MAX_FRAME / (1024 * 1024))]
+    TooLarge { size: usize },
 }
 
 /// First message of each side.
@@ -141,6 +146,11 @@ impl FrameReceiver {
 impl FrameSender {
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ProtocolError> {
         let data = postcard::to_allocvec(msg)?;
+        // Checked before sealing: a sealed frame that is not sent would desynchronise nonces.
+        let size = data.len() + if self.seal.is_some() { TAG_LEN } else { 0 };
+        if size > MAX_FRAME {
+            return Err(ProtocolError::TooLarge { size });
+        }
         let data = match &mut self.seal {
             Some(seal) => seal.seal(&data),
             None => data,
@@ -334,5 +344,21 @@ mod tests {
         );
         let (s, _) = pair(Some(random_bytes()), None).await;
         assert!(matches!(s, Err(ProtocolError::Auth(_))));
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_refused_before_sending() {
+        let key = random_bytes::<32>();
+        let (s, c) = pair(Some(key), Some(key)).await;
+        let (_ss, mut sr) = s.unwrap();
+        let (mut cs, _cr) = c.unwrap();
+        // A string: serialised as one copy, so the test stays fast in debug builds.
+        let big = "x".repeat(MAX_FRAME - 8);
+        let err = cs.send(&big).await.unwrap_err();
+        assert!(matches!(err, ProtocolError::TooLarge { size } if size > MAX_FRAME));
+        assert!(err.to_string().contains("more than the 128 MiB"), "{err}");
+        // The connection is still usable.
+        cs.send(&1u32).await.unwrap();
+        assert_eq!(sr.recv::<u32>().await.unwrap().unwrap(), 1);
     }
 }

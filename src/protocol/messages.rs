@@ -1,12 +1,14 @@
 //! Every message that crosses a socket, in one versioned file. Any change to a type here must
 //! bump [`PROTOCOL_VERSION`]: peers compare it in the handshake and refuse a mismatch.
 
+use crate::autoalloc::info::QueueInfo;
+use crate::autoalloc::{ManagerKind, QueueId, QueueParams};
 use crate::common::idset::IdSet;
 use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestVariants};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -411,7 +413,24 @@ pub struct WorkerConfiguration {
     pub time_limit_ms: Option<u64>,
     pub on_server_lost: String,
     pub pid: u32,
+    /// `hostname:port` of the worker's end of its server connection (`hq` has no
+    /// worker-to-worker data transfer, so this is the one address a worker has).
     pub listen_address: String,
+    /// `--min-utilization` (0 to 1): plan tasks here only when at least this fraction of the
+    /// worker's CPUs would be busy.
+    pub min_utilization: ResourceAmount,
+    /// Period of hardware reports (`--overview-interval`); `None` = off.
+    pub overview_interval_ms: Option<u64>,
+    /// The PBS/Slurm allocation the worker runs in (`--manager`).
+    pub allocation: Option<WorkerAllocation>,
+}
+
+/// The batch-system allocation of a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerAllocation {
+    pub manager: ManagerKind,
+    /// The manager's job ID (`SLURM_JOB_ID`, `PBS_JOBID`).
+    pub id: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -424,7 +443,7 @@ pub enum WorkerState {
     TimeLimitReached,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerInfo {
     pub id: WorkerId,
     pub state: WorkerState,
@@ -432,7 +451,99 @@ pub struct WorkerInfo {
     pub started_at: u64,
     pub ended_at: Option<u64>,
     pub running_tasks: u32,
+    /// `Some(true)` on the main node of a running multi-node task, `Some(false)` on its other
+    /// nodes.
+    pub multi_node_main: Option<bool>,
+    /// Kept free by the scheduler for a waiting multi-node task.
+    pub reserved: bool,
     pub last_task_started: Option<(JobId, TaskId, u64)>,
+    /// The latest hardware report (`--overview-interval`).
+    pub overview: Option<HwState>,
+}
+
+// Field names of the hardware report follow the original's `hw-state` JSON (journal export,
+// `hq worker info`), so scripts written for it read these unchanged. No `skip_serializing_if`:
+// the journal encodes these with postcard, which needs every field.
+
+/// One hardware report of a worker (`--overview-interval`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HwState {
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    pub cpu_usage: CpuUsage,
+    pub memory_usage: MemoryUsage,
+    /// Cumulative counters of all interfaces except loopback.
+    pub network_usage: NetworkUsage,
+    /// Cumulative bytes read and written on whole disks.
+    pub disk_usage: DiskUsage,
+    /// Rates since the previous report (bytes per second).
+    pub rates: IoRates,
+    /// `None`: the worker has no NVIDIA GPUs (or could not read them; see `gpu_note`).
+    pub nvidia_gpus: Option<GpuFamilyState>,
+    pub amd_gpus: Option<GpuFamilyState>,
+    /// Why GPU state is missing, e.g. `no GPUs` or `nvidia: NVML not loaded, nvidia-smi failed`.
+    pub gpu_note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuUsage {
+    pub cpu_per_core_percent_usage: Vec<f32>,
+}
+
+impl CpuUsage {
+    /// Mean use over all cores, in percent.
+    pub fn average(&self) -> f32 {
+        let n = self.cpu_per_core_percent_usage.len();
+        if n == 0 {
+            return 0.0;
+        }
+        self.cpu_per_core_percent_usage.iter().sum::<f32>() / n as f32
+    }
+}
+
+/// Bytes; `free` is what a new process could use (`MemAvailable`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryUsage {
+    pub total: u64,
+    pub free: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkUsage {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskUsage {
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IoRates {
+    pub net_rx_bytes_per_s: f64,
+    pub net_tx_bytes_per_s: f64,
+    pub disk_read_bytes_per_s: f64,
+    pub disk_write_bytes_per_s: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuFamilyState {
+    pub gpus: Vec<GpuState>,
+}
+
+/// Use of one GPU, in percent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuState {
+    /// PCI bus ID.
+    pub id: String,
+    pub processor_usage: f32,
+    pub mem_usage: f32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -499,7 +610,7 @@ pub enum ExplainCheck {
 
 /// Requests a client sends; each gets exactly one [`ClientResponse`] except `WaitJobs`, which
 /// gets `Progress` messages before its final `WaitDone`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientRequest {
     /// Creates or extends a job.
     Submit(Box<SubmitRequest>),
@@ -557,9 +668,50 @@ pub enum ClientRequest {
     /// `hq journal replay` (`live: false`) and `hq journal stream` (`live: true`): answered with
     /// `EventLines` messages, then `Ok` (replay) or more lines until the server stops (stream).
     JournalEvents { live: bool },
+    /// `hq server debug-dump`: answered with `DebugDump`.
+    DebugDump,
+    /// `hq dashboard`: answered with a full `Dashboard` feed message, then with changes until
+    /// the client leaves. Everything in the feed is bounded (pages, newest jobs).
+    Dashboard { view: DashboardView },
+    /// Sent on a `Dashboard` connection when the user moves to other rows; not answered.
+    DashboardView(DashboardView),
+    /// `hq alloc ...`: automatic allocation queues.
+    Alloc(AllocRequest),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Requests about allocation queues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AllocRequest {
+    /// `hq alloc add`: creates a queue, after a test submission unless `dry_run` is false.
+    /// Answered with `Log` (the queue ID in the text) or `Error`.
+    Add {
+        params: Box<QueueParams>,
+        dry_run: bool,
+    },
+    /// `hq alloc dry-run`: only the test submission.
+    DryRun {
+        params: Box<QueueParams>,
+    },
+    /// `hq alloc list/info/log`, the dashboard: every queue (`None`) or one, with allocations.
+    /// Answered with `AllocQueues`.
+    Queues {
+        queue: Option<QueueId>,
+    },
+    Pause {
+        queue: QueueId,
+    },
+    Resume {
+        queue: QueueId,
+    },
+    /// Cancels the queue's allocations, then removes it; refused while allocations run unless
+    /// `force`.
+    Remove {
+        queue: QueueId,
+        force: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientResponse {
     /// A submission or `job open` was accepted.
     JobCreated {
@@ -603,7 +755,163 @@ pub enum ClientResponse {
     ServerInfo(ServerInfo),
     /// NDJSON lines of journal events.
     EventLines(Vec<String>),
+    /// The server's internal state as a JSON document (`hq server debug-dump`).
+    DebugDump(String),
+    /// A dashboard snapshot (`full`) or the changes since the previous message.
+    Dashboard(Box<DashboardFeed>),
+    /// Allocation queues with their allocations.
+    AllocQueues(Vec<QueueInfo>),
     Ok,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard feed
+// ---------------------------------------------------------------------------------------------
+
+/// Which rows the dashboard shows now: the server sends only these (a page of one job's tasks,
+/// one worker's history), so a million-task job never ships a million rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardView {
+    /// The job whose details and tasks are shown.
+    pub job: Option<JobId>,
+    pub task_offset: u32,
+    /// At most [`DASHBOARD_PAGE_LIMIT`] rows are sent.
+    pub task_limit: u32,
+    /// Only tasks in this state.
+    pub task_filter: Option<TaskStatus>,
+    /// The worker whose history and tasks are shown.
+    pub worker: Option<WorkerId>,
+}
+
+/// Most task rows in one feed message.
+pub const DASHBOARD_PAGE_LIMIT: u32 = 500;
+/// Most jobs in the feed (the newest ones); `job_count` tells how many exist.
+pub const DASHBOARD_JOB_LIMIT: usize = 500;
+/// Most workers in the feed (running ones first, then the most recent).
+pub const DASHBOARD_WORKER_LIMIT: usize = 2000;
+
+/// One feed message. With `full`, the client replaces its model; otherwise it updates the rows
+/// that are present, removes `removed_jobs`/`removed_workers` and keeps everything else.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardFeed {
+    pub full: bool,
+    /// Server time (ms since the Unix epoch) of this message.
+    pub now: u64,
+    pub server_uid: String,
+    pub server_started: u64,
+    pub journal: Option<String>,
+    pub workers: Vec<DashWorker>,
+    pub removed_workers: Vec<WorkerId>,
+    pub jobs: Vec<DashJob>,
+    pub removed_jobs: Vec<JobId>,
+    /// Number of jobs on the server (the feed carries at most [`DASHBOARD_JOB_LIMIT`]).
+    pub job_count: u32,
+    /// Task counts over all jobs.
+    pub totals: TaskStats,
+    /// The page of the viewed job (always in a full message; in an update only when changed).
+    pub tasks: Option<TaskPage>,
+    /// The viewed job's details, when changed.
+    pub job_detail: Option<DashJobDetail>,
+    /// The viewed worker's recent reports and tasks, when changed.
+    pub worker_detail: Option<DashWorkerDetail>,
+    /// (time, text) of past events, oldest first, when the server has them (a replayed
+    /// journal); it replaces the timeline the client derives itself.
+    pub timeline: Vec<(u64, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashWorker {
+    pub id: WorkerId,
+    pub hostname: String,
+    pub state: WorkerState,
+    pub group: String,
+    /// One-line resources (`cpus 4; mem 15.6 GiB`).
+    pub resources: String,
+    pub running_tasks: u32,
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub overview_interval_ms: Option<u64>,
+    pub overview: Option<HwState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashJob {
+    pub id: JobId,
+    pub name: String,
+    pub is_open: bool,
+    pub stats: TaskStats,
+    pub submitted_at: u64,
+    pub completed_at: Option<u64>,
+    pub cancel_reason: Option<String>,
+}
+
+/// The viewed job: what it asks for, what it runs, and why it waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashJobDetail {
+    pub id: JobId,
+    /// One line per group of tasks (`cpus: 1 compact`).
+    pub resources: Vec<String>,
+    /// The first group's command line.
+    pub command: String,
+    pub submit_dir: String,
+    /// E.g. `blocked by 40 unfinished dependencies`, `no connected worker has gpus`.
+    pub wait_reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskPage {
+    pub job: JobId,
+    pub offset: u32,
+    pub filter: Option<TaskStatus>,
+    /// Tasks matching the filter.
+    pub total: u32,
+    pub rows: Vec<DashTask>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashTask {
+    pub id: TaskId,
+    pub status: TaskStatus,
+    pub worker: Option<(WorkerId, String)>,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub retries: u32,
+    pub crash_count: u32,
+    /// Cut to a few hundred characters.
+    pub error: Option<String>,
+    pub stdout: TaskOutput,
+    pub stderr: TaskOutput,
+}
+
+/// Where a task's channel went, for the dashboard to read its tail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskOutput {
+    None,
+    File(String),
+    /// In the job's stream directory (`--stream`).
+    Stream(String),
+}
+
+/// A point of a worker's history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HwSample {
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    pub cpu_percent: f32,
+    pub mem_percent: f32,
+    /// Mean over the worker's GPUs, when it reports any.
+    pub gpu_percent: Option<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashWorkerDetail {
+    pub id: WorkerId,
+    pub history: Vec<HwSample>,
+    /// (job, task, started at) of what runs there now (at most a page).
+    pub tasks: Vec<(JobId, TaskId, u64)>,
+    pub work_dir: String,
+    /// Allocation that started the worker (manager and ID), when known.
+    pub allocation: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,6 +971,9 @@ pub enum ToWorker {
         worker_id: WorkerId,
         server_uid: String,
         server_idle_timeout_ms: Option<u64>,
+        /// The server keeps a journal, so a restarted server will know this worker's tasks:
+        /// only then does a `finish-running` worker wait for it to come back.
+        server_has_journal: bool,
     },
     /// Bodies first, then assignments that use them.
     Compute {
@@ -673,21 +984,27 @@ pub enum ToWorker {
     Cancel(Vec<(JobId, TaskId, InstanceId)>),
     /// Forget cached bodies of a job that is done.
     ForgetJob(JobId),
-    /// Stop the worker (`hq worker stop`, server shutdown).
+    /// Whether the worker is held for a multi-node task: a node of a running one whose command
+    /// runs elsewhere, or kept free for a waiting one. A held worker does not stop on its idle
+    /// timeout; the timeout counts again from the release.
+    SetReserved(bool),
+    /// Stop the worker (`hq worker stop`).
     Stop,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum FromWorker {
     /// First message of a worker; `late_results` are executions it finished while it had no
     /// server (after `--on-server-lost finish-running`), applied before anything is scheduled.
     Register {
-        config: WorkerConfiguration,
+        config: Box<WorkerConfiguration>,
         late_results: Vec<TaskResult>,
     },
 
     Results(Vec<TaskResult>),
     Heartbeat,
+    /// A hardware report (`--overview-interval`).
+    Overview(Box<HwState>),
     /// The worker is going away for this reason (idle timeout, time limit).
     Leaving(WorkerState),
     /// These executions' processes were started (their output files are open): the server

@@ -1,8 +1,10 @@
-//! The scheduler state: ready queues ordered by priority, per-worker allocators, placements.
+//! The scheduler state: ready queues ordered by priority, per-worker allocators, placements,
+//! and the events that change them. The pass itself is in `pass`.
 
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
-    Allocation, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants, WorkerAllocator,
+    Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants,
+    WorkerAllocator, CPU_RESOURCE_NAME,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -19,7 +21,7 @@ pub type ReqId = u32;
 
 /// Ready tasks with the same priority, job and request form one queue; higher priority first,
 /// then older jobs first.
-type QueueKey = (Reverse<i32>, JobId, ReqId);
+pub(super) type QueueKey = (Reverse<i32>, JobId, ReqId);
 
 /// What a pass decided for one task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,31 +33,40 @@ pub struct Assignment {
     pub allocation: Allocation,
 }
 
-struct SWorker {
-    allocator: WorkerAllocator,
-    group: String,
+pub(super) struct SWorker {
+    pub(super) allocator: WorkerAllocator,
+    pub(super) group: String,
     /// Time (ms) when the worker stops; tasks with a longer time request do not start here.
-    deadline_ms: Option<u64>,
+    pub(super) deadline_ms: Option<u64>,
+    /// `--min-utilization`: the CPU amount that must be busy for tasks to be placed here
+    /// (zero without the flag).
+    pub(super) min_busy_cpus: ResourceAmount,
+    /// Size of the worker's CPU pool.
+    pub(super) cpu_total: ResourceAmount,
     /// Owned by a multi-node task.
-    reserved: bool,
+    pub(super) reserved: bool,
+    /// The first node of that multi-node task (where its command runs).
+    pub(super) main_node: bool,
 }
 
-struct Placement {
-    workers: Vec<WorkerId>,
-    variant: u32,
-    allocation: Allocation,
-    multi_node: bool,
+pub(super) struct Placement {
+    pub(super) workers: Vec<WorkerId>,
+    pub(super) variant: u32,
+    pub(super) allocation: Allocation,
+    pub(super) multi_node: bool,
 }
 
 /// The scheduling core. See the module docs.
 #[derive(Default)]
 pub struct Scheduler {
-    requests: Vec<ResourceRequestVariants>,
+    pub(super) requests: Vec<ResourceRequestVariants>,
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
-    queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
-    workers: BTreeMap<WorkerId, SWorker>,
-    running: HashMap<TaskKey, Placement>,
-    ready_count: usize,
+    pub(super) queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
+    pub(super) workers: BTreeMap<WorkerId, SWorker>,
+    pub(super) running: HashMap<TaskKey, Placement>,
+    pub(super) ready_count: usize,
+    /// Workers the last pass kept free for a waiting multi-node task of higher priority.
+    pub(super) held_for_multi_node: HashSet<WorkerId>,
 }
 
 impl Scheduler {
@@ -78,32 +89,45 @@ impl Scheduler {
         &self.requests[id as usize]
     }
 
+    /// A worker joins. `min_utilization` (0 to 1) is its `--min-utilization`.
     pub fn add_worker(
         &mut self,
         id: WorkerId,
         desc: &ResourceDescriptor,
         group: String,
         deadline_ms: Option<u64>,
+        min_utilization: ResourceAmount,
     ) {
+        let cpus = desc
+            .get(CPU_RESOURCE_NAME)
+            .map_or(ResourceAmount::ZERO, |k| k.size());
+        // Fixed point times fixed point: 1.0 × 12 CPUs = 12 CPUs, rounded up.
+        let min_busy = (u128::from(cpus.0) * u128::from(min_utilization.0))
+            .div_ceil(u128::from(ResourceAmount::ONE.0));
         let worker = SWorker {
             allocator: WorkerAllocator::new(desc),
             group,
             deadline_ms,
+            min_busy_cpus: ResourceAmount(min_busy as u64),
+            cpu_total: cpus,
             reserved: false,
+            main_node: false,
         };
         self.workers.insert(id, worker);
     }
 
-    /// Removes a worker; returns the tasks that were running on it (multi-node tasks included
-    /// when it was any of their nodes), whose other nodes are released.
+    /// Removes a worker; returns the tasks that were running on it, whose resources elsewhere
+    /// are released. A multi-node task is lost only with its main node (where its command
+    /// runs); losing another of its nodes leaves it running there, as the reference does.
     pub fn remove_worker(&mut self, id: WorkerId) -> Vec<TaskKey> {
+        let lost = self.tasks_lost_with(id);
         self.workers.remove(&id);
-        let lost: Vec<TaskKey> = self
-            .running
-            .iter()
-            .filter(|(_, p)| p.workers.contains(&id))
-            .map(|(k, _)| *k)
-            .collect();
+        self.held_for_multi_node.remove(&id);
+        for p in self.running.values_mut() {
+            if p.multi_node && p.workers.first() != Some(&id) {
+                p.workers.retain(|w| *w != id);
+            }
+        }
         for key in &lost {
             self.task_done(*key);
         }
@@ -151,6 +175,7 @@ impl Scheduler {
             for w in &p.workers {
                 if let Some(worker) = self.workers.get_mut(w) {
                     worker.reserved = false;
+                    worker.main_node = false;
                 }
             }
         } else if let Some(worker) = p.workers.first().and_then(|w| self.workers.get_mut(w)) {
@@ -158,7 +183,6 @@ impl Scheduler {
         }
     }
 
-    /// The tasks placed on a worker (multi-node tasks when it is any of their nodes).
     /// Where a placed task runs (root first) and with which resource variant.
     pub fn placement(&self, key: TaskKey) -> Option<(&[WorkerId], u32)> {
         self.running
@@ -166,11 +190,17 @@ impl Scheduler {
             .map(|p| (p.workers.as_slice(), p.variant))
     }
 
-    pub fn tasks_on(&self, worker: WorkerId) -> Vec<TaskKey> {
+    /// The tasks that end when the worker is lost: those placed on it, and multi-node tasks
+    /// whose main node it is (their command runs there; another node's loss leaves them
+    /// running, see [`Self::remove_worker`]).
+    pub fn tasks_lost_with(&self, worker: WorkerId) -> Vec<TaskKey> {
         let mut keys: Vec<TaskKey> = self
             .running
             .iter()
-            .filter(|(_, p)| p.workers.contains(&worker))
+            .filter(|(_, p)| match p.multi_node {
+                true => p.workers.first() == Some(&worker),
+                false => p.workers.contains(&worker),
+            })
             .map(|(k, _)| *k)
             .collect();
         keys.sort_unstable();
@@ -191,11 +221,34 @@ impl Scheduler {
         self.ready_count
     }
 
+    /// Tasks holding resources on the worker (a multi-node task counts on each of its nodes).
     pub fn running_on(&self, worker: WorkerId) -> usize {
+        self.workers.get(&worker).map_or(0, |w| {
+            w.allocator.running() as usize + usize::from(w.reserved)
+        })
+    }
+
+    /// `Some(true)` if the worker is the main node of a running multi-node task, `Some(false)`
+    /// if it is one of its other nodes, `None` otherwise.
+    pub fn multi_node_role(&self, worker: WorkerId) -> Option<bool> {
+        self.workers
+            .get(&worker)
+            .filter(|w| w.reserved)
+            .map(|w| w.main_node)
+    }
+
+    /// Whether the last pass kept the worker free for a waiting multi-node task.
+    pub fn is_held_for_multi_node(&self, worker: WorkerId) -> bool {
+        self.held_for_multi_node.contains(&worker)
+    }
+
+    /// Tasks running on `worker` (for a multi-node task: on any of its nodes).
+    pub fn running_tasks_on(&self, worker: WorkerId) -> Vec<TaskKey> {
         self.running
-            .values()
-            .filter(|p| p.workers.contains(&worker))
-            .count()
+            .iter()
+            .filter(|(_, p)| p.workers.contains(&worker))
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Whether the worker runs nothing and is not reserved.
@@ -250,141 +303,6 @@ impl Scheduler {
             .is_some_and(|w| time_ok(w, min_time_secs, now_ms))
     }
 
-    /// One scheduling pass: assigns as many ready tasks as fit, in priority order.
-    pub fn schedule(&mut self, now_ms: u64) -> Vec<Assignment> {
-        let mut out = Vec::new();
-        let mut blocked: HashSet<ReqId> = HashSet::new();
-        let keys: Vec<QueueKey> = self.queues.keys().copied().collect();
-        for qkey in keys {
-            let req_id = qkey.2;
-            if blocked.contains(&req_id) {
-                continue;
-            }
-            let Some(mut queue) = self.queues.remove(&qkey) else {
-                continue;
-            };
-            let before = queue.len();
-            if self.requests[req_id as usize].is_multi_node() {
-                self.schedule_multi_node(qkey, &mut queue, now_ms, &mut out);
-            } else {
-                self.schedule_queue(qkey, &mut queue, now_ms, &mut out);
-            }
-            self.ready_count -= before - queue.len();
-            if !queue.is_empty() {
-                blocked.insert(req_id);
-                self.queues.insert(qkey, queue);
-            }
-        }
-        out
-    }
-
-    /// Round-robin over workers with room, one task at a time, so load spreads evenly.
-    fn schedule_queue(
-        &mut self,
-        qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
-        now_ms: u64,
-        out: &mut Vec<Assignment>,
-    ) {
-        let req = &self.requests[qkey.2 as usize];
-        let mut candidates: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| !w.reserved)
-            .map(|(id, _)| *id)
-            .collect();
-        let mut i = 0;
-        while !queue.is_empty() && !candidates.is_empty() {
-            if i >= candidates.len() {
-                i = 0;
-            }
-            let wid = candidates[i];
-            let Some(worker) = self.workers.get_mut(&wid) else {
-                candidates.swap_remove(i);
-                continue;
-            };
-            let placed = req.variants.iter().enumerate().find_map(|(v, r)| {
-                if !time_ok(worker, r.min_time_secs, now_ms) {
-                    return None;
-                }
-                worker.allocator.try_allocate(r).map(|a| (v as u32, a))
-            });
-            match placed {
-                Some((variant, allocation)) => {
-                    let task = queue.pop_front().unwrap_or_default();
-                    let key = TaskKey { job: qkey.1, task };
-                    self.running.insert(
-                        key,
-                        Placement {
-                            workers: vec![wid],
-                            variant,
-                            allocation: allocation.clone(),
-                            multi_node: false,
-                        },
-                    );
-                    out.push(Assignment {
-                        key,
-                        workers: vec![wid],
-                        variant,
-                        allocation,
-                    });
-                    i += 1;
-                }
-                None => {
-                    candidates.swap_remove(i);
-                }
-            }
-        }
-    }
-
-    /// Multi-node tasks take whole idle workers of one group.
-    fn schedule_multi_node(
-        &mut self,
-        qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
-        now_ms: u64,
-        out: &mut Vec<Assignment>,
-    ) {
-        let req = self.requests[qkey.2 as usize].clone();
-        while let Some(task) = queue.front().copied() {
-            let found = req.variants.iter().enumerate().find_map(|(v, r)| {
-                let mut by_group: BTreeMap<&str, Vec<WorkerId>> = BTreeMap::new();
-                for (id, w) in &self.workers {
-                    if !w.reserved && w.allocator.is_idle() && time_ok(w, r.min_time_secs, now_ms) {
-                        by_group.entry(w.group.as_str()).or_default().push(*id);
-                    }
-                }
-                by_group
-                    .into_values()
-                    .find(|ws| ws.len() >= r.n_nodes as usize)
-                    .map(|ws| (v as u32, ws[..r.n_nodes as usize].to_vec()))
-            });
-            let Some((variant, nodes)) = found else { break };
-            queue.pop_front();
-            for n in &nodes {
-                if let Some(w) = self.workers.get_mut(n) {
-                    w.reserved = true;
-                }
-            }
-            let key = TaskKey { job: qkey.1, task };
-            self.running.insert(
-                key,
-                Placement {
-                    workers: nodes.clone(),
-                    variant,
-                    allocation: Allocation::default(),
-                    multi_node: true,
-                },
-            );
-            out.push(Assignment {
-                key,
-                workers: nodes,
-                variant,
-                allocation: Allocation::default(),
-            });
-        }
-    }
-
     /// Checks internal invariants; tests call it after every step.
     pub fn sanity_check(&self) {
         let queued: usize = self.queues.values().map(|q| q.len()).sum();
@@ -414,8 +332,13 @@ impl Scheduler {
     }
 }
 
-fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
-    match w.deadline_ms {
+pub(super) fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
+    deadline_ok(w.deadline_ms, min_time_secs, now_ms)
+}
+
+/// Whether a worker that stops at `deadline_ms` lives long enough for a time request.
+pub(super) fn deadline_ok(deadline_ms: Option<u64>, min_time_secs: u64, now_ms: u64) -> bool {
+    match deadline_ms {
         Some(deadline) if min_time_secs > 0 => {
             deadline.saturating_sub(now_ms) >= min_time_secs * 1000
         }

@@ -33,6 +33,9 @@ impl ServerCore {
                 self.next_worker_id = self.next_worker_id.max(id.saturating_add(1));
             }
             JournalEvent::WorkerLost { id, reason } => self.apply_worker_lost(time, id, reason),
+            JournalEvent::WorkerOverview { id, hw_state } => {
+                self.apply_overview(id, hw_state.state)
+            }
             JournalEvent::JobOpen {
                 job_id,
                 name,
@@ -113,6 +116,7 @@ impl ServerCore {
                 }
             }
             JournalEvent::TaskCrashed { job, task } => self.apply_crashed(time, job, task),
+            JournalEvent::Autoalloc(e) => self.autoalloc.state.apply(time, &e),
             JournalEvent::TaskRequeued { job, task } => self.apply_requeued(time, job, task),
         }
     }
@@ -378,7 +382,11 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
                     instance: t.instance(),
                 });
             }
-            job.multi_node.remove(&key.task);
+            // The nodes of an ended multi-node task stay listed (`hq task list`) until it runs
+            // again.
+            if to == TaskStatus::Waiting {
+                job.multi_node.remove(&key.task);
+            }
         }
         _ => {}
     }

@@ -118,6 +118,8 @@ async fn serve_client(
         };
     while let Some(request) = receiver.recv::<ClientRequest>().await? {
         let (tx, mut rx) = mpsc::unbounded_channel();
+        // Weak, so the stream still ends when the actor drops its sender.
+        let weak = tx.downgrade();
         if events.send(Event::Client(request, tx)).is_err() {
             break;
         }
@@ -130,6 +132,7 @@ async fn serve_client(
                         ClientResponse::Progress { .. }
                             | ClientResponse::Notification(_)
                             | ClientResponse::EventLines(_)
+                            | ClientResponse::Dashboard(_)
                     );
 
                     sender.send(&response).await?;
@@ -138,10 +141,17 @@ async fn serve_client(
                     }
                 }
                 // The client hung up while waiting (e.g. Ctrl-C during `hq job wait`).
-                closed = receiver.recv::<ClientRequest>() => {
-                    if !matches!(closed, Ok(Some(_))) {
-                        return Ok(());
+                closed = receiver.recv::<ClientRequest>() => match closed {
+                    // A dashboard moved to other rows: same reply channel, no answer of its own.
+                    Ok(Some(view @ ClientRequest::DashboardView(_))) => {
+                        if let Some(tx) = weak.upgrade() {
+                            if events.send(Event::Client(view, tx)).is_err() {
+                                return Ok(());
+                            }
+                        }
                     }
+                    Ok(Some(_)) => {}
+                    _ => return Ok(()),
                 }
             }
         }
@@ -171,6 +181,21 @@ async fn serve_worker(
     else {
         return Ok(());
     };
+    // A worker built by another program (or a buggy one) must not bring pools the scheduler
+    // cannot reason about.
+    let valid = config
+        .resources
+        .validate()
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            (config.min_utilization <= crate::resources::ResourceAmount::ONE)
+                .then_some(())
+                .ok_or_else(|| "min_utilization is above 1".to_string())
+        });
+    if let Err(reason) = valid {
+        log::warn!("refused a worker registration from {peer:?}: {reason}");
+        return Ok(());
+    }
     let (to_worker, mut outgoing) = mpsc::unbounded_channel::<ToWorker>();
     let (reply_tx, reply_rx) = oneshot::channel();
     if events

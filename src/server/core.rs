@@ -48,6 +48,8 @@ pub struct WorkerEntry {
     pub last_heartbeat: u64,
     /// Set when the worker told us why it leaves, so the disconnect gets that reason.
     pub leaving: Option<WorkerState>,
+    /// What the worker was last told with `SetReserved`.
+    pub reserved: bool,
 }
 
 /// A client waiting for jobs to complete (`hq job wait`, `--progress`).
@@ -92,9 +94,16 @@ pub struct ServerCore {
     pub stopping: bool,
     /// The event journal, when the server runs with `--journal`.
     pub journal: Option<super::journal::Journal>,
+    /// Without a journal: the most recent events, for `hq journal replay/stream`.
+    pub history: super::history::EventHistory,
     /// The clock (ms since the Unix epoch) for everything handled now; set by the actor before
     /// each event, by tests at will.
     pub now: u64,
+    /// Allocation queues (`hq alloc`); their state is journaled through
+    /// `JournalEvent::Autoalloc`.
+    pub autoalloc: super::autoalloc::AutoAllocService,
+    /// `hq dashboard` subscribers and recent worker reports.
+    pub dashboard: super::dashboard::DashboardHub,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -123,7 +132,10 @@ impl ServerCore {
             needs_schedule: false,
             stopping: false,
             journal: None,
+            history: Default::default(),
             now: now_ms(),
+            autoalloc: super::autoalloc::AutoAllocService::new(),
+            dashboard: Default::default(),
         }
     }
 

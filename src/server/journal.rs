@@ -36,6 +36,12 @@ pub enum JournalEvent {
         id: WorkerId,
         reason: WorkerState,
     },
+    /// A hardware report (`--overview-interval`); not restored, dropped by prune.
+    WorkerOverview {
+        id: WorkerId,
+        #[serde(rename = "hw-state")]
+        hw_state: OverviewRecord,
+    },
     JobOpen {
         job_id: JobId,
         name: String,
@@ -109,14 +115,19 @@ pub enum JournalEvent {
         /// Index of the resource variant it runs with.
         variant: u32,
     },
+    /// Allocation queues; exported as `autoalloc-<kind>` (the trailing `-` tells the exporter
+    /// to prefix the inner variant's name).
+    #[serde(rename = "autoalloc-")]
+    Autoalloc(crate::autoalloc::AllocEvent),
 }
 
-/// One NDJSON line of `hq journal export/replay/stream`.
-pub fn event_line(time: u64, event: &JournalEvent) -> String {
-    let mut buf = Vec::new();
-    let _ = journal::write_json_line(&mut buf, time, event);
-    String::from_utf8_lossy(&buf).trim_end().to_string()
+/// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverviewRecord {
+    pub state: HwState,
 }
+
+pub use super::event_json::event_line;
 
 /// The journal file the core writes, with its flush state.
 pub struct Journal {
@@ -173,10 +184,24 @@ impl ServerCore {
     /// Live path for an event that cannot be refused (a result, a worker lost, a task started):
     /// journal (buffered), apply, run the effects.
     pub fn commit(&mut self, event: JournalEvent) {
+        match &mut self.journal {
+            Some(j) => {
+                // A failed write keeps the event buffered; `flush_journal` reports it.
+                let _ = j.writer.append(self.now, &event);
+                j.dirty = true;
+            }
+            None => self.history.push(self.now, &event),
+        }
+        self.stream(&event);
+        self.apply(self.now, event);
+        self.run_effects();
+    }
+
+    /// Like [`commit`](Self::commit), but the event does not make the round fsync the
+    /// journal: it reaches the disk with the next flush (hardware reports, not restored).
+    pub fn commit_buffered(&mut self, event: JournalEvent) {
         if let Some(j) = &mut self.journal {
-            // A failed write keeps the event buffered; `flush_journal` reports it.
             let _ = j.writer.append(self.now, &event);
-            j.dirty = true;
         }
         self.stream(&event);
         self.apply(self.now, event);
@@ -211,6 +236,9 @@ impl ServerCore {
             j.failing_since = None;
         }
         for event in events {
+            if self.journal.is_none() {
+                self.history.push(self.now, &event);
+            }
             self.stream(&event);
             self.apply(self.now, event);
             self.run_effects();
@@ -218,9 +246,10 @@ impl ServerCore {
         Ok(())
     }
 
-    /// Sends a committed event to the clients of `hq journal stream`.
+    /// Sends a committed event to the clients of `hq journal stream`. `server-stop` is not
+    /// sent: the streams end with the server (it is in the journal), as the reference does.
     fn stream(&mut self, event: &JournalEvent) {
-        if self.event_streams.is_empty() {
+        if self.event_streams.is_empty() || matches!(event, JournalEvent::ServerStop) {
             return;
         }
         let line = event_line(self.now, event);
@@ -268,22 +297,23 @@ impl ServerCore {
         }
     }
 
-    /// `hq journal replay/stream`: past events from the journal, then (with `live`) every new one.
+    /// `hq journal replay/stream`: past events from the journal (without one, those kept in
+    /// memory), then (with `live`) every new one.
     pub fn stream_events(&mut self, live: bool, reply: super::outbox::Reply) {
         let _ = self.flush_journal(true);
-        if let Some(path) = self.journal.as_ref().map(|j| j.path().to_path_buf()) {
-            match journal::read_all::<JournalEvent>(&path) {
-                Ok(replay) => {
-                    for chunk in replay.events.chunks(1024) {
-                        let lines = chunk.iter().map(|(t, e)| event_line(*t, e)).collect();
-                        let _ = reply.send(ClientResponse::EventLines(lines));
-                    }
-                }
+        let past: Vec<(u64, JournalEvent)> = match self.journal.as_ref().map(|j| j.path()) {
+            Some(path) => match journal::read_all::<JournalEvent>(path) {
+                Ok(replay) => replay.events,
                 Err(e) => {
                     let _ = reply.send(ClientResponse::Error(e.to_string()));
                     return;
                 }
-            }
+            },
+            None => self.history.events().collect(),
+        };
+        for chunk in past.chunks(1024) {
+            let lines = chunk.iter().map(|(t, e)| event_line(*t, e)).collect();
+            let _ = reply.send(ClientResponse::EventLines(lines));
         }
         if live {
             self.event_streams.push(reply);
@@ -331,7 +361,18 @@ impl ServerCore {
             self.next_worker_id += 1;
         }
         for job in self.jobs.values_mut() {
-            job.multi_node.clear();
+            let running: Vec<TaskId> = job
+                .multi_node
+                .keys()
+                .copied()
+                .filter(|t| {
+                    job.index_of(*t)
+                        .is_some_and(|i| job.tasks[i].status == TaskStatus::Running)
+                })
+                .collect();
+            for t in running {
+                job.multi_node.remove(&t);
+            }
             for idx in 0..job.tasks.len() {
                 if job.tasks[idx].status == TaskStatus::Running {
                     job.set_status(idx, TaskStatus::Waiting);
@@ -379,7 +420,8 @@ impl ServerCore {
                     self.workers.get(id).is_some_and(|w| w.connected)
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
-                JournalEvent::Counters { .. } => false,
+                JournalEvent::Counters { .. } | JournalEvent::WorkerOverview { .. } => false,
+                JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
             })
             .collect();
         let counters = JournalEvent::Counters {

@@ -18,8 +18,13 @@ impl ServerCore {
         self.on_results(late_results);
         let id = self.next_worker_id;
         let deadline = config.time_limit_ms.map(|t| self.now.saturating_add(t));
-        self.scheduler
-            .add_worker(id, &config.resources, config.group.clone(), deadline);
+        self.scheduler.add_worker(
+            id,
+            &config.resources,
+            config.group.clone(),
+            deadline,
+            config.min_utilization,
+        );
         log::info!("Worker {id} registered from {}", config.hostname);
         let hostname = config.hostname.clone();
         let info = WorkerInfo {
@@ -29,7 +34,10 @@ impl ServerCore {
             started_at: self.now,
             ended_at: None,
             running_tasks: 0,
+            multi_node_main: None,
+            reserved: false,
             last_task_started: None,
+            overview: None,
         };
         self.workers.insert(
             id,
@@ -39,15 +47,18 @@ impl ServerCore {
                 bodies_sent: Default::default(),
                 last_heartbeat: self.now,
                 leaving: None,
+                reserved: false,
             },
         );
         let registered = ToWorker::Registered {
             worker_id: id,
             server_uid: self.info.server_uid.clone(),
             server_idle_timeout_ms: self.config.idle_timeout_ms,
+            server_has_journal: self.journal.is_some(),
         };
         self.outbox.control(id, registered);
         self.commit(JournalEvent::WorkerConnected { id, hostname });
+        self.alloc_worker_connected(id);
         self.needs_schedule = true;
         id
     }
@@ -72,6 +83,7 @@ impl ServerCore {
                 message,
             }),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
+            FromWorker::Overview(state) => self.on_overview(id, *state),
             FromWorker::Leaving(reason) => {
                 if let Some(w) = self.workers.get_mut(&id) {
                     w.leaving = Some(reason);
@@ -118,17 +130,19 @@ impl ServerCore {
         for event in self.lost_worker_events(id, reason) {
             self.commit(event);
         }
+        self.alloc_worker_lost(id, reason);
     }
 
-    /// The events of losing a worker: the loss, then each execution it ran, counted as a crash
-    /// when the worker died (connection or heartbeat lost).
+    /// The events of losing a worker: the loss, then each execution that ends with it (a
+    /// multi-node task only with its main node), counted as a crash when the worker died
+    /// (connection or heartbeat lost).
     pub fn lost_worker_events(&self, id: WorkerId, reason: WorkerState) -> Vec<JournalEvent> {
         let crash = matches!(
             reason,
             WorkerState::ConnectionLost | WorkerState::HeartbeatLost
         );
         let mut events = vec![JournalEvent::WorkerLost { id, reason }];
-        for TaskKey { job, task } in self.scheduler.tasks_on(id) {
+        for TaskKey { job, task } in self.scheduler.tasks_lost_with(id) {
             events.push(match crash {
                 true => JournalEvent::TaskCrashed { job, task },
                 false => JournalEvent::TaskRequeued { job, task },
@@ -225,6 +239,20 @@ impl ServerCore {
         for a in self.scheduler.schedule(self.now) {
             self.start_task(a);
         }
+        self.sync_reservations();
+    }
+
+    /// Tells workers that became held for a multi-node task, or stopped being held, so a held
+    /// worker does not stop on its idle timeout.
+    fn sync_reservations(&mut self) {
+        for (id, w) in self.workers.iter_mut() {
+            let held = self.scheduler.multi_node_role(*id) == Some(false)
+                || self.scheduler.is_held_for_multi_node(*id);
+            if w.connected && held != w.reserved {
+                w.reserved = held;
+                self.outbox.control(*id, ToWorker::SetReserved(held));
+            }
+        }
     }
 
     fn start_task(&mut self, a: Assignment) {
@@ -265,6 +293,11 @@ impl ServerCore {
             allocation: a.allocation,
             nodes,
         };
+        for w in &a.workers {
+            if let Some(worker) = self.workers.get_mut(w) {
+                worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
+            }
+        }
         let root = a.workers[0];
         let Some(worker) = self.workers.get_mut(&root) else {
             return;

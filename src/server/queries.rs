@@ -6,6 +6,10 @@ use crate::common::idset::IdSet;
 use crate::common::placeholders;
 use crate::protocol::messages::*;
 
+/// Most tasks one answer lists: building more would take hundreds of MiB and exceed the frame
+/// limit anyway, so the client is asked to select fewer instead.
+pub const MAX_LISTED_TASKS: u64 = 1_000_000;
+
 impl ServerCore {
     /// `hq job info`, `hq task list/info`: the selected jobs, with the tasks that `tasks`
     /// selects (`None`: all, with `include_tasks`).
@@ -16,6 +20,19 @@ impl ServerCore {
         tasks: Option<&IdSet>,
     ) -> ClientResponse {
         let (ids, missing) = selector.select(&self.jobs);
+        if include_tasks {
+            let listed: u64 = ids
+                .iter()
+                .filter_map(|id| self.jobs.get(id))
+                .map(|j| j.count_in(tasks))
+                .sum();
+            if listed > MAX_LISTED_TASKS {
+                return ClientResponse::Error(format!(
+                    "the selection has {listed} tasks, but one answer lists at most {MAX_LISTED_TASKS}; select fewer jobs, or fewer tasks with `--tasks` (e.g. `hq task list {} --tasks 0-999999`)",
+                    ids.first().copied().unwrap_or(1)
+                ));
+            }
+        }
         let jobs = ids
             .iter()
             .filter_map(|id| self.jobs.get(id))
@@ -27,6 +44,16 @@ impl ServerCore {
     /// The failed tasks of the selected jobs with their errors and resolved paths.
     pub(super) fn failed_tasks(&self, selector: &IdSelector) -> ClientResponse {
         let (ids, missing) = selector.select(&self.jobs);
+        let failed: u64 = ids
+            .iter()
+            .filter_map(|id| self.jobs.get(id))
+            .map(|j| j.stats.failed as u64)
+            .sum();
+        if failed > MAX_LISTED_TASKS {
+            return ClientResponse::Error(format!(
+                "the selection has {failed} failed tasks, but one answer lists at most {MAX_LISTED_TASKS}; select fewer jobs"
+            ));
+        }
         let jobs = ids
             .iter()
             .filter_map(|id| self.jobs.get(id))
@@ -127,8 +154,41 @@ impl ServerCore {
             .map(|(id, w)| {
                 let mut info = w.info.clone();
                 info.running_tasks = self.scheduler.running_on(*id) as u32;
+                info.multi_node_main = self.scheduler.multi_node_role(*id);
+                info.reserved = self.scheduler.is_held_for_multi_node(*id);
                 info
             })
             .collect()
+    }
+
+    /// `hq server debug-dump`: the server's state in JSON. The scheduler's part is under
+    /// `tako`, the key the reference (whose scheduler is the `tako` crate) uses, so scripts
+    /// that look for it find it.
+    pub(super) fn debug_dump(&self) -> serde_json::Value {
+        let jobs: Vec<serde_json::Value> = self
+            .jobs
+            .values()
+            .map(|j| {
+                let stats = &j.stats;
+                serde_json::json!({
+                    "id": j.id, "name": j.name, "is_open": j.is_open, "tasks": j.tasks.len(),
+                    "waiting": stats.waiting, "running": stats.running, "finished": stats.finished,
+                    "failed": stats.failed, "canceled": stats.canceled,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "hyperqueue": {
+                "server_uid": self.info.server_uid,
+                "version": self.info.version,
+                "now": self.now,
+                "next_job_id": self.next_job_id,
+                "next_worker_id": self.next_worker_id,
+                "journal": self.journal.as_ref().map(|j| j.path().display().to_string()),
+                "jobs": jobs,
+                "workers": self.worker_infos(),
+            },
+            "tako": self.scheduler.dump(),
+        })
     }
 }

@@ -67,6 +67,7 @@ impl ServerCore {
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),
             ClientRequest::ServerInfo => ClientResponse::ServerInfo(self.info.clone()),
+            ClientRequest::DebugDump => ClientResponse::DebugDump(self.debug_dump().to_string()),
             ClientRequest::JournalFlush => match self.journal.is_some() {
                 true => match self.flush_journal(true) {
                     Ok(()) => ClientResponse::Ok,
@@ -78,10 +79,22 @@ impl ServerCore {
                 Ok(()) => ClientResponse::Ok,
                 Err(e) => ClientResponse::Error(e),
             },
+            ClientRequest::Dashboard { view } => {
+                self.dashboard_subscribe(view, reply);
+                return After::Nothing;
+            }
+            ClientRequest::DashboardView(view) => {
+                self.dashboard_view(view, &reply);
+                return After::Nothing;
+            }
             ClientRequest::JournalEvents { live } => {
                 self.stream_events(live, reply);
                 return After::Nothing;
             }
+            ClientRequest::Alloc(req) => match self.alloc_request(req, &reply) {
+                Some(response) => response,
+                None => return After::Nothing,
+            },
             ClientRequest::StopServer => {
                 self.outbox.reply(&reply, ClientResponse::Ok);
                 return After::StopServer;

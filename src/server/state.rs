@@ -85,7 +85,7 @@ pub struct Job {
     pub tasks: Vec<Task>,
     pub errors: HashMap<TaskId, String>,
     pub dependents: HashMap<TaskId, Vec<TaskId>>,
-    /// All nodes of running multi-node tasks.
+    /// All nodes of multi-node tasks that run or have run (kept until the task waits again).
     pub multi_node: HashMap<TaskId, Vec<WorkerId>>,
     /// Counters by internal status (an assigned task counts as running).
     pub stats: TaskStats,
@@ -131,11 +131,29 @@ impl Job {
         let Some(set) = selected else {
             return Box::new(self.tasks.iter());
         };
-        Box::new(set.ranges().iter().flat_map(move |&(s, e)| {
-            let from = self.tasks.partition_point(|t| t.id < s);
-            let to = self.tasks.partition_point(|t| t.id <= e);
-            self.tasks[from..to].iter()
-        }))
+        Box::new(
+            set.ranges()
+                .iter()
+                .flat_map(move |&(s, e)| self.tasks_between(s, e).iter()),
+        )
+    }
+
+    /// The tasks with IDs in `start..=end` (binary search in the sorted list).
+    fn tasks_between(&self, start: TaskId, end: TaskId) -> &[Task] {
+        let from = self.tasks.partition_point(|t| t.id < start);
+        let to = self.tasks.partition_point(|t| t.id <= end);
+        &self.tasks[from..to]
+    }
+
+    /// How many tasks [`Job::tasks_in`] yields, without visiting them.
+    pub fn count_in(&self, selected: Option<&IdSet>) -> u64 {
+        let Some(set) = selected else {
+            return self.tasks.len() as u64;
+        };
+        set.ranges()
+            .iter()
+            .map(|&(s, e)| self.tasks_between(s, e).len() as u64)
+            .sum()
     }
 
     pub fn task_mut(&mut self, task: TaskId) -> Option<&mut Task> {
@@ -449,10 +467,9 @@ impl Job {
         );
         for task in self.multi_node.keys() {
             let status = self.index_of(*task).map(|i| self.tasks[i].status);
-            assert_eq!(
-                status,
-                Some(TaskStatus::Running),
-                "job {}: multi-node task {task}",
+            assert!(
+                status.is_some_and(|s| s != TaskStatus::Waiting),
+                "job {}: multi-node task {task} is {status:?}",
                 self.id
             );
         }

@@ -2,9 +2,12 @@
 //! processes, reports results in batches, and stops on idle timeout, time limit or request.
 
 pub mod env;
+pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
+pub mod manager;
 mod notify;
+pub mod overview;
 pub mod reaper;
 pub mod spawn;
 pub mod streamer;
@@ -32,6 +35,12 @@ pub struct WorkerOptions {
     pub idle_timeout: Option<Duration>,
     pub time_limit: Option<Duration>,
     pub on_server_lost: String,
+    /// `--min-utilization` (0 to 1).
+    pub min_utilization: crate::resources::ResourceAmount,
+    /// The PBS/Slurm allocation the worker runs in.
+    pub allocation: Option<WorkerAllocation>,
+    /// Period of hardware reports (`--overview-interval`); `None` = off.
+    pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
     pub noop_tasks: bool,
 }
@@ -62,7 +71,20 @@ pub enum WorkerExit {
     IdleTimeout,
     TimeLimit,
     ServerLost,
+    /// Stopped by SIGINT: the server was told (`STOPPED`).
     Signal,
+    /// Terminated by SIGTERM: tasks were killed and the connection dropped without a goodbye,
+    /// so the server sees `CONNECTION LOST`, as for a worker killed by the OS.
+    Terminated,
+}
+
+/// How the local shutdown request (a signal, or `hq run` ending) wants the worker to go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Tell the server, which records `STOPPED` and requeues the tasks without a crash.
+    Stop,
+    /// Leave without a word (SIGTERM): the server records `CONNECTION LOST`.
+    Terminate,
 }
 
 type ExecutionKey = (JobId, TaskId, InstanceId);
@@ -81,67 +103,96 @@ struct TaskSenders {
     started: mpsc::UnboundedSender<ExecutionKey>,
 }
 
+/// The program tasks see as `$HQ`, when it is not this executable: the Python package's `hq`
+/// command runs inside the interpreter, so its executable is `python`.
+static HQ_BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets what tasks see as `$HQ` (once per process; later calls are ignored).
+pub fn set_hq_binary(path: String) {
+    let _ = HQ_BINARY.set(path);
+}
+
+fn hq_binary() -> String {
+    match HQ_BINARY.get() {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hq".into()),
+    }
+}
+
 /// Connects, registers and runs until the worker stops; `on_registered` sees the ID and config.
 pub async fn run(
     opts: WorkerOptions,
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl std::future::Future<Output = Shutdown>,
 ) -> Result<WorkerExit, WorkerError> {
-    let (sender, receiver, worker_id, config, server_uid, server_idle_timeout_ms) =
-        register(&opts, &[]).await?;
-    on_registered(worker_id, &config);
+    let reg = register(&opts, &[], Duration::ZERO).await?;
+    on_registered(reg.worker_id, &reg.config);
     let ctx = Arc::new(WorkerContext {
-        worker_id,
-        server_uid,
+        worker_id: reg.worker_id,
+        server_uid: reg.server_uid,
         hostname: opts.hostname.clone(),
         work_dir: opts.work_dir.clone(),
         resources: opts.resources.clone(),
-        hq_path: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "hq".into()),
+        hq_path: hq_binary(),
     });
     let idle_timeout = opts
         .idle_timeout
-        .or(server_idle_timeout_ms.map(Duration::from_millis));
+        .or(reg.server_idle_timeout_ms.map(Duration::from_millis));
+    let overview = opts.overview_interval.map(|every| {
+        let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
+        let gpus = overview::GpuKinds {
+            nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
+            amd: has(crate::resources::AMD_GPU_RESOURCE_NAME),
+        };
+        overview::spawn(every, gpus)
+    });
     let (notify_tx, notify_rx) = mpsc::unbounded_channel();
     let mut lp = WorkerLoop {
         ctx,
+        overview,
         opts,
         idle_timeout,
         bodies: HashMap::new(),
         running: HashMap::new(),
         late: Vec::new(),
+        reserved: false,
         started: Instant::now(),
         notify_socket: notify::listen(notify_tx).unwrap_or_default(),
         notify_rx,
     };
     let mut shutdown = Box::pin(shutdown);
-    let (mut sender, mut receiver) = (sender, receiver);
+    let (mut sender, mut receiver) = (reg.sender, reg.receiver);
+    let mut server_has_journal = reg.server_has_journal;
     loop {
         let exit = lp.run(sender, receiver, &mut shutdown).await?;
-        if exit != WorkerExit::ServerLost || lp.opts.on_server_lost != "finish-running" {
+        // Without a journal a new server would not know this worker's tasks: nothing to wait for.
+        if exit != WorkerExit::ServerLost
+            || lp.opts.on_server_lost != "finish-running"
+            || !server_has_journal
+        {
             return Ok(exit);
         }
         // Running tasks have finished; wait for a server restored from its journal.
         let wait = lp.idle_timeout.unwrap_or(RECONNECT_WINDOW);
         log::warn!("Lost the connection to the server; trying to reconnect for {wait:?}");
-        let Some(conn) = reconnect(&lp.opts, wait, &lp.late).await else {
+        let Some(reg) = reconnect(&lp.opts, wait, &lp.late, lp.started.elapsed()).await else {
             return Ok(exit);
         };
         lp.late.clear();
-        let (s, r, id, _, uid, _) = conn;
-        log::info!("Reconnected to the server as worker {id}");
+        log::info!("Reconnected to the server as worker {}", reg.worker_id);
         let old = &lp.ctx;
         lp.ctx = Arc::new(WorkerContext {
-            worker_id: id,
-            server_uid: uid,
+            worker_id: reg.worker_id,
+            server_uid: reg.server_uid,
             hostname: old.hostname.clone(),
             work_dir: old.work_dir.clone(),
             resources: old.resources.clone(),
             hq_path: old.hq_path.clone(),
         });
-
-        (sender, receiver) = (s, r);
+        server_has_journal = reg.server_has_journal;
+        (sender, receiver) = (reg.sender, reg.receiver);
     }
 }
 
@@ -149,33 +200,41 @@ pub async fn run(
 /// when it has no idle timeout.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 
-type Registration = (
-    FrameSender,
-    FrameReceiver,
-    WorkerId,
-    WorkerConfiguration,
-    String,
-    Option<u64>,
-);
+/// A registered connection and what the server said about itself.
+struct Registration {
+    sender: FrameSender,
+    receiver: FrameReceiver,
+    worker_id: WorkerId,
+    config: WorkerConfiguration,
+    server_uid: String,
+    server_idle_timeout_ms: Option<u64>,
+    server_has_journal: bool,
+}
 
 /// Retries registration until it succeeds or `window` passes.
 async fn reconnect(
     opts: &WorkerOptions,
     window: Duration,
     late: &[TaskResult],
+    lived: Duration,
 ) -> Option<Registration> {
     let deadline = Instant::now() + window;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(conn) = register(opts, late).await {
+        if let Ok(conn) = register(opts, late, lived).await {
             return Some(conn);
         }
     }
     None
 }
 
-/// Connects to the server named by the server directory and registers.
-async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registration, WorkerError> {
+/// Connects to the server named by the server directory and registers; `lived` is how long the
+/// worker has run (a reconnecting worker reports the rest of its time limit).
+async fn register(
+    opts: &WorkerOptions,
+    late: &[TaskResult],
+    lived: Duration,
+) -> Result<Registration, WorkerError> {
     let dir = serverdir::resolve_active_dir(&opts.server_dir);
     let record = serverdir::read_access(&dir)?
         .ok_or_else(|| WorkerError::NoServer(opts.server_dir.clone()))?;
@@ -195,6 +254,7 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
             addr: addr.clone(),
             source,
         })?;
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
     let (mut sender, mut receiver) = handshake(stream, "worker", "server", key.as_ref()).await?;
     std::fs::create_dir_all(&opts.work_dir).ok();
     let config = WorkerConfiguration {
@@ -204,15 +264,20 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         resources: opts.resources.clone(),
         heartbeat_ms: opts.heartbeat.as_millis() as u64,
         idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
-        time_limit_ms: opts.time_limit.map(|d| d.as_millis() as u64),
+        time_limit_ms: opts
+            .time_limit
+            .map(|d| d.saturating_sub(lived).as_millis() as u64),
         on_server_lost: opts.on_server_lost.clone(),
         pid: std::process::id(),
-        listen_address: format!("{}:0", opts.hostname),
+        listen_address: format!("{}:{local_port}", opts.hostname),
+        min_utilization: opts.min_utilization,
+        allocation: opts.allocation.clone(),
+        overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();
     sender
         .send(&FromWorker::Register {
-            config: config.clone(),
+            config: Box::new(config.clone()),
             late_results,
         })
         .await?;
@@ -220,28 +285,44 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         worker_id,
         server_uid,
         server_idle_timeout_ms,
+        server_has_journal,
     }) = receiver.recv().await?
     else {
         return Err(WorkerError::Refused);
     };
-    Ok((
+    Ok(Registration {
         sender,
         receiver,
         worker_id,
         config,
         server_uid,
         server_idle_timeout_ms,
-    ))
+        server_has_journal,
+    })
+}
+
+/// The next hardware report; never resolves when reports are off.
+async fn next_report(
+    rx: &mut Option<mpsc::UnboundedReceiver<Box<HwState>>>,
+) -> Option<Box<HwState>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 struct WorkerLoop {
     ctx: Arc<WorkerContext>,
+    /// Hardware reports from the overview thread (`--overview-interval`).
+    overview: Option<mpsc::UnboundedReceiver<Box<HwState>>>,
     opts: WorkerOptions,
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
     running: RunningTasks,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
+    /// Held for a multi-node task (`SetReserved`): no idle timeout meanwhile.
+    reserved: bool,
     started: Instant,
     /// Name of the `hq task notify` listener (empty: none) and its requests.
     notify_socket: String,
@@ -253,7 +334,7 @@ impl WorkerLoop {
         &mut self,
         mut sender: FrameSender,
         mut receiver: FrameReceiver,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl std::future::Future<Output = Shutdown>,
     ) -> Result<WorkerExit, WorkerError> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskResult>();
         let (started_tx, mut started_rx) = mpsc::unbounded_channel::<ExecutionKey>();
@@ -268,11 +349,19 @@ impl WorkerLoop {
         let mut check = tokio::time::interval(Duration::from_millis(200));
         // Taken out for the loop (the select below borrows it), put back at the end.
         let mut notify_rx = std::mem::replace(&mut self.notify_rx, mpsc::unbounded_channel().1);
+        let mut overview = self.overview.take();
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
+                Some(state) = next_report(&mut overview) => {
+                    sender.send(&FromWorker::Overview(state)).await?;
+                }
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
+                    Ok(Some(ToWorker::SetReserved(held))) => {
+                        self.reserved = held;
+                        idle_since = Instant::now();
+                    }
                     Ok(Some(msg)) => self.on_message(msg, &senders),
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
@@ -319,12 +408,16 @@ impl WorkerLoop {
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
                         break WorkerExit::TimeLimit;
                     }
-                    if self.running.is_empty() && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                    let idle = self.running.is_empty() && !self.reserved;
+                    if idle && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
                         break WorkerExit::IdleTimeout;
                     }
                 }
-                _ = &mut shutdown => {
+                how = &mut shutdown => {
+                    if how == Shutdown::Terminate {
+                        break WorkerExit::Terminated;
+                    }
                     let _ = sender.send(&FromWorker::Leaving(WorkerState::Stopped)).await;
                     break WorkerExit::Signal;
                 }
@@ -334,6 +427,7 @@ impl WorkerLoop {
             }
         };
         self.notify_rx = notify_rx;
+        self.overview = overview;
         self.stop_all(&mut done_rx).await;
         Ok(exit)
     }
@@ -374,7 +468,7 @@ impl WorkerLoop {
                 }
             }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
-            ToWorker::Registered { .. } | ToWorker::Stop => {}
+            ToWorker::Registered { .. } | ToWorker::Stop | ToWorker::SetReserved(_) => {}
         }
     }
 

@@ -283,3 +283,29 @@ fn show_prints_a_line_written_in_pieces_once() {
         serde_json::json!([{"id": 0, "finished": true, "stdout": "Ok\nnext\n"}])
     );
 }
+
+#[test]
+fn cat_of_a_job_that_wrote_nothing_says_so() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let job = env.submit(&["--stream", "quiet", "--array", "1-2", "--", "true"]);
+    env.wait_job(job);
+    let j = job.to_string();
+    let r = env.run(&["output-log", "quiet", "cat", &j, "stdout"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert!(
+        r.stderr.contains(&format!(
+            "Job {job} wrote nothing to stdout (2 tasks, all empty)"
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["output-log", "quiet", "cat", "99", "stdout"]);
+    assert!(
+        r.stderr.contains(&format!(
+            "Job 99 has no streams in this directory (jobs here: {job})"
+        )),
+        "{}",
+        r.stderr
+    );
+}

@@ -160,3 +160,33 @@ fn a_journal_that_cannot_be_written_refuses_requests_and_changes_nothing() {
     assert_eq!(next, kept + 1);
     h.check_restore();
 }
+
+#[test]
+fn details_of_more_tasks_than_one_answer_carries_are_refused() {
+    let mut h = Harness::new();
+    let job = h.submit(new_job(vec![group("0-1000000", body("1"))]));
+    let ask = |h: &mut Harness, tasks: Option<IdSet>| {
+        h.request(ClientRequest::JobDetail {
+            selector: IdSelector::Ids(IdSet::from_range(job, job)),
+            include_tasks: true,
+            tasks,
+        })
+    };
+    let reply = ask(&mut h, None);
+    assert!(
+        matches!(&reply, ClientResponse::Error(e) if e.contains("1000001 tasks") && e.contains("--tasks")),
+        "{reply:?}"
+    );
+    let ClientResponse::JobDetails { jobs, .. } = ask(&mut h, Some(IdSet::from_range(10, 19)))
+    else {
+        panic!()
+    };
+    assert_eq!(jobs[0].tasks.len(), 10);
+    // Without tasks, the summary of any job is fine.
+    let reply = h.request(ClientRequest::JobDetail {
+        selector: IdSelector::All,
+        include_tasks: false,
+        tasks: None,
+    });
+    assert!(matches!(reply, ClientResponse::JobDetails { .. }));
+}

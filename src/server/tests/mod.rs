@@ -2,6 +2,7 @@
 //! the outbox is inspected, `sanity_check` runs after every round, and every test ends by
 //! replaying its journal into a fresh core and comparing the two states.
 
+mod dashboard;
 mod lifecycle;
 mod limits;
 mod starts;
@@ -138,12 +139,10 @@ impl Harness {
     }
 
     pub fn add_worker(&mut self, cpus: &str) -> WorkerId {
-        let resources = ResourceDescriptor {
-            resources: vec![ResourceDescriptorItem {
-                name: "cpus".into(),
-                kind: parse_cpu_definition(cpus).unwrap(),
-            }],
-        };
+        let resources = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+            name: "cpus".into(),
+            kind: parse_cpu_definition(cpus).unwrap(),
+        }]);
         let config = WorkerConfiguration {
             hostname: "node".into(),
             work_dir: "/tmp".into(),
@@ -155,6 +154,9 @@ impl Harness {
             on_server_lost: "stop".into(),
             pid: 1,
             listen_address: String::new(),
+            min_utilization: Default::default(),
+            allocation: None,
+            overview_interval_ms: None,
         };
         self.core.register_worker(config, vec![])
     }

@@ -110,9 +110,13 @@ fn canceled_tasks_of_a_job_leave_the_rest_running() {
     let waiting = if running == 3 { 2 } else { 3 };
     let mut tasks = IdSet::from_range(running, running);
     tasks = tasks.union(&IdSet::from_range(waiting, waiting));
-    h.core.commit(crate::server::journal::JournalEvent::TaskCanceled { job, tasks });
+    h.core
+        .commit(crate::server::journal::JournalEvent::TaskCanceled { job, tasks });
     let msgs = h.round();
-    assert!(msgs.iter().any(|(_, m)| matches!(m, ToWorker::Cancel(_))), "{msgs:?}");
+    assert!(
+        msgs.iter().any(|(_, m)| matches!(m, ToWorker::Cancel(_))),
+        "{msgs:?}"
+    );
     assert_eq!(h.status(job, running), TaskStatus::Canceled);
     assert_eq!(h.status(job, waiting), TaskStatus::Canceled);
     // The freed CPU goes to one of the two tasks left, in the same round.

@@ -16,6 +16,8 @@ pub struct HqEnv {
     pub dir: tempfile::TempDir,
     pub server_dir: PathBuf,
     children: Vec<Child>,
+    /// Variables set for every process this environment starts.
+    envs: Vec<(String, String)>,
 }
 
 /// A finished command.
@@ -49,6 +51,7 @@ impl HqEnv {
             dir,
             server_dir,
             children: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
@@ -91,13 +94,47 @@ impl HqEnv {
             .env_remove("HQ_OUTPUT_MODE")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Sets a variable for every process started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.envs.retain(|(k, _)| k != key);
+        self.envs.push((key.to_string(), value.to_string()));
+    }
+
+    /// Puts `dir` in front of `PATH` for every process started from now on.
+    pub fn prepend_path(&mut self, dir: &Path) {
+        let current = self
+            .envs
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
+        self.set_env("PATH", &format!("{}:{current}", dir.display()));
     }
 
     /// Runs a client command to completion (bounded by [`TIMEOUT`]).
     pub fn run(&self, args: &[&str]) -> Run {
         let child = self
             .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hq");
+        wait_output(child, TIMEOUT, args)
+    }
+
+    /// Like [`Self::run`], with extra environment variables.
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = self.cmd(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -146,10 +183,18 @@ impl HqEnv {
 
     /// Starts a long-running `hq` process (server, worker) owned by this environment.
     pub fn spawn(&mut self, args: &[&str]) -> u32 {
+        self.spawn_env(args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    pub fn spawn_env(&mut self, args: &[&str], vars: &[(&str, String)]) -> u32 {
         let log = self.file(&format!("proc-{}.log", self.children.len()));
         let log = std::fs::File::create(log).unwrap();
-        let child = self
-            .cmd(args)
+        let mut cmd = self.cmd(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -182,13 +227,18 @@ impl HqEnv {
 
     /// Starts a worker and waits until the server lists it.
     pub fn start_worker(&mut self, extra: &[&str]) -> u32 {
+        self.start_worker_env(extra, &[])
+    }
+
+    /// [`start_worker`](Self::start_worker) with extra environment variables.
+    pub fn start_worker_env(&mut self, extra: &[&str], vars: &[(&str, String)]) -> u32 {
         let before = self.worker_count();
         let mut args = vec!["worker", "start", "--no-detect-resources"];
         if !extra.iter().any(|a| a.starts_with("--cpus")) {
             args.extend_from_slice(&["--cpus", "2"]);
         }
         args.extend_from_slice(extra);
-        let pid = self.spawn(&args);
+        let pid = self.spawn_env(&args, vars);
         let env = &*self;
         wait_until("the worker to register", || env.worker_count() > before);
         pid

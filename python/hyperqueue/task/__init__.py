@@ -1,0 +1,1 @@
+"""Tasks of a job: external programs and Python functions."""

@@ -9,18 +9,16 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use hyperqueue::resources::descriptor::{parse_cpu_definition, parse_resource_definition};
 use hyperqueue::resources::{
-    AllocationRequest, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
+    AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
     ResourceRequestVariants,
 };
 use hyperqueue::scheduler::{Scheduler, TaskKey};
 
 fn worker() -> ResourceDescriptor {
-    let mut d = ResourceDescriptor {
-        resources: vec![ResourceDescriptorItem {
-            name: "cpus".into(),
-            kind: parse_cpu_definition("2x64").unwrap(),
-        }],
-    };
+    let mut d = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+        name: "cpus".into(),
+        kind: parse_cpu_definition("2x64").unwrap(),
+    }]);
     d.add("gpus", parse_resource_definition("[0,1,2,3]").unwrap())
         .unwrap();
     d
@@ -57,7 +55,7 @@ fn setup(tasks: u32) -> Scheduler {
     let mut s = Scheduler::new();
     let desc = worker();
     for w in 1..=tasks / 100 {
-        s.add_worker(w, &desc, "default".into(), None);
+        s.add_worker(w, &desc, "default".into(), None, ResourceAmount::ZERO);
     }
     let n_reqs = tasks / 100;
     let n_prios = (tasks / 10_000).max(1);

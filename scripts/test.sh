@@ -18,6 +18,19 @@ if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+shared=${HQ_SHARED_DIR:-../shared}
+
+# A real single-node Slurm for the autoalloc tests (they also need python3 for the PBS
+# stand-in). As root it is started here and stopped on exit, and the Slurm tests must not skip;
+# elsewhere they skip with a message.
+if [ "$(id -u)" = 0 ]; then
+  echo "== Slurm (single node, for the autoalloc tests)"
+  [ -f "$shared/slurm/start-slurm.sh" ] || { echo "error: $shared/slurm/start-slurm.sh not found (set HQ_SHARED_DIR)" >&2; exit 1; }
+  trap 'bash "$shared/slurm/stop-slurm.sh" >/dev/null 2>&1 || true' EXIT
+  # More CPUs than the machine has, so concurrent tests' allocations do not wait for each other.
+  SLURM_LOCAL_CPUS=${SLURM_LOCAL_CPUS:-8} bash "$shared/slurm/start-slurm.sh"
+  export HQ_REQUIRE_SLURM=1
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --check
@@ -41,7 +54,6 @@ echo "== cargo clippy/test --features hwloc (library only)"
 cargo clippy --locked --features hwloc --lib -- -D warnings
 cargo test --locked --features hwloc --lib
 echo "== conformance: the original HyperQueue's CLI suite, with the expected failures"
-shared=${HQ_SHARED_DIR:-../shared}
 [ -x "$shared/hq-conformance/run.sh" ] || { echo "error: $shared/hq-conformance/run.sh not found (set HQ_SHARED_DIR)" >&2; exit 1; }
 cargo build --locked --release
 # A work folder per checkout, so parallel checkouts do not share one.

@@ -1,6 +1,7 @@
 //! hyperqueue: one binary (`hq`) that is the server, the worker and the client of a meta-scheduler
 //! for HPC clusters. `main.rs` only dispatches into [`cli`].
 
+pub mod autoalloc;
 pub mod cli;
 pub mod client;
 pub mod common;

@@ -293,7 +293,7 @@ fn wait(
         Some(_) => Some(&mut on_progress),
         None => None,
     };
-    let mut waiting = Box::pin(s.wait_for_jobs(selector, false, progress));
+    let mut waiting = Box::pin(s.wait_for_jobs(selector, false, progress, None));
     let outcome = loop {
         let step = py.detach(|| {
             runtime.block_on(async {

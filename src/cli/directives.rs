@@ -91,7 +91,7 @@ pub fn apply(
         "off" => return Ok((opts, command)),
         "stdin" if !opts.stdin => {
             return Err(CliError::Usage(
-                "`--directives stdin` requires `--stdin`".into(),
+                "You have to use `--stdin` when you specify `--directives=stdin`".into(),
             ));
         }
         "stdin" => {
@@ -204,6 +204,7 @@ fn merge(cli: SubmitOpts, file: SubmitOpts) -> SubmitOpts {
         job: cli.job.or(file.job),
         wait: cli.wait || file.wait,
         progress: cli.progress || file.progress,
+        on_notify: cli.on_notify.or(file.on_notify),
     }
 }
 

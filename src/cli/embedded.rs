@@ -76,7 +76,10 @@ impl EmbeddedCluster {
             heartbeat: Duration::from_secs(8),
             idle_timeout: None,
             time_limit: None,
+            retract_check_interval: Duration::from_secs(30),
             on_server_lost: "stop".into(),
+            min_utilization: crate::resources::ResourceAmount::ZERO,
+            allocation: None,
             overview_interval: None,
             noop_tasks: false,
         };
@@ -88,6 +91,7 @@ impl EmbeddedCluster {
             };
             if let Err(e) = crate::worker::run(wopts, on_registered, async move {
                 let _ = stop_worker_rx.await;
+                crate::worker::Shutdown::Stop
             })
             .await
             {
@@ -198,7 +202,9 @@ fn print_outputs(details: &[JobDetail]) {
         .collect();
     let path_of = |job: &JobDetail, t: &TaskDetail| {
         let body = &job.groups[t.group as usize].body;
-        super::job_print::resolved_path(job, t, body, true).filter(|_| t.started_at.is_some())
+        super::job_print::execution_paths(job, t, body)
+            .stdout
+            .filter(|_| t.started_at.is_some())
     };
     if tasks.len() > SMALL_JOB {
         if let Some(path) = tasks.first().and_then(|(j, t)| path_of(j, t)) {

@@ -135,6 +135,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 without_close,
                 WaitStyle::Silent,
                 &out,
+                None,
             )
             .await?;
             report_end(&mut session, &result, &out).await;
@@ -146,7 +147,15 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         JobCommand::Progress { selector } => {
             let selector = parse_selector(&selector)?;
             let mut session = connect(g).await?;
-            let result = wait(&mut session, selector, false, WaitStyle::Progress, &out).await?;
+            let result = wait(
+                &mut session,
+                selector,
+                false,
+                WaitStyle::Progress,
+                &out,
+                None,
+            )
+            .await?;
             report_end(&mut session, &result, &out).await;
             if out.mode == OutputMode::Json {
                 out.json(&serde_json::json!({}));
@@ -187,7 +196,11 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("invalid `--tasks`: {e}")))?;
             let states = task_status.as_deref().map(parse_task_states).transpose()?;
+            let named = matches!(selector, IdSelector::Ids(_));
             let jobs = details(g, selector, tasks.clone()).await?;
+            if jobs.is_empty() && !named {
+                log::warn!("No jobs were found");
+            }
             cat(
                 &jobs,
                 &channel,
@@ -222,7 +235,7 @@ pub async fn details(
     tasks: Option<IdSet>,
 ) -> Result<Vec<JobDetail>, CliError> {
     let JobDetails { jobs, missing } = connect(g).await?.job_details(selector, true, tasks).await?;
-    log_not_found("Job", &missing);
+    log_not_found(log::Level::Error, "Job", &missing);
     Ok(jobs)
 }
 
@@ -235,6 +248,13 @@ fn cat(
 ) -> CliResult {
     let mut stdout = std::io::stdout().lock();
     for job in jobs {
+        if let Some(selected) = tasks {
+            let present: std::collections::HashSet<TaskId> =
+                job.tasks.iter().map(|t| t.id).collect();
+            for id in selected.iter().filter(|id| !present.contains(id)) {
+                log::warn!("Task {id} of job {} not found", job.info.id);
+            }
+        }
         for t in &job.tasks {
             if tasks.is_some_and(|s| !s.contains(t.id))
                 || states.is_some_and(|s| !s.contains(&t.status))
@@ -242,7 +262,13 @@ fn cat(
                 continue;
             }
             let body = &job.groups[t.group as usize].body;
-            let path = match super::job_print::resolved_path(job, t, body, channel == "stdout") {
+            let paths = super::job_print::execution_paths(job, t, body);
+            let path = if channel == "stdout" {
+                paths.stdout
+            } else {
+                paths.stderr
+            };
+            let path = match path {
                 Some(p) if t.started_at.is_some() => p,
                 _ => {
                     log::warn!("Task {} has no `{channel}` stream associated with it", t.id);

@@ -3,7 +3,7 @@
 use super::output::*;
 use crate::common::duration::format_duration;
 use crate::common::idset::IdSet;
-use crate::common::placeholders;
+use crate::common::placeholders::{self, TaskPaths, Values};
 use crate::protocol::messages::*;
 use std::time::Duration;
 
@@ -97,10 +97,11 @@ pub fn print_job_list(
                 println!("* = Open jobs");
             }
             if shown.len() < jobs.len() {
-                println!(
-                    "There are {} jobs in total. Use `--all` to display all jobs.",
-                    jobs.len()
-                );
+                let total = match jobs.len() {
+                    1 => "There is 1 job in total.".to_string(),
+                    n => format!("There are {n} jobs in total."),
+                };
+                println!("{total} Use `--all` to display all jobs.");
             }
         }
     }
@@ -147,23 +148,17 @@ pub fn print_summary(out: &Out, jobs: &[JobInfo]) {
     }
 }
 
-/// The path of a task's stdout/stderr with every placeholder the client can know filled in.
-pub fn resolved_path(
-    job: &JobDetail,
-    t: &TaskDetail,
-    body: &TaskBody,
-    stdout: bool,
-) -> Option<String> {
-    let paths = placeholders::task_paths(&job.submit_dir, &body.program, t.id, t.instance);
-    if stdout {
-        paths.stdout
-    } else {
-        paths.stderr
+/// Where an execution of a started task ran and wrote: the paths the server stored (resolved at
+/// submit) with the execution's placeholders filled.
+pub fn execution_paths(job: &JobDetail, t: &TaskDetail, body: &TaskBody) -> TaskPaths {
+    let values = Values {
+        job_id: Some(job.info.id),
+        submit_dir: Some(&job.submit_dir),
+        job_name: Some(&job.info.name),
+        ..Values::default()
     }
-}
-
-pub fn resolved_cwd(job: &JobDetail, t: &TaskDetail, body: &TaskBody) -> String {
-    placeholders::task_paths(&job.submit_dir, &body.program, t.id, t.instance).cwd
+    .with_execution(t.id, t.instance);
+    placeholders::execution_paths(&body.program, &values)
 }
 
 pub fn stdio_text(def: &StdioDef) -> String {
@@ -174,17 +169,13 @@ pub fn stdio_text(def: &StdioDef) -> String {
     }
 }
 
+/// The `Resources` cell: one `name: request` line per resource, `nodes: N`, `[weight: W]`; the
+/// time request is not shown here (as in the reference; JSON has it as `min_time`).
 pub fn resources_text(r: &crate::resources::ResourceRequestVariants) -> String {
     let one = |v: &crate::resources::ResourceRequest| {
         let mut lines = crate::resources::fit::request_parts(v);
         if v.weight != crate::resources::ResourceAmount::ONE {
             lines.push(format!("[weight: {}]", v.weight));
-        }
-        if v.min_time_secs > 0 {
-            lines.push(format!(
-                "[time request: {}]",
-                format_duration(Duration::from_secs(v.min_time_secs))
-            ));
         }
         lines.join("\n")
     };
@@ -250,31 +241,30 @@ fn progress_cell(out: &Out, s: &TaskStats) -> String {
     lines.join("\n")
 }
 
+/// A task as JSON: `id` and `state`; once it has started, where and when it ran; `error` if it
+/// failed. Counters of past executions appear once there were any.
 pub fn task_json(job: &JobDetail, t: &TaskDetail) -> serde_json::Value {
     let body = &job.groups[t.group as usize].body;
-    let started = t.started_at.is_some();
-    let path = |stdout: bool| match if stdout {
-        &body.program.stdout
-    } else {
-        &body.program.stderr
-    } {
-        StdioDef::Null => serde_json::Value::Null,
-        StdioDef::Stream => "<pipe>".into(),
-        StdioDef::File { .. } => resolved_path(job, t, body, stdout).into(),
-    };
-    let mut v = serde_json::json!({
-        "id": t.id,
-        "state": task_status_word(t.status),
-        "started_at": t.started_at.map(format_iso),
-        "finished_at": t.finished_at.map(format_iso),
-        "instance_id": t.instance,
-        "crash_count": t.crash_count,
-        "retries": t.retries,
-    });
-    if started {
-        v["cwd"] = resolved_cwd(job, t, body).into();
-        v["stdout"] = path(true);
-        v["stderr"] = path(false);
+    let mut v = serde_json::json!({"id": t.id, "state": task_status_word(t.status)});
+    if let Some(started) = t.started_at {
+        let paths = execution_paths(job, t, body);
+        let path = |def: &StdioDef, path: Option<String>| match def {
+            StdioDef::Null => serde_json::Value::Null,
+            StdioDef::Stream => "<pipe>".into(),
+            StdioDef::File { .. } => path.into(),
+        };
+        v["started_at"] = format_iso(started).into();
+        v["cwd"] = paths.cwd.into();
+        v["stdout"] = path(&body.program.stdout, paths.stdout);
+        v["stderr"] = path(&body.program.stderr, paths.stderr);
+        v["instance_id"] = t.instance.into();
+    }
+    if let Some(finished) = t.finished_at {
+        v["finished_at"] = format_iso(finished).into();
+    }
+    if t.started_at.is_some() || t.crash_count > 0 || t.retries > 0 {
+        v["crash_count"] = t.crash_count.into();
+        v["retries"] = t.retries.into();
     }
     match t.workers.as_slice() {
         [] => {}
@@ -287,9 +277,10 @@ pub fn task_json(job: &JobDetail, t: &TaskDetail) -> serde_json::Value {
     v
 }
 
+/// A submitted body as JSON; `max_retries` (an extension) only when it is used.
 fn body_json(body: &TaskBody) -> serde_json::Value {
     let p = &body.program;
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "program": {"args": p.args, "env": p.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                     "cwd": p.cwd, "stdout": stdio_text(&p.stdout), "stderr": stdio_text(&p.stderr)},
         "resources": body.resources.variants.iter().map(|v| serde_json::json!({
@@ -301,8 +292,11 @@ fn body_json(body: &TaskBody) -> serde_json::Value {
         "time_limit": body.time_limit_ms.map(|t| t as f64 / 1000.0),
         "task_dir": body.task_dir,
         "crash_limit": match body.crash_limit { CrashLimit::Limit(n) => serde_json::Value::from(n), other => crash_limit_text(other).into() },
-        "max_retries": body.max_retries,
-    })
+    });
+    if body.max_retries > 0 {
+        v["max_retries"] = body.max_retries.into();
+    }
+    v
 }
 
 fn request_json(r: &crate::resources::AllocationRequest) -> serde_json::Value {
@@ -323,7 +317,6 @@ pub fn job_detail_json(j: &JobDetail) -> serde_json::Value {
         "max_fails": j.max_fails,
         "started_at": format_iso(j.submitted_at),
         "finished_at": j.completed_at.map(format_iso),
-        "submit_dir": j.submit_dir,
         "submits": j.groups.iter().map(|g| if g.ids.len() == 1 && j.groups.len() > 1 {
             serde_json::json!({"graph": [body_json(&g.body)]})
         } else {
@@ -351,17 +344,16 @@ fn print_one_job(out: &Out, j: &JobDetail) {
     } else {
         progress_cell(out, &info.stats)
     };
-    let mut hosts: Vec<String> = Vec::new();
-    for t in &j.tasks {
-        for (_, h) in &t.workers {
-            if !hosts.contains(h) {
-                hosts.push(h.clone());
-            }
-        }
-    }
+    // Workers that ran a task, by ID; comma-separated without spaces, as the reference prints.
+    let hosts: std::collections::BTreeMap<WorkerId, &str> = j
+        .tasks
+        .iter()
+        .flat_map(|t| t.workers.iter().map(|(w, h)| (*w, h.as_str())))
+        .collect();
+    let shown: Vec<&str> = hosts.values().take(2).copied().collect();
     let workers = match hosts.len() {
-        0..=2 => hosts.join(", "),
-        n => format!("{}, {}, … ({n} total)", hosts[0], hosts[1]),
+        0..=2 => shown.join(","),
+        n => format!("{}, … ({n} total)", shown.join(",")),
     };
     let mut rows = vec![
         ("ID", info.id.to_string()),

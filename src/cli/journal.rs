@@ -91,8 +91,8 @@ fn export(path: &PathBuf) -> CliResult {
     }
     let mut stdout = std::io::stdout().lock();
     for (time, event) in &replay.events {
-        crate::journal::write_json_line(&mut stdout, *time, event)
-            .map_err(|e| CliError::Runtime(format!("cannot write: {e}")))?;
+        let line = crate::server::journal::event_line(*time, event);
+        writeln!(stdout, "{line}").map_err(|e| CliError::Runtime(format!("cannot write: {e}")))?;
     }
     let _ = stdout.flush();
     log::info!("Outputted {} events", replay.events.len());

@@ -52,6 +52,7 @@ pub fn fold(events: &[(u64, JournalEvent)], from: Option<u64>, to: Option<u64>) 
                 task,
                 instance,
                 workers,
+                ..
             } => {
                 d.started += 1;
                 running.insert(
@@ -198,6 +199,7 @@ mod tests {
                     task,
                     instance: 0,
                     workers: vec![2],
+                    variant: 0,
                 },
             )
         };

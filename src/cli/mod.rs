@@ -2,13 +2,18 @@
 //! spec says to "also accept", and the mapping of errors to exit codes.
 
 mod aliases;
+mod alloc;
+mod alloc_print;
 mod dashboard;
+mod deploy_ssh;
 mod directives;
 mod embedded;
+mod explain;
 mod job;
 mod job_print;
 mod journal;
 mod journal_report;
+mod notify;
 
 pub mod output;
 mod output_log;
@@ -108,6 +113,9 @@ pub enum Command {
     /// Inspect and maintain the server's event journal
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Automatic allocation: queues that submit Slurm/PBS jobs starting workers on demand
+    #[command(subcommand)]
+    Alloc(alloc::AllocCommand),
     /// Watch jobs, tasks, workers and their hardware in a terminal UI
     Dashboard(dashboard::DashboardArgs),
     /// Read the stream files that `--stream` jobs write (no server needed)
@@ -166,6 +174,16 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Command::Server(server::ServerCommand::Start(_))
             | Command::Worker(worker::WorkerCommand::Start(_))
     );
+    // Client commands die quietly on a closed pipe (`hq job list | head`). Processes that feed
+    // tasks' stdin (server, worker, `hq run`) keep SIGPIPE ignored, so a task that stops reading
+    // its input gets only that write failed.
+    let runs_tasks = current_thread || matches!(&opts.command, Command::Run(_));
+    if !runs_tasks {
+        // SAFETY: resetting a signal disposition before the runtime starts any thread.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let mut builder = if current_thread {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -205,6 +223,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Task(cmd) => task::run(&g, cmd).await,
         Command::Run(args) => run::run(&g, *args).await,
         Command::Journal(cmd) => journal::run(&g, cmd).await,
+        Command::Alloc(cmd) => alloc::run(&g, cmd).await,
         Command::OutputLog(args) => output_log::run(&g, args),
         Command::Dashboard(args) => dashboard::run(&g, args).await,
         Command::GenerateCompletion { shell } => {

@@ -173,11 +173,11 @@ pub fn print_horizontal(out: &Out, header: &[&str], rows: Vec<Vec<String>>) {
 
 /// Emits the log lines a server command produced.
 /// Logs IDs that were selected but do not exist: `Job 7 not found`, `Jobs 6-4294967295 not found`.
-pub fn log_not_found(what: &str, missing: &crate::common::idset::IdSet) {
+pub fn log_not_found(level: log::Level, what: &str, missing: &crate::common::idset::IdSet) {
     match missing.len() {
         0 => {}
-        1 => log::error!("{what} {missing} not found"),
-        _ => log::error!("{what}s {missing} not found"),
+        1 => log::log!(level, "{what} {missing} not found"),
+        _ => log::log!(level, "{what}s {missing} not found"),
     }
 }
 

@@ -6,7 +6,7 @@ use super::{CliError, CliResult, GlobalOpts};
 use crate::common::hwsummary::human_size;
 use crate::common::idset::IdSet;
 use crate::protocol::messages::{JobId, TaskId};
-use crate::stream::reader::{load_dir, OutputLog};
+use crate::stream::reader::{load_dir, InstanceLog, OutputLog, ShownChunk};
 use crate::stream::Channel;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
@@ -96,19 +96,42 @@ pub fn run(g: &GlobalOpts, args: OutputLogArgs) -> CliResult {
                 &log,
                 job,
                 channel,
-                task_filter(task)?.as_ref(),
+                task_filter(task)?.as_deref(),
                 allow_unfinished,
             )
         }
-        OutputLogCommand::Export { job, task } => export(&log, job, task_filter(task)?.as_ref()),
+        OutputLogCommand::Export { job, task } => export(&log, job, task_filter(task)?.as_deref()),
     }
 }
 
-fn task_filter(task: Option<String>) -> Result<Option<IdSet>, CliError> {
-    task.map(|t| {
-        IdSet::parse(&t).map_err(|e| CliError::Usage(format!("invalid task selector `{t}`: {e}")))
-    })
-    .transpose()
+/// `--task`: the IDs in the order given (`3-4,2` is 3, 4, 2), each once.
+fn task_filter(task: Option<String>) -> Result<Option<Vec<TaskId>>, CliError> {
+    let Some(text) = task else {
+        return Ok(None);
+    };
+    let mut ids = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for part in text.split(',') {
+        let set = IdSet::parse(part)
+            .map_err(|e| CliError::Usage(format!("invalid task selector `{text}`: {e}")))?;
+        ids.extend(set.iter().filter(|id| seen.insert(*id)));
+    }
+    Ok(Some(ids))
+}
+
+/// The tasks of `job` to print: all by task ID, or the selected ones in the selector's order.
+fn selection<'a>(
+    log: &'a OutputLog,
+    job: JobId,
+    tasks: Option<&[TaskId]>,
+) -> Vec<(TaskId, &'a InstanceLog)> {
+    match tasks {
+        None => log.job_tasks(job).collect(),
+        Some(ids) => ids
+            .iter()
+            .filter_map(|t| log.task(job, *t).map(|i| (*t, i)))
+            .collect(),
+    }
 }
 
 /// `[JOB] CHANNEL` (+ `--job`): without a job, DIR must hold exactly one.
@@ -222,39 +245,49 @@ fn show(out: &Out, log: &OutputLog, job: Option<JobId>, channel: Option<Channel>
     let job_w = chunks.iter().map(|c| width(c.job)).max().unwrap_or(1);
     let task_w = chunks.iter().map(|c| width(c.task)).max().unwrap_or(1);
     let mut stdout = std::io::stdout().lock();
-    for c in &chunks {
-        let prefix = format!(
-            "{:0job_w$}.{:0task_w$}:{}> ",
-            c.job,
-            c.task,
-            c.channel.index()
-        );
-        for line in c.chunk.data.split_inclusive(|b| *b == b'\n') {
-            let _ = stdout.write_all(prefix.as_bytes());
-            let _ = stdout.write_all(line);
-            if line.last() != Some(&b'\n') {
-                let _ = stdout.write_all(b"\n");
-            }
+    for ((job, task, channel), line) in lines(&chunks) {
+        let prefix = format!("{job:0job_w$}.{task:0task_w$}:{}> ", channel.index());
+        let _ = stdout.write_all(prefix.as_bytes());
+        let _ = stdout.write_all(&line);
+        if line.last() != Some(&b'\n') {
+            let _ = stdout.write_all(b"\n");
         }
     }
     stdout.flush().map_err(|e| CliError::Runtime(e.to_string()))
 }
 
-fn selected(task: TaskId, tasks: Option<&IdSet>) -> bool {
-    tasks.is_none_or(|s| s.contains(task))
+type StreamKey = (JobId, TaskId, Channel);
+
+/// The lines of time-ordered chunks, each printed once its newline arrives: a line that a task
+/// wrote in pieces (`Ok`, then `\n`) is one line, not two. Unterminated rests come last.
+fn lines(chunks: &[ShownChunk]) -> Vec<(StreamKey, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending: Vec<(StreamKey, Vec<u8>)> = Vec::new();
+    let mut index: std::collections::HashMap<StreamKey, usize> = Default::default();
+    for c in chunks {
+        let key = (c.job, c.task, c.channel);
+        let i = *index.entry(key).or_insert_with(|| {
+            pending.push((key, Vec::new()));
+            pending.len() - 1
+        });
+        let buf = &mut pending[i].1;
+        buf.extend_from_slice(&c.chunk.data);
+        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            out.push((key, buf.drain(..=end).collect()));
+        }
+    }
+    out.extend(pending.into_iter().filter(|(_, rest)| !rest.is_empty()));
+    out
 }
 
 fn cat(
     log: &OutputLog,
     job: JobId,
     channel: Channel,
-    tasks: Option<&IdSet>,
+    tasks: Option<&[TaskId]>,
     allow_unfinished: bool,
 ) -> CliResult {
-    let selection: Vec<_> = log
-        .job_tasks(job)
-        .filter(|(t, _)| selected(*t, tasks))
-        .collect();
+    let selection = selection(log, job, tasks);
     if !allow_unfinished {
         if let Some((t, _)) = selection.iter().find(|(_, i)| !i.finished()) {
             return Err(CliError::Runtime(format!(
@@ -294,14 +327,14 @@ fn cat(
     Ok(())
 }
 
-fn export(log: &OutputLog, job: JobId, tasks: Option<&IdSet>) -> CliResult {
-    let items: Vec<_> = log
-        .job_tasks(job)
-        .filter(|(t, _)| selected(*t, tasks))
+fn export(log: &OutputLog, job: JobId, tasks: Option<&[TaskId]>) -> CliResult {
+    let items: Vec<_> = selection(log, job, tasks)
+        .into_iter()
         .map(|(t, instance)| {
             let mut item = serde_json::json!({"id": t, "finished": instance.finished()});
             for ch in [Channel::Stdout, Channel::Stderr] {
-                if let Some(c) = instance.channel(ch) {
+                // A channel appears only when the task wrote something to it.
+                if let Some(c) = instance.channel(ch).filter(|c| c.size > 0) {
                     item[ch.name()] = String::from_utf8_lossy(&c.content()).into();
                 }
             }
@@ -313,4 +346,48 @@ fn export(log: &OutputLog, job: JobId, tasks: Option<&IdSet>) -> CliResult {
         serde_json::to_string_pretty(&items).unwrap_or_default()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::reader::Chunk;
+
+    #[test]
+    fn lines_written_in_pieces_are_shown_whole() {
+        let chunk = |seq, data: &[u8]| Chunk {
+            time_ms: seq as u64,
+            seq,
+            data: data.to_vec(),
+        };
+        let data = [
+            chunk(0, b"O"),
+            chunk(1, b"Error\n"),
+            chunk(2, b"k\n"),
+            chunk(3, b"a\nb"),
+        ];
+        let shown = |i: usize, channel| ShownChunk {
+            job: 1,
+            task: 0,
+            channel,
+            chunk: &data[i],
+        };
+        let chunks = [
+            shown(0, Channel::Stdout),
+            shown(1, Channel::Stderr),
+            shown(2, Channel::Stdout),
+            shown(3, Channel::Stdout),
+        ];
+        let got: Vec<(Channel, String)> = lines(&chunks)
+            .into_iter()
+            .map(|((_, _, c), l)| (c, String::from_utf8(l).unwrap()))
+            .collect();
+        let want = [
+            (Channel::Stderr, "Error\n"),
+            (Channel::Stdout, "Ok\n"),
+            (Channel::Stdout, "a\n"),
+            (Channel::Stdout, "b"),
+        ];
+        assert_eq!(got, want.map(|(c, l)| (c, l.to_string())));
+    }
 }

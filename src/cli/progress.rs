@@ -95,6 +95,7 @@ pub async fn wait(
     without_close: bool,
     style: WaitStyle,
     out: &Out,
+    callbacks: Option<&super::notify::Callbacks>,
 ) -> Result<WaitResult, CliError> {
     let show = out.mode == OutputMode::Cli;
     let mut reporter = Reporter::new(std::io::stderr().is_terminal());
@@ -113,12 +114,19 @@ pub async fn wait(
         };
         let callback: Option<&mut (dyn FnMut(&WaitProgress) + Send)> =
             show.then_some(&mut on_progress);
+        let mut on_notify = |n: TaskNotification| {
+            if let Some(c) = callbacks {
+                c.push(n);
+            }
+        };
+        let notify: Option<&mut (dyn FnMut(TaskNotification) + Send)> =
+            callbacks.is_some().then_some(&mut on_notify);
         session
-            .wait_for_jobs(selector, without_close, callback)
+            .wait_for_jobs(selector, without_close, callback, notify)
             .await?
     };
     reporter.finish(&result.state);
-    super::output::log_not_found("Job", &result.missing);
+    super::output::log_not_found(log::Level::Error, "Job", &result.missing);
     if show && !announced && style == WaitStyle::Progress {
         // Every selected job was already completed (or there were none).
         log::warn!("There are no jobs to wait for");

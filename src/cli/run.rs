@@ -77,7 +77,7 @@ async fn run_on(
     };
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
-    let result = wait(&mut session, selector.clone(), false, style, out).await?;
+    let result = wait(&mut session, selector.clone(), false, style, out, None).await?;
     // Only what the summary shows: the tasks of a small job (their output is printed), or the
     // first task of a larger one (where the output went); never every task of a huge job.
     let summary = session.job_details(selector.clone(), false, None).await?;

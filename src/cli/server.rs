@@ -27,6 +27,11 @@ pub enum ServerCommand {
     },
     /// Write an access file (keys, hosts, ports) without starting a server
     GenerateAccess(GenerateAccessArgs),
+    /// Write the server's internal state (jobs, workers, scheduler) as JSON to a file
+    DebugDump {
+        /// Where to write it
+        path: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -109,6 +114,13 @@ pub async fn run(g: &GlobalOpts, cmd: ServerCommand) -> CliResult {
         }
         ServerCommand::Wait { timeout } => wait(g, timeout).await,
         ServerCommand::GenerateAccess(args) => generate_access(args),
+        ServerCommand::DebugDump { path } => {
+            let dump = connect(g).await?.debug_dump().await?;
+            std::fs::write(&path, dump)
+                .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+            log::info!("Server state written to {}", path.display());
+            Ok(())
+        }
     }
 }
 
@@ -190,14 +202,23 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
+    worker_shutdown_signal().await;
+}
+
+/// Resolves on SIGINT (a stop) or SIGTERM (a termination), saying which.
+pub async fn worker_shutdown_signal() -> crate::worker::Shutdown {
+    use crate::worker::Shutdown;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return Shutdown::Stop;
+        }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => Shutdown::Stop,
+        _ = term.recv() => Shutdown::Terminate,
     }
 }
 
@@ -236,7 +257,7 @@ fn generate_access(args: GenerateAccessArgs) -> CliResult {
     let uid = serverdir::new_server_uid();
     let full = AccessRecord {
         version: HQ_VERSION.into(),
-        server_uid: uid.clone(),
+        server_uid: uid,
         client: Some(client.clone()),
         worker: Some(worker.clone()),
     };
@@ -245,7 +266,7 @@ fn generate_access(args: GenerateAccessArgs) -> CliResult {
     if let Some(path) = args.client_file {
         let rec = AccessRecord {
             version: HQ_VERSION.into(),
-            server_uid: uid.clone(),
+            server_uid: String::new(),
             client: Some(client),
             worker: None,
         };
@@ -254,7 +275,7 @@ fn generate_access(args: GenerateAccessArgs) -> CliResult {
     if let Some(path) = args.worker_file {
         let rec = AccessRecord {
             version: HQ_VERSION.into(),
-            server_uid: uid,
+            server_uid: String::new(),
             client: None,
             worker: Some(worker),
         };

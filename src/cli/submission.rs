@@ -34,10 +34,29 @@ pub struct SubmitFileArgs {
 /// `hq submit`.
 pub async fn run(g: &GlobalOpts, args: SubmitArgs) -> CliResult {
     let (opts, command) = super::directives::apply(args.opts, args.command)?;
+    let on_notify = match &opts.on_notify {
+        Some(_) if !opts.wait => {
+            return Err(CliError::Usage("`--on-notify` requires `--wait`".into()))
+        }
+        Some(cmd) => Some(super::notify::parse_command(cmd)?),
+        None => None,
+    };
     let request = build_request(&opts, &command)?;
     let mut session = connect(g).await?;
-    send_and_report(&mut session, request, opts.wait, opts.progress, &g.out()).await?;
-    Ok(())
+    let callbacks = on_notify.map(super::notify::Callbacks::start);
+    let result = send_and_report(
+        &mut session,
+        request,
+        opts.wait,
+        opts.progress,
+        &g.out(),
+        callbacks.as_ref(),
+    )
+    .await;
+    if let Some(c) = callbacks {
+        c.finish().await;
+    }
+    result.map(|_| ())
 }
 
 /// `hq job submit-file`.
@@ -47,7 +66,15 @@ pub async fn submit_file(g: &GlobalOpts, args: SubmitFileArgs) -> CliResult {
     }
     let request = plan_file(&args.file, args.job)?;
     let mut session = connect(g).await?;
-    send_and_report(&mut session, request, args.wait, args.progress, &g.out()).await?;
+    send_and_report(
+        &mut session,
+        request,
+        args.wait,
+        args.progress,
+        &g.out(),
+        None,
+    )
+    .await?;
     Ok(())
 }
 
@@ -58,6 +85,7 @@ pub async fn send_and_report(
     wait_for_it: bool,
     progress: bool,
     out: &Out,
+    callbacks: Option<&super::notify::Callbacks>,
 ) -> Result<JobId, CliError> {
     let job = session.submit(request).await?;
     print_submitted(out, job, !(wait_for_it || progress));
@@ -68,7 +96,7 @@ pub async fn send_and_report(
             WaitStyle::Silent
         };
         let selector = IdSelector::Ids(IdSet::from_range(job, job));
-        let result = wait(session, selector, false, style, out).await?;
+        let result = wait(session, selector, false, style, out, callbacks).await?;
         report_end(session, &result, out).await;
         if out.mode == OutputMode::Json {
             out.json(&serde_json::json!({ "id": job }));

@@ -102,6 +102,10 @@ pub struct SubmitOpts {
     /// Show a progress bar until the job completes
     #[arg(long)]
     pub progress: bool,
+    /// With `--wait`: run CMD (split as a shell would) with each message a task sends by
+    /// `hq task notify MESSAGE`, appended as the last argument
+    #[arg(long, value_name = "CMD")]
+    pub on_notify: Option<String>,
 }
 
 /// All of stdin, read once (`--stdin`; `--directives stdin` parses the same bytes).
@@ -321,11 +325,7 @@ fn build_body(o: &SubmitOpts, command: &[String]) -> Result<TaskBody, CliError> 
         ));
     }
     let cwd = o.cwd.clone().unwrap_or_else(|| "%{SUBMIT_DIR}".into());
-    if placeholders::names(&cwd).iter().any(|n| n == "CWD") {
-        return Err(usage(
-            "invalid value for `--cwd`: it may not contain the %{CWD} placeholder",
-        ));
-    }
+    placeholders::check_cwd(&cwd).map_err(|e| usage(e.to_string()))?;
     let mut env: Vec<(String, String)> = Vec::new();
     for item in &o.env {
         let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
@@ -390,26 +390,35 @@ fn request_variants(o: &SubmitOpts) -> Result<ResourceRequestVariants, CliError>
 
 fn warn_about_outputs(o: &SubmitOpts, body: &TaskBody, task_count: u64) {
     let p = &body.program;
-    let mut paths: Vec<&str> = vec![&p.cwd];
+    let cwd_has_task_id = placeholders::uses(&p.cwd, placeholders::TASK_ID);
+    let mut paths: Vec<(&str, &str)> = vec![];
     let mut files = 0;
-    for def in [&p.stdout, &p.stderr] {
+    for (channel, def) in [("stdout", &p.stdout), ("stderr", &p.stderr)] {
         if let StdioDef::File { path, .. } = def {
-            paths.push(path);
+            paths.push((channel, path));
             files += 1;
-            if task_count > 1
-                && !path.contains("%{TASK_ID}")
-                && !(path.contains("%{CWD}") && p.cwd.contains("%{TASK_ID}"))
-            {
-                log::warn!("The path `{path}` does not contain %{{TASK_ID}}, so all tasks of the array will write into the same file");
+            let per_task = placeholders::uses(path, placeholders::TASK_ID)
+                || (cwd_has_task_id && placeholders::uses(path, placeholders::CWD));
+            if task_count > 1 && !per_task {
+                log::warn!(
+                    "You have submitted an array job, but the `{channel}` path does not contain the task ID placeholder.\n\
+                     Individual tasks might thus overwrite the file. Consider adding `%{{TASK_ID}}` to the `--{channel}` value."
+                );
             }
         }
     }
+    paths.push(("working directory", &p.cwd));
     if let Some(s) = &o.stream {
-        paths.push(s);
+        paths.insert(0, ("log", s));
     }
-    for path in paths {
-        for name in placeholders::unknown(path) {
-            log::warn!("Found unknown placeholder `%{{{name}}}` in `{path}`");
+    for (what, path) in paths {
+        match placeholders::unknown(path).as_slice() {
+            [] => {}
+            [one] => log::warn!("Found unknown placeholder `{one}` in {what} path"),
+            many => log::warn!(
+                "Found unknown placeholders `{}` in {what} path",
+                many.join(", ")
+            ),
         }
     }
     let total = files as u64 * task_count;

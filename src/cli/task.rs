@@ -36,6 +36,9 @@ pub enum TaskCommand {
     },
     /// Explain why a task can or cannot run now
     Explain { job: JobId, task: TaskId },
+    /// Inside a running task: send MESSAGE (at most 1 KiB) to the clients waiting for its job
+    /// with `hq submit --wait --on-notify CMD`
+    Notify { message: String },
 }
 
 pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
@@ -72,14 +75,16 @@ pub async fn run(g: &GlobalOpts, cmd: TaskCommand) -> CliResult {
                 let chosen: Vec<&TaskDetail> =
                     job.tasks.iter().filter(|t| tasks.contains(t.id)).collect();
                 let found = IdSet::from_ids(chosen.iter().map(|t| t.id));
-                log_not_found("Task", &tasks.difference(&found));
+                // A missing task is a warning (the reference's level); a missing job an error.
+                log_not_found(log::Level::Warn, "Task", &tasks.difference(&found));
                 print_info(&out, job, &chosen, verbose);
             }
             Ok(())
         }
+        TaskCommand::Notify { message } => super::notify::send(message).await,
         TaskCommand::Explain { job, task } => {
             let explanation = connect(g).await?.explain_task(job, task).await?;
-            print_explain(&out, &explanation);
+            super::explain::print_explain(&out, &explanation);
             Ok(())
         }
     }
@@ -170,14 +175,20 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                 }
                 let body = &job.groups[t.group as usize].body;
                 let p = &body.program;
-                let started = t.started_at.is_some();
-                let stdio = |stdout: bool| {
-                    let def = if stdout { &p.stdout } else { &p.stderr };
-                    match def {
-                        StdioDef::File { .. } if started => {
-                            resolved_path(job, t, body, stdout).unwrap_or_default()
-                        }
-                        other => stdio_text(other),
+                // Paths are known once the task has started (its instance is then fixed).
+                let (cwd, stdout, stderr) = match t.started_at {
+                    None => Default::default(),
+                    Some(_) => {
+                        let paths = execution_paths(job, t, body);
+                        let stdio = |def: &StdioDef, path: Option<String>| match def {
+                            StdioDef::File { .. } => path.unwrap_or_default(),
+                            other => stdio_text(other),
+                        };
+                        (
+                            paths.cwd,
+                            stdio(&p.stdout, paths.stdout),
+                            stdio(&p.stderr, paths.stderr),
+                        )
                     }
                 };
                 let mut error = t.error.clone().unwrap_or_default();
@@ -203,16 +214,9 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                         ("Start", t.started_at.map(format_local).unwrap_or_default()),
                         ("End", t.finished_at.map(format_local).unwrap_or_default()),
                         ("Makespan", makespan(t)),
-                        (
-                            "Workdir",
-                            if started {
-                                resolved_cwd(job, t, body)
-                            } else {
-                                p.cwd.clone()
-                            },
-                        ),
-                        ("Stdout", stdio(true)),
-                        ("Stderr", stdio(false)),
+                        ("Workdir", cwd),
+                        ("Stdout", stdout),
+                        ("Stderr", stderr),
                         (
                             "Time limit",
                             body.time_limit_ms
@@ -233,80 +237,5 @@ fn print_info(out: &Out, job: &JobDetail, tasks: &[&TaskDetail], verbose: bool) 
                 );
             }
         }
-    }
-}
-
-fn print_explain(out: &Out, e: &TaskExplanation) {
-    if out.mode == OutputMode::Json {
-        out.json(&serde_json::json!({
-            "task": e.task, "deps_total": e.deps_total, "deps_unfinished": e.deps_unfinished,
-            "workers": e.workers.iter().map(|w| serde_json::json!({"worker": w.worker, "runnable": w.runnable,
-                "checks": w.checks.iter().map(|c| serde_json::json!({"variant": c.0, "type": c.1, "provides": c.2, "request": c.3, "ok": c.4})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        }));
-        return;
-    }
-    if out.mode == OutputMode::Quiet {
-        return;
-    }
-    if e.deps_total == 0 {
-        println!(
-            "Task {} is ready to run because it has no dependencies.",
-            e.task
-        );
-    } else if e.deps_unfinished == 0 {
-        println!(
-            "Task {} is ready to run because its all {} dependencies are finished.",
-            e.task, e.deps_total
-        );
-    } else {
-        println!(
-            "Task {} is not ready to run, because {}/{} dependencies are not finished.",
-            e.task, e.deps_unfinished, e.deps_total
-        );
-    }
-    let runnable: Vec<String> = e
-        .workers
-        .iter()
-        .filter(|w| w.runnable)
-        .map(|w| w.worker.to_string())
-        .collect();
-    if runnable.is_empty() {
-        println!("There is no worker where the task can run.");
-    } else {
-        println!(
-            "The task can run on {} workers: {}",
-            runnable.len(),
-            runnable.join(",")
-        );
-    }
-    let rows: Vec<Vec<String>> = e
-        .workers
-        .iter()
-        .flat_map(|w| {
-            w.checks.iter().map(move |c| {
-                vec![
-                    w.worker.to_string(),
-                    if c.4 { "Yes" } else { "No" }.to_string(),
-                    c.0.to_string(),
-                    c.1.clone(),
-                    c.2.clone(),
-                    c.3.clone(),
-                ]
-            })
-        })
-        .collect();
-    if !rows.is_empty() {
-        print_horizontal(
-            out,
-            &[
-                "Worker Id",
-                "Runnable",
-                "Variant",
-                "Type",
-                "Provides",
-                "Request",
-            ],
-            rows,
-        );
     }
 }

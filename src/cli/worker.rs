@@ -1,15 +1,17 @@
-//! `hq worker start|stop|list|info|hwdetect`.
+//! `hq worker start|stop|list|info|hwdetect|address|wait` (`deploy-ssh` is in `deploy_ssh`).
 
 use super::output::{
     format_iso, format_local, print_horizontal, print_log_lines, print_vertical, Out, OutputMode,
 };
 use super::{connect, CliError, CliResult, GlobalOpts};
-use crate::common::duration::{format_duration, parse_duration};
+use crate::common::duration::{format_duration_ms, parse_duration};
 use crate::common::serverdir;
 use crate::protocol::messages::*;
+use crate::resources::coupling::{parse_coupling, resolve_coupling};
 use crate::resources::flags::{merge_worker_descriptor, worker_pools_from_cli};
-use crate::resources::ResourceDescriptor;
+use crate::resources::{ResourceAmount, ResourceDescriptor};
 use crate::worker::hwdetect::{detect_host, format_hwdetect, DetectKinds};
+use crate::worker::manager::{self, ManagerChoice};
 use crate::worker::{WorkerExit, WorkerOptions};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -44,6 +46,8 @@ pub enum WorkerCommand {
     Address { id: WorkerId },
     /// Wait until at least N workers are running
     Wait { count: usize },
+    /// Start a worker on every host of a file through `ssh`, and wait for them
+    DeploySsh(super::deploy_ssh::DeploySshArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,6 +58,11 @@ pub struct StartArgs {
     /// Extra resource pool `NAME=DEF` (repeatable)
     #[arg(long = "resource", value_name = "NAME=DEF")]
     pub resources: Vec<String>,
+    /// Affinity between groups of grouped pools: `RES1[G1]:RES2[G2][=W],...`
+    /// (e.g. `cpus[0]:gpus/nvidia[0],cpus[1]:gpus/nvidia[1]`); tasks asking for several coupled
+    /// pools get coupled groups when possible (always with `compact!`/`tight!`)
+    #[arg(long)]
+    pub coupling: Option<String>,
     /// Resource kinds to detect: `all`, `none`, or a list of cpus,mem,gpus/nvidia,gpus/amd
     #[arg(long, default_value = "all")]
     pub detect_resources: String,
@@ -84,16 +93,23 @@ pub struct StartArgs {
     /// What to do when the server goes away: `stop` or `finish-running`
     #[arg(long, alias = "on-worker-lost", default_value = "stop", value_parser = ["stop", "finish-running"])]
     pub on_server_lost: String,
-    /// `detect`, `none`, `pbs` or `slurm`
+    /// Read the allocation (ID, remaining walltime) from PBS or Slurm: `detect`, `none`,
+    /// `pbs` or `slurm`
     #[arg(long, default_value = "detect")]
-    pub manager: String,
+    pub manager: ManagerChoice,
     /// Period of hardware-usage reports (CPU, memory, network, disk, GPUs) shown by `hq worker
     /// info`, `hq journal stream` and `hq dashboard`; `0s` = off
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
-    /// Assign tasks only when at least this fraction of CPUs would be used (accepted)
-    #[arg(long, default_value = "0.0")]
-    pub min_utilization: f32,
+    /// How often tasks queued on this worker behind running ones (not started yet) are checked
+    /// against its remaining lifetime (`--time-limit`); those whose time request no longer fits
+    /// are handed back to the server for another worker
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub retract_check_interval: Duration,
+    /// Plan tasks on this worker only when at least this fraction (0 to 1) of its CPUs would
+    /// be busy
+    #[arg(long, default_value = "0.0", value_parser = parse_min_utilization)]
+    pub min_utilization: ResourceAmount,
     /// Benchmarks only: complete every task at once without starting it
     #[cfg(feature = "bench-noop")]
     #[arg(long, hide = true)]
@@ -132,7 +148,7 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
             let ids: std::collections::BTreeMap<u32, ()> =
                 workers.iter().map(|w| (w.id, ())).collect();
             let (chosen, missing) = selector.select(&ids);
-            super::output::log_not_found("Worker", &missing);
+            super::output::log_not_found(log::Level::Error, "Worker", &missing);
             let chosen: Vec<&WorkerInfo> =
                 workers.iter().filter(|w| chosen.contains(&w.id)).collect();
             print_info(&out, &chosen);
@@ -156,6 +172,7 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
                 None => Err(CliError::Runtime(format!("Worker {id} not found"))),
             }
         }
+        WorkerCommand::DeploySsh(args) => super::deploy_ssh::run(args).await,
         WorkerCommand::Wait { count } => {
             // Polls once per second, as the reference does.
             loop {
@@ -173,6 +190,16 @@ pub async fn run(g: &GlobalOpts, cmd: WorkerCommand) -> CliResult {
     }
 }
 
+/// `--min-utilization`: a fraction from 0 to 1 with at most 4 decimals.
+fn parse_min_utilization(text: &str) -> Result<ResourceAmount, String> {
+    let bad = || format!("`{text}` is not a fraction from 0 to 1 (e.g. `0.5`)");
+    let amount = ResourceAmount::parse(text).map_err(|_| bad())?;
+    if amount > ResourceAmount::ONE {
+        return Err(bad());
+    }
+    Ok(amount)
+}
+
 async fn fetch(g: &GlobalOpts) -> Result<Vec<WorkerInfo>, CliError> {
     Ok(connect(g).await?.worker_list().await?)
 }
@@ -185,12 +212,18 @@ pub fn build_resources(args: &StartArgs) -> Result<ResourceDescriptor, CliError>
         DetectKinds::parse(&args.detect_resources)
             .map_err(|e| CliError::Usage(format!("invalid value for `--detect-resources`: {e}")))?
     };
-    pools(
+    let mut desc = pools(
         args.cpus.as_deref(),
         &args.resources,
         kinds,
         args.no_hyper_threading,
-    )
+    )?;
+    if let Some(text) = &args.coupling {
+        let in_flag = |e: crate::resources::ResourceError| CliError::Usage(e.to_string());
+        let items = parse_coupling(text).map_err(in_flag)?;
+        desc.coupling = resolve_coupling(&items, &desc).map_err(in_flag)?;
+    }
+    Ok(desc)
 }
 
 /// `--cpus`/`--resource` definitions completed by detection of the other kinds (also used for
@@ -229,11 +262,21 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             base.join("work")
         }
     };
+    let allocation = manager::detect(args.manager, |name| std::env::var(name).ok())
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    // The worker stops before its allocation does.
+    let remaining = match &allocation {
+        Some(a) => manager::remaining_walltime(a).await,
+        None => None,
+    };
+    let time_limit = match (args.time_limit, remaining) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let group = args
         .group
         .clone()
-        .or_else(|| std::env::var("SLURM_JOB_ID").ok())
-        .or_else(|| std::env::var("PBS_JOBID").ok())
+        .or_else(|| allocation.as_ref().map(|a| a.id.clone()))
         .unwrap_or_else(|| "default".into());
     #[cfg(feature = "bench-noop")]
     let noop_tasks = args.noop_tasks;
@@ -247,8 +290,12 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         work_dir,
         heartbeat: args.heartbeat,
         idle_timeout: args.idle_timeout,
-        time_limit: args.time_limit,
+        time_limit,
+        // A zero period would make the check spin.
+        retract_check_interval: args.retract_check_interval.max(Duration::from_millis(100)),
         on_server_lost: args.on_server_lost.clone(),
+        min_utilization: args.min_utilization,
+        allocation,
         overview_interval: args.overview_interval.filter(|d| !d.is_zero()),
         noop_tasks,
     };
@@ -260,13 +307,15 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
             started_at: crate::server::now_ms(),
             ended_at: None,
             running_tasks: 0,
+            multi_node_main: None,
+            reserved: false,
             last_task_started: None,
             overview: None,
         };
         print_info(&out, &[&info]);
         log::info!("Worker {id} registered");
     };
-    let exit = crate::worker::run(opts, on_registered, super::server::shutdown_signal())
+    let exit = crate::worker::run(opts, on_registered, super::server::worker_shutdown_signal())
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     match exit {
@@ -283,6 +332,10 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         }
         WorkerExit::Stopped | WorkerExit::Signal => {
             log::info!("Worker stopped");
+            Ok(())
+        }
+        WorkerExit::Terminated => {
+            log::info!("Worker terminated (SIGTERM); its tasks were killed");
             Ok(())
         }
     }
@@ -305,29 +358,70 @@ pub fn state_word(s: WorkerState) -> &'static str {
 
 fn worker_json(w: &WorkerInfo) -> serde_json::Value {
     let c = &w.configuration;
-    serde_json::json!({
+    let secs = |ms: Option<u64>| ms.map(|t| t as f64 / 1000.0);
+    let runtime_info = match w.multi_node_main {
+        Some(main) => serde_json::json!({"MultiNodeTask": {"main_node": main}}),
+        None => serde_json::json!({"SingleNodeTasks": {
+            "assigned_tasks": w.running_tasks,
+            "running_tasks": w.running_tasks,
+            "is_reserved": w.reserved,
+        }}),
+    };
+    let mut v = serde_json::json!({
         "id": w.id,
-        "state": state_word(w.state),
         "started": format_iso(w.started_at),
         "ended": w.ended_at.map(|t| serde_json::json!({"at": format_iso(t)})),
         "configuration": {
             "heartbeat_interval": c.heartbeat_ms as f64 / 1000.0,
-            "idle_timeout": c.idle_timeout_ms.map(|t| t as f64 / 1000.0),
-            "time_limit": c.time_limit_ms.map(|t| t as f64 / 1000.0),
+            "idle_timeout": secs(c.idle_timeout_ms),
+            "time_limit": secs(c.time_limit_ms),
             "work_dir": c.work_dir,
             "hostname": c.hostname,
             "group": c.group,
             "listen_address": c.listen_address,
-            "resources": {"resources": c.resources.resources, "coupling": {"weights": []}},
+            "resources": c.resources,
             "on_server_lost": c.on_server_lost,
-            "min_utilization": 0.0,
-            "overview_interval": c.overview_interval_ms.map(|t| t as f64 / 1000.0),
+            "min_utilization": c.min_utilization.as_f64(),
         },
-        "overview": w.overview.as_ref().map(|state| serde_json::json!({"state": state})),
-        "allocation": null,
-        "runtime_info": {"SingleNodeTasks": {"assigned_tasks": w.running_tasks, "running_tasks": w.running_tasks, "is_reserved": false}},
+        "allocation": c.allocation.as_ref().map(|a| serde_json::json!({"manager": a.manager.display_name(), "id": a.id})),
+        "runtime_info": runtime_info,
         "last_task_started": w.last_task_started.map(|(j, t, at)| serde_json::json!({"job_id": j, "task_id": t, "time": format_iso(at)})),
-    })
+    });
+    // Hardware reports are ours: their keys appear only when reports are on, so the object
+    // is the reference's otherwise.
+    if let Some(ms) = c.overview_interval_ms {
+        v["configuration"]["overview_interval"] = (ms as f64 / 1000.0).into();
+    }
+    if let Some(state) = &w.overview {
+        v["overview"] = serde_json::json!({"state": state});
+    }
+    v
+}
+
+/// `Runtime Info` of `hq worker info`.
+fn runtime_info(w: &WorkerInfo) -> String {
+    match w.multi_node_main {
+        Some(true) => "running multinode task; main node".into(),
+        Some(false) => "running multinode task; secondary node".into(),
+        None if w.running_tasks == 0 => "assigned tasks: 0".into(),
+        // Tasks start when they are assigned, so both counts are the same.
+        None => format!("assigned tasks: {0}; running tasks: {0}", w.running_tasks),
+    }
+}
+
+/// `SLURM`/`PBS`/`None`, as the Manager column shows it.
+fn manager_name(c: &WorkerConfiguration) -> String {
+    match &c.allocation {
+        Some(a) => a.manager.display_name().to_uppercase(),
+        None => "None".into(),
+    }
+}
+
+fn manager_job_id(c: &WorkerConfiguration) -> String {
+    c.allocation
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| "N/A".into())
 }
 
 fn print_list(out: &Out, workers: &[WorkerInfo]) {
@@ -347,8 +441,8 @@ fn print_list(out: &Out, workers: &[WorkerInfo]) {
                         state_word(w.state).to_string(),
                         w.configuration.hostname.clone(),
                         w.configuration.resources.summary(),
-                        "None".into(),
-                        "N/A".into(),
+                        manager_name(&w.configuration),
+                        manager_job_id(&w.configuration),
                     ]
                 })
                 .collect();
@@ -381,15 +475,10 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                 }
                 let c = &w.configuration;
                 let opt_dur = |ms: Option<u64>| {
-                    ms.map(|m| format_duration(Duration::from_millis(m)))
+                    ms.map(|m| format_duration_ms(Duration::from_millis(m)))
                         .unwrap_or_else(|| "None".into())
                 };
-                let resources: Vec<String> = c
-                    .resources
-                    .resources
-                    .iter()
-                    .map(|r| format!("{}: {}", r.name, r.kind.summary(&r.name)))
-                    .collect();
+                let resources = c.resources.summary_lines();
                 print_vertical(
                     out,
                     vec![
@@ -401,7 +490,7 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         ("Working directory", c.work_dir.clone()),
                         (
                             "Heartbeat",
-                            format_duration(Duration::from_millis(c.heartbeat_ms)),
+                            format_duration_ms(Duration::from_millis(c.heartbeat_ms)),
                         ),
                         ("Idle timeout", opt_dur(c.idle_timeout_ms)),
                         ("Overview interval", opt_dur(c.overview_interval_ms)),
@@ -417,23 +506,15 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
                         ("Time Limit", opt_dur(c.time_limit_ms)),
                         ("Process pid", c.pid.to_string()),
                         ("Group", c.group.clone()),
-                        ("Manager", "None".into()),
-                        ("Manager Job ID", "N/A".into()),
+                        ("Manager", manager_name(c)),
+                        ("Manager Job ID", manager_job_id(c)),
                         (
                             "Last task started",
                             w.last_task_started
-                                .map(|(j, t, at)| {
-                                    format!("Job: {j}, Task: {t}; Time: {}", format_local(at))
-                                })
+                                .map(|(j, t, at)| format!("{j}@{t}; Time: {}", format_local(at)))
                                 .unwrap_or_default(),
                         ),
-                        (
-                            "Runtime Info",
-                            format!(
-                                "assigned tasks: {}; running tasks: {}",
-                                w.running_tasks, w.running_tasks
-                            ),
-                        ),
+                        ("Runtime Info", runtime_info(w)),
                     ],
                 );
             }
@@ -443,9 +524,7 @@ fn print_info(out: &Out, workers: &[&WorkerInfo]) {
 
 pub fn print_hwdetect(out: &Out, desc: &ResourceDescriptor) {
     match out.mode {
-        OutputMode::Json => {
-            out.json(&serde_json::json!({"resources": desc.resources, "coupling": {"weights": []}}))
-        }
+        OutputMode::Json => out.json(&serde_json::to_value(desc).unwrap_or_default()),
         OutputMode::Quiet => {}
         OutputMode::Cli => print!("{}", format_hwdetect(desc)),
     }

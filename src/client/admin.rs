@@ -34,6 +34,14 @@ impl Session {
         Ok(())
     }
 
+    /// The server's internal state as a JSON document (`hq server debug-dump`).
+    pub async fn debug_dump(&mut self) -> Result<String, ClientError> {
+        match self.request(ClientRequest::DebugDump).await? {
+            ClientResponse::DebugDump(text) => Ok(text),
+            other => Err(ClientError::unexpected("debug dump", other)),
+        }
+    }
+
     /// Makes the server write its journal to disk now.
     pub async fn journal_flush(&mut self) -> Result<(), ClientError> {
         self.expect_ok("journal flush", ClientRequest::JournalFlush)

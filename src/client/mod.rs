@@ -1,10 +1,12 @@
 //! The client layer shared by the CLI and the Python package: find the server through the
 //! server directory, connect and authenticate ([`Session`]), and typed requests (submit, job
 //! details, wait with a progress callback, cancel, forget, failed tasks, workers, server,
-//! journal) with typed errors. It never prints: callers present the results.
+//! journal, allocation queues) with typed errors. It never prints: callers present the results.
 
 mod admin;
+mod alloc;
 mod jobs;
+pub mod notify;
 mod session;
 mod wait;
 

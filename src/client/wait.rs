@@ -65,17 +65,21 @@ impl WaitResult {
 impl Session {
     /// Waits until the selected jobs are completed (with `without_close`, until every task of
     /// an open job is completed too). With `on_progress`, the server sends snapshots (at most
-    /// ten per second, and only when something changed) and the callback sees each.
+    /// ten per second, and only when something changed) and the callback sees each. With
+    /// `on_notify`, the callback gets each `hq task notify` message of the jobs' tasks, in
+    /// arrival order, all before the wait returns.
     pub async fn wait_for_jobs(
         &mut self,
         selector: IdSelector,
         without_close: bool,
         mut on_progress: Option<&mut (dyn FnMut(&WaitProgress) + Send)>,
+        mut on_notify: Option<&mut (dyn FnMut(TaskNotification) + Send)>,
     ) -> Result<WaitResult, ClientError> {
         self.send(&ClientRequest::WaitJobs {
             selector,
             without_close,
             progress: on_progress.is_some(),
+            notifications: on_notify.is_some(),
         })
         .await?;
         let mut state = WaitProgress::default();
@@ -85,6 +89,11 @@ impl Session {
                     state.apply(jobs);
                     if let Some(callback) = on_progress.as_mut() {
                         callback(&state);
+                    }
+                }
+                Ok(ClientResponse::Notification(n)) => {
+                    if let Some(callback) = on_notify.as_mut() {
+                        callback(n);
                     }
                 }
                 Ok(ClientResponse::WaitDone { jobs, missing }) => {

@@ -71,6 +71,12 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Prints a configured duration (a time limit, a heartbeat) in humantime form to the
+/// millisecond, as it was given: `1s 200ms`.
+pub fn format_duration_ms(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +91,9 @@ mod tests {
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("1:2:3:4").is_err());
         assert_eq!(format_duration(Duration::from_secs(70)), "1m 10s");
+        assert_eq!(format_duration(Duration::from_millis(1200)), "1s");
+        assert_eq!(format_duration_ms(Duration::from_millis(1200)), "1s 200ms");
+        assert_eq!(format_duration_ms(Duration::from_secs(8)), "8s");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod duration;
 pub mod hwsummary;
 pub mod idset;
+pub mod notify;
 pub mod placeholders;
 pub mod serverdir;
 pub mod template;

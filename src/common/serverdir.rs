@@ -64,6 +64,9 @@ impl AccessPart {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessRecord {
     pub version: String,
+    /// Empty (and not written) in the client-only and worker-only files of `generate-access`,
+    /// which hold only `version` and their part, as the reference writes them.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub server_uid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<AccessPart>,

@@ -5,6 +5,7 @@
 use super::raw::{RawBody, RawRequest};
 use super::values::{AmountSpec, CrashLimitSpec, PinSpec, StdioSpec};
 use crate::common::duration::parse_humantime;
+use crate::common::placeholders;
 use crate::plan::error::{did_you_mean, Diag, ErrorKind};
 use crate::protocol::messages::{CrashLimit, PinMode, ProgramDesc, StdioDef, TaskBody};
 use crate::resources::{
@@ -148,7 +149,15 @@ pub fn render_program(
                 .at(c.span(), "empty")
                 .help("leave `cwd` out to run in the submit directory"));
         }
-        Some(c) => render(c.get_ref(), c.span(), "cwd")?,
+        Some(c) => {
+            let cwd = render(c.get_ref(), c.span(), "cwd")?;
+            placeholders::check_cwd(&cwd).map_err(|e| {
+                Diag::new(ErrorKind::Invalid, e.to_string())
+                    .at(c.span(), "used here")
+                    .help("use `%{SUBMIT_DIR}` or a path relative to the submit directory")
+            })?;
+            cwd
+        }
         None => ctx.submit_dir.to_string(),
     };
     let stdout = stdio(src.stdout.as_ref(), "stdout", ctx.stream, render)?;

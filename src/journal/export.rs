@@ -25,12 +25,25 @@ pub fn write_json_line<E: Serialize, W: Write>(
 /// The event as a JSON object whose `"type"` is the variant name (after serde renames).
 ///
 /// Struct variants get their fields next to `"type"`; unit variants only `"type"`; newtype and
-/// tuple variants put their content under `"value"`.
+/// tuple variants put their content under `"value"`. A variant renamed with a trailing `-`
+/// wraps another enum: its name prefixes the inner variant's (`autoalloc-` + `queue-created`).
 pub fn json_event<E: Serialize>(event: &E) -> serde_json::Result<Value> {
-    Ok(match serde_json::to_value(event)? {
+    Ok(flatten(serde_json::to_value(event)?))
+}
+
+fn flatten(value: Value) -> Value {
+    match value {
         Value::String(kind) => object_with_type(kind, Map::new()),
         Value::Object(outer) if outer.len() == 1 => {
             let (kind, content) = outer.into_iter().next().unwrap_or_default();
+            if kind.ends_with('-') {
+                if let Value::Object(mut inner) = flatten(content.clone()) {
+                    if let Some(Value::String(t)) = inner.get("type").cloned() {
+                        inner.insert("type".into(), Value::String(format!("{kind}{t}")));
+                        return Value::Object(inner);
+                    }
+                }
+            }
             match content {
                 Value::Object(fields) if !fields.contains_key("type") => {
                     object_with_type(kind, fields)
@@ -44,7 +57,7 @@ pub fn json_event<E: Serialize>(event: &E) -> serde_json::Result<Value> {
         }
         // Not an enum: keep it as it is.
         other => other,
-    })
+    }
 }
 
 fn object_with_type(kind: String, fields: Map<String, Value>) -> Value {
@@ -97,6 +110,14 @@ mod tests {
         },
         ServerStop,
         TaskCanceled(Vec<u32>),
+        #[serde(rename = "outer-")]
+        Outer(Inner),
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "kebab-case")]
+    enum Inner {
+        QueueCreated { id: u32 },
     }
 
     fn line(time_ms: u64, ev: &Ev) -> String {
@@ -119,6 +140,10 @@ mod tests {
         assert_eq!(
             json_event(&Ev::TaskCanceled(vec![3])).unwrap(),
             serde_json::json!({"type": "task-canceled", "value": [3]})
+        );
+        assert_eq!(
+            json_event(&Ev::Outer(Inner::QueueCreated { id: 1 })).unwrap(),
+            serde_json::json!({"type": "outer-queue-created", "id": 1})
         );
     }
 

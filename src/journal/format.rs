@@ -21,7 +21,7 @@ pub const MAGIC: [u8; 8] = *b"HQJOURNL";
 /// Version of the on-disk format, including the encoding of the server's event type.
 /// Bump it whenever either changes incompatibly: postcard is not self-describing, so an old
 /// journal must be refused rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Length of the file header in bytes.
 pub const HEADER_LEN: usize = 32;

@@ -1,12 +1,14 @@
 //! Every message that crosses a socket, in one versioned file. Any change to a type here must
 //! bump [`PROTOCOL_VERSION`]: peers compare it in the handshake and refuse a mismatch.
 
+use crate::autoalloc::info::QueueInfo;
+use crate::autoalloc::{ManagerKind, QueueId, QueueParams};
 use crate::common::idset::IdSet;
 use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestVariants};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -411,9 +413,24 @@ pub struct WorkerConfiguration {
     pub time_limit_ms: Option<u64>,
     pub on_server_lost: String,
     pub pid: u32,
+    /// `hostname:port` of the worker's end of its server connection (`hq` has no
+    /// worker-to-worker data transfer, so this is the one address a worker has).
     pub listen_address: String,
+    /// `--min-utilization` (0 to 1): plan tasks here only when at least this fraction of the
+    /// worker's CPUs would be busy.
+    pub min_utilization: ResourceAmount,
     /// Period of hardware reports (`--overview-interval`); `None` = off.
     pub overview_interval_ms: Option<u64>,
+    /// The PBS/Slurm allocation the worker runs in (`--manager`).
+    pub allocation: Option<WorkerAllocation>,
+}
+
+/// The batch-system allocation of a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerAllocation {
+    pub manager: ManagerKind,
+    /// The manager's job ID (`SLURM_JOB_ID`, `PBS_JOBID`).
+    pub id: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -434,6 +451,11 @@ pub struct WorkerInfo {
     pub started_at: u64,
     pub ended_at: Option<u64>,
     pub running_tasks: u32,
+    /// `Some(true)` on the main node of a running multi-node task, `Some(false)` on its other
+    /// nodes.
+    pub multi_node_main: Option<bool>,
+    /// Kept free by the scheduler for a waiting multi-node task.
+    pub reserved: bool,
     pub last_task_started: Option<(JobId, TaskId, u64)>,
     /// The latest hardware report (`--overview-interval`).
     pub overview: Option<HwState>,
@@ -540,6 +562,7 @@ pub struct ServerInfo {
 /// `hq task explain`: per worker and variant, whether each requirement is met.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskExplanation {
+    pub job: JobId,
     pub task: TaskId,
     pub deps_total: u32,
     pub deps_unfinished: u32,
@@ -549,14 +572,45 @@ pub struct TaskExplanation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerExplanation {
     pub worker: WorkerId,
+    /// One entry per resource variant of the task, in its order.
+    pub variants: Vec<VariantExplanation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantExplanation {
+    /// Whether the variant could run on the worker when it is idle.
     pub runnable: bool,
-    /// (variant index, resource or `time`/`nodes`, provided, requested, satisfied)
-    pub checks: Vec<(u32, String, String, String, bool)>,
+    /// Every requirement of the variant: time first, then nodes or resources in request order.
+    pub checks: Vec<ExplainCheck>,
+}
+
+/// One requirement of a variant against what a worker offers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExplainCheck {
+    /// `--time-request` against the worker's remaining lifetime (`None`: no time limit).
+    Time {
+        min_time_secs: u64,
+        remaining_ms: Option<u64>,
+        ok: bool,
+    },
+    /// A resource request against the worker's amount of that resource (0 if it has none).
+    Resource {
+        resource: String,
+        request: crate::resources::AllocationRequest,
+        provided: ResourceAmount,
+        ok: bool,
+    },
+    /// The node count of a multi-node task against the size of the worker's group.
+    Nodes {
+        n_nodes: u32,
+        group_size: u32,
+        ok: bool,
+    },
 }
 
 /// Requests a client sends; each gets exactly one [`ClientResponse`] except `WaitJobs`, which
 /// gets `Progress` messages before its final `WaitDone`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientRequest {
     /// Creates or extends a job.
     Submit(Box<SubmitRequest>),
@@ -591,6 +645,8 @@ pub enum ClientRequest {
         selector: IdSelector,
         without_close: bool,
         progress: bool,
+        /// Also send the `hq task notify` messages of the waited jobs' tasks (`Notification`).
+        notifications: bool,
     },
     /// The failed tasks of jobs with their errors and paths (the Python API's
     /// `get_failed_tasks`); cheaper than `JobDetail` with every task.
@@ -612,11 +668,47 @@ pub enum ClientRequest {
     /// `hq journal replay` (`live: false`) and `hq journal stream` (`live: true`): answered with
     /// `EventLines` messages, then `Ok` (replay) or more lines until the server stops (stream).
     JournalEvents { live: bool },
+    /// `hq server debug-dump`: answered with `DebugDump`.
+    DebugDump,
     /// `hq dashboard`: answered with a full `Dashboard` feed message, then with changes until
     /// the client leaves. Everything in the feed is bounded (pages, newest jobs).
     Dashboard { view: DashboardView },
     /// Sent on a `Dashboard` connection when the user moves to other rows; not answered.
     DashboardView(DashboardView),
+    /// `hq alloc ...`: automatic allocation queues.
+    Alloc(AllocRequest),
+}
+
+/// Requests about allocation queues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AllocRequest {
+    /// `hq alloc add`: creates a queue, after a test submission unless `dry_run` is false.
+    /// Answered with `Log` (the queue ID in the text) or `Error`.
+    Add {
+        params: Box<QueueParams>,
+        dry_run: bool,
+    },
+    /// `hq alloc dry-run`: only the test submission.
+    DryRun {
+        params: Box<QueueParams>,
+    },
+    /// `hq alloc list/info/log`, the dashboard: every queue (`None`) or one, with allocations.
+    /// Answered with `AllocQueues`.
+    Queues {
+        queue: Option<QueueId>,
+    },
+    Pause {
+        queue: QueueId,
+    },
+    Resume {
+        queue: QueueId,
+    },
+    /// Cancels the queue's allocations, then removes it; refused while allocations run unless
+    /// `force`.
+    Remove {
+        queue: QueueId,
+        force: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -643,6 +735,9 @@ pub enum ClientResponse {
     Progress {
         jobs: Vec<JobProgress>,
     },
+    /// A task of a waited job sent `hq task notify MESSAGE` (only with `notifications: true`);
+    /// in arrival order, before the `WaitDone`.
+    Notification(TaskNotification),
     /// End of a `WaitJobs`: the final state of every waited job, and the selected IDs that
     /// name no job.
     WaitDone {
@@ -660,8 +755,12 @@ pub enum ClientResponse {
     ServerInfo(ServerInfo),
     /// NDJSON lines of journal events.
     EventLines(Vec<String>),
+    /// The server's internal state as a JSON document (`hq server debug-dump`).
+    DebugDump(String),
     /// A dashboard snapshot (`full`) or the changes since the previous message.
     Dashboard(Box<DashboardFeed>),
+    /// Allocation queues with their allocations.
+    AllocQueues(Vec<QueueInfo>),
     Ok,
 }
 
@@ -878,6 +977,9 @@ pub enum ToWorker {
         worker_id: WorkerId,
         server_uid: String,
         server_idle_timeout_ms: Option<u64>,
+        /// The server keeps a journal, so a restarted server will know this worker's tasks:
+        /// only then does a `finish-running` worker wait for it to come back.
+        server_has_journal: bool,
     },
     /// Bodies first, then assignments that use them.
     Compute {
@@ -891,7 +993,11 @@ pub enum ToWorker {
     Retract(Vec<ExecutionKey>),
     /// Forget cached bodies of a job that is done.
     ForgetJob(JobId),
-    /// Stop the worker (`hq worker stop`, server shutdown).
+    /// Whether the worker is held for a multi-node task: a node of a running one whose command
+    /// runs elsewhere, or kept free for a waiting one. A held worker does not stop on its idle
+    /// timeout; the timeout counts again from the release.
+    SetReserved(bool),
+    /// Stop the worker (`hq worker stop`).
     Stop,
 }
 
@@ -912,4 +1018,24 @@ pub enum FromWorker {
     Leaving(WorkerState),
     /// The queued executions of a `Retract` that had not started; they never will here.
     Retracted(Vec<ExecutionKey>),
+    /// These executions' processes were started (their output files are open): the server
+    /// shows the tasks running from now on. Sent before any result of the same executions.
+    Started(Vec<ExecutionKey>),
+    /// A running execution sent `hq task notify MESSAGE` (checked by the worker).
+    Notify {
+        job: JobId,
+        task: TaskId,
+        instance: InstanceId,
+        message: Vec<u8>,
+    },
+}
+
+/// One `hq task notify` message as waiting clients get it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskNotification {
+    pub job: JobId,
+    pub task: TaskId,
+    pub instance: InstanceId,
+    pub worker: WorkerId,
+    pub message: Vec<u8>,
 }

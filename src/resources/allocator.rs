@@ -7,12 +7,16 @@
 //! `policy`.
 
 use super::amount::FRACTIONS_PER_UNIT;
+use super::coupling::CouplingTable;
 use super::policy::{self, PlanScratch, Spread};
 use super::{
     AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorKind, ResourceRequest,
     ResourceRequestEntry, ResourceRequestVariants,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+mod coupled;
 
 const FULL: u32 = FRACTIONS_PER_UNIT as u32;
 
@@ -51,6 +55,8 @@ struct IndexedPool {
     group_start: Vec<u32>,
     /// Fully free labels per group.
     group_full: Vec<u32>,
+    /// Labels per group.
+    group_size: Vec<u32>,
     total_full: u32,
     /// Labels that are neither fully free nor fully used.
     partial: u32,
@@ -74,6 +80,7 @@ struct Pool {
 struct Scratch {
     plan: PlanScratch,
     takes: Vec<u32>,
+    masked: Vec<u32>,
 }
 
 /// Tracks free resources of one worker and allocates requests against them.
@@ -82,6 +89,51 @@ pub struct WorkerAllocator {
     pools: Vec<Pool>,
     running: u32,
     scratch: Scratch,
+    /// `--coupling` of the worker, if any.
+    coupling: Option<CouplingTable>,
+    /// Best coupling score of a request on the empty worker (what strict policies demand), by
+    /// the request's coupled entries.
+    optimum: HashMap<Vec<(u32, AllocationRequest)>, u32>,
+}
+
+/// An entry of a request on a coupled pool, with the pool's state.
+struct CoupledEntry<'a> {
+    entry_idx: usize,
+    pool_idx: u32,
+    pool: &'a IndexedPool,
+    request: &'a AllocationRequest,
+    n: u32,
+    spread: Spread,
+    strict: bool,
+}
+
+impl<'a> CoupledEntry<'a> {
+    /// As the group chooser sees it: free labels now, or of the empty worker (`empty`).
+    fn entry(&self, empty: bool) -> coupled::Entry<'a> {
+        coupled::Entry {
+            pool: self.pool_idx,
+            free: if empty {
+                &self.pool.group_size
+            } else {
+                &self.pool.group_full
+            },
+            n: self.n,
+            spread: self.spread,
+            limit: self.pool.strict_limit(self.n, self.strict),
+        }
+    }
+}
+
+/// How one entry of a request is split over groups: the policy, and whether it is strict.
+fn spread_of(req: &AllocationRequest) -> Option<(ResourceAmount, Spread, bool)> {
+    Some(match *req {
+        AllocationRequest::All => return None,
+        AllocationRequest::Compact(a) => (a, Spread::Compact, false),
+        AllocationRequest::ForceCompact(a) => (a, Spread::Compact, true),
+        AllocationRequest::Tight(a) => (a, Spread::Tight, false),
+        AllocationRequest::ForceTight(a) => (a, Spread::Tight, true),
+        AllocationRequest::Scatter(a) => (a, Spread::Scatter, false),
+    })
 }
 
 impl IndexedPool {
@@ -112,6 +164,7 @@ impl IndexedPool {
             group_of,
             group_start,
             group_full: sizes.iter().map(|&s| s as u32).collect(),
+            group_size: sizes.iter().map(|&s| s as u32).collect(),
             total_full: total as u32,
             partial: 0,
             size_prefix,
@@ -166,32 +219,52 @@ impl IndexedPool {
         }
     }
 
+    /// Most groups a strict request of `n` labels may use (`usize::MAX` if not strict).
+    fn strict_limit(&self, n: u32, strict: bool) -> usize {
+        if strict {
+            policy::min_groups(&self.size_prefix, n)
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Allocates one entry; `only` (a bit per group) restricts the whole labels to the groups
+    /// that coupling chose, which the caller checked can hold them.
     fn allocate(
         &mut self,
         req: &AllocationRequest,
+        only: Option<u64>,
         scratch: &mut Scratch,
     ) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
-        let (amount, spread, strict) = match *req {
-            AllocationRequest::All => return self.allocate_all(),
-            AllocationRequest::Compact(a) => (a, Spread::Compact, false),
-            AllocationRequest::ForceCompact(a) => (a, Spread::Compact, true),
-            AllocationRequest::Tight(a) => (a, Spread::Tight, false),
-            AllocationRequest::ForceTight(a) => (a, Spread::Tight, true),
-            AllocationRequest::Scatter(a) => (a, Spread::Scatter, false),
+        let Some((amount, spread, strict)) = spread_of(req) else {
+            return self.allocate_all();
         };
         if amount.whole_part() > u64::from(self.total_full) {
             return None;
         }
         let n = amount.whole_part() as u32;
         let frac = amount.fraction_part() as u32;
-        let limit = if strict {
-            policy::min_groups(&self.size_prefix, n)
-        } else {
-            usize::MAX
-        };
         let takes = &mut scratch.takes;
         takes.resize(self.group_full.len(), 0);
-        if !policy::plan(&self.group_full, n, spread, limit, &mut scratch.plan, takes) {
+        let planned = match only {
+            Some(mask) => {
+                let masked = &mut scratch.masked;
+                masked.clear();
+                masked.extend(self.group_full.iter().enumerate().map(|(g, &f)| {
+                    if g < 64 && mask & (1u64 << g) != 0 {
+                        f
+                    } else {
+                        0
+                    }
+                }));
+                policy::plan(masked, n, spread, usize::MAX, &mut scratch.plan, takes)
+            }
+            None => {
+                let limit = self.strict_limit(n, strict);
+                policy::plan(&self.group_full, n, spread, limit, &mut scratch.plan, takes)
+            }
+        };
+        if !planned {
             return None;
         }
         let (partial_label, frac_group) = if frac > 0 {
@@ -325,10 +398,14 @@ impl WorkerAllocator {
                 }
             })
             .collect();
+        let coupling = (!desc.coupling.is_empty())
+            .then(|| CouplingTable::new(&desc.coupling, desc.resources.len()));
         WorkerAllocator {
             pools,
             running: 0,
             scratch: Scratch::default(),
+            coupling,
+            optimum: HashMap::new(),
         }
     }
 
@@ -340,6 +417,16 @@ impl WorkerAllocator {
     /// Number of allocations currently held.
     pub fn running(&self) -> u32 {
         self.running
+    }
+
+    /// How much of a pool is wholly free, cheaply (fully free labels; a sum pool's free
+    /// amount), for ordering workers by load.
+    pub fn free_hint(&self, name: &str) -> Option<u64> {
+        let pool = self.pools.iter().find(|p| p.name == name)?;
+        Some(match &pool.state {
+            PoolState::Sum { free, .. } => *free,
+            PoolState::Indexed(p) => u64::from(p.total_full),
+        })
     }
 
     /// Free amount of a pool (fully and partially free labels together), if it exists.
@@ -382,17 +469,24 @@ impl WorkerAllocator {
         if req.n_nodes > 0 {
             return None;
         }
+        let groups = match self.coupling.is_some() {
+            true => self.coupled_groups(req)?,
+            false => Vec::new(),
+        };
         let mut out = Allocation {
             resources: Vec::with_capacity(req.resources.len()),
         };
-        for entry in &req.resources {
+        for (i, entry) in req.resources.iter().enumerate() {
+            let only = groups.iter().find(|(e, _)| *e == i).map(|(_, m)| *m);
             let granted = self
                 .pools
                 .iter()
                 .position(|p| p.name == entry.resource)
                 .and_then(|idx| {
                     let got = match &mut self.pools[idx].state {
-                        PoolState::Indexed(p) => p.allocate(&entry.request, &mut self.scratch),
+                        PoolState::Indexed(p) => {
+                            p.allocate(&entry.request, only, &mut self.scratch)
+                        }
                         PoolState::Sum { free, size } => allocate_sum(free, *size, &entry.request),
                     };
                     got.map(|(amount, indices)| ResourceAllocation {
@@ -413,6 +507,39 @@ impl WorkerAllocator {
         Some(out)
     }
 
+    /// For the entries of `req` on coupled pools: the groups each must use (entry index, bit per
+    /// group). `None` when they cannot be placed now, or when a strict policy asks for the
+    /// coupling-optimal placement and the free groups no longer allow it.
+    fn coupled_groups(&mut self, req: &ResourceRequest) -> Option<Vec<(usize, u64)>> {
+        let table = self.coupling.as_ref()?;
+        let picked = coupled_entries(&self.pools, req, table);
+        if picked.is_empty() {
+            return Some(Vec::new());
+        }
+        let now: Vec<coupled::Entry> = picked.iter().map(|p| p.entry(false)).collect();
+        let (sets, score) = coupled::choose(&now, table, &mut self.scratch.plan)?;
+        if picked.iter().any(|p| p.strict) {
+            let key: Vec<(u32, AllocationRequest)> = picked
+                .iter()
+                .map(|p| (p.pool_idx, p.request.clone()))
+                .collect();
+            let best = match self.optimum.get(&key) {
+                Some(best) => *best,
+                None => {
+                    let empty: Vec<coupled::Entry> = picked.iter().map(|p| p.entry(true)).collect();
+                    let best = coupled::choose(&empty, table, &mut self.scratch.plan)
+                        .map_or(0, |(_, s)| s);
+                    self.optimum.insert(key, best);
+                    best
+                }
+            };
+            if score < best {
+                return None;
+            }
+        }
+        Some(picked.iter().map(|p| p.entry_idx).zip(sets).collect())
+    }
+
     /// Tries the variants in order; returns the index of the first that fits and its allocation.
     pub fn try_allocate_variants(
         &mut self,
@@ -423,6 +550,52 @@ impl WorkerAllocator {
             .iter()
             .enumerate()
             .find_map(|(i, v)| self.try_allocate(v).map(|a| (i, a)))
+    }
+
+    /// Takes what is free of some pools, up to an amount each (indexed pools: fully free
+    /// labels, up to the amount rounded up), whatever the group policies. The scheduler holds
+    /// resources this way for a waiting task of higher priority during a pass, and gives them
+    /// back with [`Self::release`]. `None` (and nothing held) when none of it is free.
+    pub fn hold(&mut self, wants: &[(&str, Option<ResourceAmount>)]) -> Option<Allocation> {
+        let mut out = Allocation::default();
+        for &(name, amount) in wants {
+            let Some(idx) = self.pools.iter().position(|p| p.name == name) else {
+                continue;
+            };
+            let got = match &mut self.pools[idx].state {
+                PoolState::Sum { free, .. } => {
+                    let take = amount.map_or(*free, |a| a.0.min(*free));
+                    *free -= take;
+                    (ResourceAmount(take), Vec::new())
+                }
+                PoolState::Indexed(p) => {
+                    let max = amount.map_or(u64::MAX, |a| a.0.div_ceil(u64::from(FULL)));
+                    let mut indices = Vec::new();
+                    let mut pos = 0;
+                    while (indices.len() as u64) < max {
+                        let Some(i) = p.next_full(pos, p.free.len()) else {
+                            break;
+                        };
+                        p.set_free(i, 0);
+                        indices.push((i as u32, ResourceAmount::ONE));
+                        pos = i + 1;
+                    }
+                    (ResourceAmount::whole(indices.len() as u64), indices)
+                }
+            };
+            if !got.0.is_zero() {
+                out.resources.push(ResourceAllocation {
+                    resource: idx as u32,
+                    amount: got.0,
+                    indices: got.1,
+                });
+            }
+        }
+        if out.resources.is_empty() {
+            return None;
+        }
+        self.running += 1;
+        Some(out)
     }
 
     /// Returns an allocation's resources to the pools.
@@ -456,6 +629,41 @@ impl WorkerAllocator {
             }
         }
     }
+}
+
+/// The entries of `req` whose coupling matters: whole labels from a coupled pool with
+/// several groups.
+fn coupled_entries<'a>(
+    pools: &'a [Pool],
+    req: &'a ResourceRequest,
+    table: &CouplingTable,
+) -> Vec<CoupledEntry<'a>> {
+    let mut out = Vec::new();
+    for (entry_idx, entry) in req.resources.iter().enumerate() {
+        let Some(idx) = pools.iter().position(|p| p.name == entry.resource) else {
+            continue;
+        };
+        let PoolState::Indexed(pool) = &pools[idx].state else {
+            continue;
+        };
+        let Some((amount, spread, strict)) = spread_of(&entry.request) else {
+            continue;
+        };
+        let n = amount.whole_part() as u32;
+        if n == 0 || !table.is_coupled(idx as u32) || pool.group_full.len() < 2 {
+            continue;
+        }
+        out.push(CoupledEntry {
+            entry_idx,
+            pool_idx: idx as u32,
+            pool,
+            request: &entry.request,
+            n,
+            spread,
+            strict,
+        });
+    }
+    out
 }
 
 fn allocate_sum(

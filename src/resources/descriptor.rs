@@ -4,6 +4,7 @@
 //! Parsing of pool definitions lives in `pool_parse` and is re-exported here.
 
 use super::allocator::ResourceAllocation;
+use super::coupling::ResourceCoupling;
 use super::{ResourceAmount, ResourceError, CPU_RESOURCE_NAME, MEM_RESOURCE_NAME};
 use std::borrow::Cow;
 
@@ -20,6 +21,8 @@ pub use super::pool_parse::{
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceDescriptor {
     pub resources: Vec<ResourceDescriptorItem>,
+    /// `--coupling`: pairs of groups by index into `resources`.
+    pub coupling: ResourceCoupling,
 }
 
 /// One named pool.
@@ -137,19 +140,17 @@ impl ResourceDescriptorKind {
         }
     }
 
-    /// One-line summary: count, `<n>x<size>` per distinct group size, or the sum (`mem` as a
-    /// human size).
+    /// One-line summary: count, `<n>x<size>` per distinct group size (smallest size first), or
+    /// the sum (`mem` as a human size).
     pub fn summary(&self, name: &str) -> String {
         match self {
             ResourceDescriptorKind::Sum { size } if name == MEM_RESOURCE_NAME => format_mib(*size),
             ResourceDescriptorKind::Sum { size } => size.to_string(),
             ResourceDescriptorKind::Groups { groups } if groups.len() > 1 => {
-                let mut sizes: Vec<(usize, usize)> = Vec::new();
+                // Count of groups per distinct size, smallest size first.
+                let mut sizes = std::collections::BTreeMap::<usize, usize>::new();
                 for g in groups {
-                    match sizes.iter_mut().find(|(s, _)| *s == g.len()) {
-                        Some((_, count)) => *count += 1,
-                        None => sizes.push((g.len(), 1)),
-                    }
+                    *sizes.entry(g.len()).or_default() += 1;
                 }
                 let parts: Vec<String> = sizes.iter().map(|(s, c)| format!("{c}x{s}")).collect();
                 parts.join(" ")
@@ -203,7 +204,10 @@ pub fn format_mib(size: ResourceAmount) -> String {
 
 impl ResourceDescriptor {
     pub fn new(resources: Vec<ResourceDescriptorItem>) -> Self {
-        ResourceDescriptor { resources }
+        ResourceDescriptor {
+            resources,
+            coupling: ResourceCoupling::default(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&ResourceDescriptorKind> {
@@ -218,21 +222,29 @@ impl ResourceDescriptor {
         self.resources.iter().position(|r| r.name == name)
     }
 
-    /// `cpus 2x8; gpus/nvidia 2; mem 62.71 GiB`
+    /// `cpus 2x8; gpus/nvidia 2; mem 62.71 GiB` (pools in a coupling end with ` [coupled]`).
     pub fn summary(&self) -> String {
-        let parts: Vec<String> = self
-            .resources
-            .iter()
-            .map(|r| format!("{} {}", r.name, r.kind.summary(&r.name)))
-            .collect();
-        parts.join("; ")
+        self.summaries(" ").join("; ")
     }
 
-    /// `name: summary` lines, as in `hq worker info` and the `Summary:` of hwdetect.
+    /// `name: summary` lines, as in `hq worker info` and the `Summary:` of hwdetect; pools
+    /// that take part in a coupling end with ` [coupled]`.
     pub fn summary_lines(&self) -> Vec<String> {
+        self.summaries(": ")
+    }
+
+    fn summaries(&self, separator: &str) -> Vec<String> {
         self.resources
             .iter()
-            .map(|r| format!("{}: {}", r.name, r.kind.summary(&r.name)))
+            .enumerate()
+            .map(|(i, r)| {
+                let coupled = if self.coupling.involves(i as u32) {
+                    " [coupled]"
+                } else {
+                    ""
+                };
+                format!("{}{separator}{}{coupled}", r.name, r.kind.summary(&r.name))
+            })
             .collect()
     }
 
@@ -307,6 +319,37 @@ impl ResourceDescriptor {
                 _ => {}
             }
         }
+        self.validate_coupling()
+    }
+
+    /// Coupled pairs must name existing groups of different (pool, group) places.
+    fn validate_coupling(&self) -> Result<(), ResourceError> {
+        for w in &self.coupling.weights {
+            for (r, g) in [
+                (w.resource1_idx, w.group1_idx),
+                (w.resource2_idx, w.group2_idx),
+            ] {
+                let Some(item) = self.resources.get(r as usize) else {
+                    return Err(ResourceError::CouplingUnknownResource(format!("#{r}")));
+                };
+                let groups = item.kind.group_sizes().len();
+                if groups < 2 {
+                    return Err(ResourceError::CouplingSingleGroup(item.name.clone()));
+                }
+                if g as usize >= groups {
+                    return Err(ResourceError::CouplingInvalidGroup {
+                        group: g,
+                        resource: item.name.clone(),
+                    });
+                }
+            }
+            if (w.resource1_idx, w.group1_idx) >= (w.resource2_idx, w.group2_idx) || w.weight == 0 {
+                return Err(ResourceError::InvalidCoupling {
+                    text: format!("{w:?}"),
+                    reason: "pairs must be ordered, distinct and have a positive weight".into(),
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -327,6 +370,7 @@ mod tests {
             kind("[[0,1],[2,3],[4,5],[6,7],[8,9],[a,b,c,d,e,f]]").summary("x"),
             "5x2 1x6"
         );
+        assert_eq!(kind("[[0,1],[2],[10,11,12]]").summary("x"), "1x1 1x2 1x3");
         assert_eq!(kind("[[0,1,2]]").summary("x"), "3");
         assert_eq!(kind("range(1-3)").summary("x"), "3");
         assert_eq!(kind("sum(12.5)").summary("x"), "12.5");

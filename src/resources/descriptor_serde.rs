@@ -2,6 +2,7 @@
 //! (`{"name": "cpus", "kind": "range", "start": 0, "end": 3}`), and an externally tagged form
 //! for binary formats such as postcard, which cannot decode internally tagged enums.
 
+use super::coupling::ResourceCoupling;
 use super::descriptor::{ResourceDescriptor, ResourceDescriptorItem, ResourceDescriptorKind};
 use super::ResourceAmount;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -187,39 +188,25 @@ impl<'de> Deserialize<'de> for ResourceDescriptorItem {
 #[derive(Serialize)]
 struct DescriptorRef<'a> {
     resources: &'a [ResourceDescriptorItem],
-}
-
-/// JSON adds the (not yet supported, always empty) coupling as cli.md shows it.
-#[derive(Serialize)]
-struct DescriptorJsonRef<'a> {
-    resources: &'a [ResourceDescriptorItem],
-    coupling: CouplingJson,
-}
-
-#[derive(Serialize)]
-struct CouplingJson {
-    weights: [u32; 0],
+    coupling: &'a ResourceCoupling,
 }
 
 #[derive(Deserialize)]
 struct DescriptorOwned {
     resources: Vec<ResourceDescriptorItem>,
+    #[serde(default)]
+    coupling: ResourceCoupling,
 }
 
+/// JSON and binary forms have the same shape: `{"resources": [...], "coupling": {"weights":
+/// [...]}}` (cli.md).
 impl Serialize for ResourceDescriptor {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            DescriptorJsonRef {
-                resources: &self.resources,
-                coupling: CouplingJson { weights: [] },
-            }
-            .serialize(s)
-        } else {
-            DescriptorRef {
-                resources: &self.resources,
-            }
-            .serialize(s)
+        DescriptorRef {
+            resources: &self.resources,
+            coupling: &self.coupling,
         }
+        .serialize(s)
     }
 }
 
@@ -227,6 +214,7 @@ impl<'de> Deserialize<'de> for ResourceDescriptor {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         DescriptorOwned::deserialize(d).map(|o| ResourceDescriptor {
             resources: o.resources,
+            coupling: o.coupling,
         })
     }
 }

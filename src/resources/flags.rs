@@ -174,8 +174,9 @@ pub fn worker_pools_from_cli(
     Ok(out)
 }
 
-/// Joins user-defined pools with detected ones: `cpus` first, then the user's pools in order,
-/// then detected pools the user did not define. Fails without any `cpus` pool.
+/// Joins user-defined pools with detected ones the user did not define, ordered by name (as the
+/// reference orders a worker's pools: summaries, JSON and coupling indices follow this order).
+/// Fails without any `cpus` pool.
 pub fn merge_worker_descriptor(
     user: ResourceDescriptor,
     detected: ResourceDescriptor,
@@ -186,12 +187,10 @@ pub fn merge_worker_descriptor(
             all.push(item);
         }
     }
-    let cpu = all
-        .iter()
-        .position(|r| r.name == CPU_RESOURCE_NAME)
-        .ok_or(ResourceError::CpusRequired)?;
-    let cpus = all.remove(cpu);
-    all.insert(0, cpus);
+    if !all.iter().any(|r| r.name == CPU_RESOURCE_NAME) {
+        return Err(ResourceError::CpusRequired);
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ResourceDescriptor::new(all))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod allocator;
 pub mod amount;
+pub mod coupling;
 pub mod descriptor;
 mod descriptor_serde;
 pub mod fit;
@@ -15,6 +16,7 @@ pub mod request;
 
 pub use allocator::{Allocation, ResourceAllocation, WorkerAllocator};
 pub use amount::ResourceAmount;
+pub use coupling::{CouplingWeight, ResourceCoupling};
 pub use descriptor::{ResourceDescriptor, ResourceDescriptorItem, ResourceDescriptorKind};
 pub use flags::{variants_from_cli, worker_pools_from_cli, WorkerPoolFlags};
 pub use request::{
@@ -69,6 +71,23 @@ pub enum ResourceError {
     InvalidRequest { text: String, reason: String },
     #[error("invalid resource variants: {0}")]
     InvalidVariants(String),
+    #[error("invalid coupling `{text}`: {reason}")]
+    InvalidCoupling { text: String, reason: String },
+    #[error(
+        "Resource not found: {0} (named in `--coupling`; define the pool with `--resource` \
+         or fix the name)"
+    )]
+    CouplingUnknownResource(String),
+    #[error(
+        "Resource '{0}' has only a single group; only pools with several groups \
+         (`[[..],[..]]` or `NxM`) can be coupled"
+    )]
+    CouplingSingleGroup(String),
+    #[error(
+        "Invalid group id {group} for resource '{resource}' in `--coupling`; groups are \
+         numbered from 0"
+    )]
+    CouplingInvalidGroup { group: u32, resource: String },
     /// The value of one command-line flag was invalid: names the flag and the value as given.
     #[error("invalid value `{value}` for `{flag}`: {inner}")]
     InFlag {

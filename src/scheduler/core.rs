@@ -1,15 +1,16 @@
 //! The scheduler state: ready queues ordered by priority, per-worker allocators, placements,
-//! and the tasks queued on workers beyond their free resources (`queued.rs`).
+//! and the events that change them. The pass itself is in `pass`; tasks queued on workers
+//! beyond their free resources are in `queued`.
 
-use super::queued::worker_time_ok;
 use super::ready::ReadyQueue;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
-    Allocation, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants, WorkerAllocator,
+    Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants,
+    WorkerAllocator, CPU_RESOURCE_NAME,
 };
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A task across jobs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,17 +36,24 @@ pub struct Assignment {
     pub allocation: Allocation,
     /// `None`: the task starts now in free resources. `Some(r)`: the task is queued on the
     /// worker and starts there in the allocation of the running task `r` when `r` ends (the
-    /// scheduler then reports it in [`Scheduler::take_started`]).
+    /// scheduler hands the allocation over in [`Scheduler::task_done`]).
     pub after: Option<TaskKey>,
 }
 
 pub(super) struct SWorker {
     pub(super) allocator: WorkerAllocator,
-    group: String,
+    pub(super) group: String,
     /// Time (ms) when the worker stops; tasks with a longer time request do not start here.
     pub(super) deadline_ms: Option<u64>,
+    /// `--min-utilization`: the CPU amount that must be busy for tasks to be placed here
+    /// (zero without the flag).
+    pub(super) min_busy_cpus: ResourceAmount,
+    /// Size of the worker's CPU pool.
+    pub(super) cpu_total: ResourceAmount,
     /// Owned by a multi-node task.
     pub(super) reserved: bool,
+    /// The first node of that multi-node task (where its command runs).
+    pub(super) main_node: bool,
     /// Running single-node tasks per request that may still get a task queued behind them
     /// (checked when used: entries of ended or already chained tasks are skipped).
     pub(super) chainable: FxHashMap<ReqId, Vec<TaskKey>>,
@@ -53,9 +61,9 @@ pub(super) struct SWorker {
 
 pub(super) struct Placement {
     pub(super) workers: Vec<WorkerId>,
-    pub(super) allocation: Allocation,
-    multi_node: bool,
     pub(super) variant: u32,
+    pub(super) allocation: Allocation,
+    pub(super) multi_node: bool,
     /// The task queued on the worker to start in this allocation when this one ends.
     pub(super) next: Option<TaskKey>,
 }
@@ -65,7 +73,8 @@ pub(super) struct Queued {
     pub(super) after: TaskKey,
     pub(super) worker: WorkerId,
     pub(super) qkey: QueueKey,
-    /// The server asked the worker to give it back (another worker has room for it).
+    /// The server asked the worker to give it back (another worker has room for it, or a
+    /// higher priority waits for its slot).
     pub(super) retracting: bool,
 }
 
@@ -80,21 +89,14 @@ pub struct Scheduler {
     pub(super) ready_count: usize,
     /// Tasks queued on workers (not counted as ready, not running yet).
     pub(super) queued: FxHashMap<TaskKey, Queued>,
-    /// Queued tasks that took over the allocation of an ended one, not yet taken.
-    pub(super) started: Vec<Assignment>,
     /// Queued tasks the worker should give back, not yet taken.
     pub(super) retractions: Vec<(WorkerId, TaskKey)>,
-    /// Workers that may have gained room since the last pass (added, resources released). A
-    /// pass leaves every worker it tried unable to fit any task still queued, so the next one
-    /// only needs these, unless tasks were queued since (`rescan`): then it tries all. This
-    /// keeps a pass's cost independent of the number of busy workers.
-    pub(super) roomy: BTreeSet<WorkerId>,
-    /// Workers that got a task that others may be queued behind since the last pass.
-    pub(super) chainers: BTreeSet<WorkerId>,
-    /// Tasks became ready since the last pass: try every worker.
-    pub(super) rescan: bool,
     /// How many tasks of each request are queued on workers.
     pub(super) queued_per_req: FxHashMap<ReqId, usize>,
+    /// How many tasks of each priority are queued on workers.
+    pub(super) queued_per_level: BTreeMap<Reverse<i32>, usize>,
+    /// Workers the last pass kept free for a waiting multi-node task of higher priority.
+    pub(super) held_for_multi_node: HashSet<WorkerId>,
 }
 
 impl Scheduler {
@@ -117,38 +119,48 @@ impl Scheduler {
         &self.requests[id as usize]
     }
 
+    /// A worker joins. `min_utilization` (0 to 1) is its `--min-utilization`.
     pub fn add_worker(
         &mut self,
         id: WorkerId,
         desc: &ResourceDescriptor,
         group: String,
         deadline_ms: Option<u64>,
+        min_utilization: ResourceAmount,
     ) {
+        let cpus = desc
+            .get(CPU_RESOURCE_NAME)
+            .map_or(ResourceAmount::ZERO, |k| k.size());
+        // Fixed point times fixed point: 1.0 × 12 CPUs = 12 CPUs, rounded up.
+        let min_busy = (u128::from(cpus.0) * u128::from(min_utilization.0))
+            .div_ceil(u128::from(ResourceAmount::ONE.0));
         let worker = SWorker {
             allocator: WorkerAllocator::new(desc),
             group,
             deadline_ms,
+            min_busy_cpus: ResourceAmount(min_busy as u64),
+            cpu_total: cpus,
             reserved: false,
+            main_node: false,
             chainable: FxHashMap::default(),
         };
         self.workers.insert(id, worker);
-        self.roomy.insert(id);
     }
 
-    /// Removes a worker; returns the tasks that were running on it (multi-node tasks included
-    /// when it was any of their nodes), whose other nodes are released. Tasks queued on it are
-    /// ready again.
+    /// Removes a worker; returns the tasks that were running on it, whose resources elsewhere
+    /// are released. A multi-node task is lost only with its main node (where its command
+    /// runs); losing another of its nodes leaves it running there, as the reference does.
+    /// Tasks queued on it are dropped (the server makes them ready: `TaskRetracted`).
     pub fn remove_worker(&mut self, id: WorkerId) -> Vec<TaskKey> {
-        self.requeue_queued_on(id);
+        self.unqueue_on(id);
+        let lost = self.tasks_lost_with(id);
         self.workers.remove(&id);
-        self.roomy.remove(&id);
-        self.chainers.remove(&id);
-        let lost: Vec<TaskKey> = self
-            .running
-            .iter()
-            .filter(|(_, p)| p.workers.contains(&id))
-            .map(|(k, _)| *k)
-            .collect();
+        self.held_for_multi_node.remove(&id);
+        for p in self.running.values_mut() {
+            if p.multi_node && p.workers.first() != Some(&id) {
+                p.workers.retain(|w| *w != id);
+            }
+        }
         for key in &lost {
             self.task_done(*key);
         }
@@ -156,13 +168,18 @@ impl Scheduler {
     }
 
     /// A task whose dependencies are done enters its queue.
+    /// A task below the queue's head (one that waited before, e.g. given back by a worker) goes
+    /// to the front, so tasks keep their ID order.
     pub fn add_ready(&mut self, key: TaskKey, req: ReqId, priority: i32) {
-        self.queues
+        let queue = self
+            .queues
             .entry((Reverse(priority), key.job, req))
-            .or_default()
-            .push_back(key.task);
+            .or_default();
+        match queue.front() {
+            Some(head) if key.task < head => queue.push_front(key.task),
+            _ => queue.push_back(key.task),
+        }
         self.ready_count += 1;
-        self.rescan = true;
     }
 
     /// Tasks `first..=last` of a job, all with the same request and priority, enter their queue.
@@ -179,42 +196,36 @@ impl Scheduler {
             .or_default()
             .push_range(first, last);
         self.ready_count += (last - first) as usize + 1;
-        self.rescan = true;
     }
 
-    /// Drops every ready task of a job (cancel, abort), queued ones included; returns the
-    /// tasks that were queued on workers, which must be told to drop them.
-    pub fn remove_job(&mut self, job: JobId) -> Vec<(WorkerId, TaskKey)> {
+    /// Drops every ready task of a job (cancel, abort); returns how many were dropped. (Tasks
+    /// queued on workers are assigned: they leave through [`Scheduler::task_done`].)
+    pub fn remove_job(&mut self, job: JobId) -> usize {
         let keys: Vec<QueueKey> = self.queues.keys().filter(|k| k.1 == job).copied().collect();
         let mut removed = 0;
         for k in keys {
             removed += self.queues.remove(&k).map(|q| q.len()).unwrap_or(0);
         }
         self.ready_count -= removed;
-        self.unqueue_where(|k| k.job == job)
+        removed
     }
 
-    /// Drops some ready tasks of a job (e.g. aborted by a failed dependency); returns those
-    /// that were queued on workers, as [`Scheduler::remove_job`].
-    pub fn remove_ready(
-        &mut self,
-        job: JobId,
-        tasks: &HashSet<TaskId>,
-    ) -> Vec<(WorkerId, TaskKey)> {
-        let dropped = self.unqueue_where(|k| k.job == job && tasks.contains(&k.task));
+    /// Drops some ready tasks of a job (e.g. aborted by a failed dependency).
+    pub fn remove_ready(&mut self, job: JobId, tasks: &HashSet<TaskId>) {
         for (k, q) in self.queues.iter_mut() {
             if k.1 == job {
                 self.ready_count -= q.remove(tasks);
             }
         }
         self.queues.retain(|_, q| !q.is_empty());
-        dropped
     }
 
-    /// A running task ended (any outcome): its resources return to the worker(s), or pass to
-    /// the task queued behind it, which has started on the worker.
+    /// A placed task ended (any outcome): its resources return to the worker(s), or pass to
+    /// the task queued behind it, which has started on the worker. A task queued on a worker
+    /// (canceled, retracted) just leaves its place in the queue.
     pub fn task_done(&mut self, key: TaskKey) {
         let Some(p) = self.running.remove(&key) else {
+            self.unqueue(key);
             return;
         };
         if let Some(next) = p.next {
@@ -225,21 +236,34 @@ impl Scheduler {
             for w in &p.workers {
                 if let Some(worker) = self.workers.get_mut(w) {
                     worker.reserved = false;
-                    self.roomy.insert(*w);
+                    worker.main_node = false;
                 }
             }
         } else if let Some(worker) = p.workers.first().and_then(|w| self.workers.get_mut(w)) {
             worker.allocator.release(&p.allocation);
-            self.roomy.insert(p.workers[0]);
         }
     }
 
-    /// The tasks placed on a worker (multi-node tasks when it is any of their nodes).
-    pub fn tasks_on(&self, worker: WorkerId) -> Vec<TaskKey> {
+    /// Where a placed task runs (root first) and with which resource variant; a queued task
+    /// runs where and as its predecessor does.
+    pub fn placement(&self, key: TaskKey) -> Option<(&[WorkerId], u32)> {
+        let key = self.queued.get(&key).map_or(key, |q| q.after);
+        self.running
+            .get(&key)
+            .map(|p| (p.workers.as_slice(), p.variant))
+    }
+
+    /// The tasks that end when the worker is lost: those placed on it, and multi-node tasks
+    /// whose main node it is (their command runs there; another node's loss leaves them
+    /// running, see [`Self::remove_worker`]).
+    pub fn tasks_lost_with(&self, worker: WorkerId) -> Vec<TaskKey> {
         let mut keys: Vec<TaskKey> = self
             .running
             .iter()
-            .filter(|(_, p)| p.workers.contains(&worker))
+            .filter(|(_, p)| match p.multi_node {
+                true => p.workers.first() == Some(&worker),
+                false => p.workers.contains(&worker),
+            })
             .map(|(k, _)| *k)
             .collect();
         keys.sort_unstable();
@@ -260,11 +284,25 @@ impl Scheduler {
         self.ready_count
     }
 
+    /// Tasks holding resources on the worker (a multi-node task counts on each of its nodes).
     pub fn running_on(&self, worker: WorkerId) -> usize {
-        self.running
-            .values()
-            .filter(|p| p.workers.contains(&worker))
-            .count()
+        self.workers.get(&worker).map_or(0, |w| {
+            w.allocator.running() as usize + usize::from(w.reserved)
+        })
+    }
+
+    /// `Some(true)` if the worker is the main node of a running multi-node task, `Some(false)`
+    /// if it is one of its other nodes, `None` otherwise.
+    pub fn multi_node_role(&self, worker: WorkerId) -> Option<bool> {
+        self.workers
+            .get(&worker)
+            .filter(|w| w.reserved)
+            .map(|w| w.main_node)
+    }
+
+    /// Whether the last pass kept the worker free for a waiting multi-node task.
+    pub fn is_held_for_multi_node(&self, worker: WorkerId) -> bool {
+        self.held_for_multi_node.contains(&worker)
     }
 
     /// Tasks running on `worker` (for a multi-node task: on any of its nodes).
@@ -310,6 +348,12 @@ impl Scheduler {
             .is_some_and(|w| w.allocator.can_ever_run_entry(entry))
     }
 
+    /// How long `worker` still lives (`None`: it has no time limit).
+    pub fn remaining_ms(&self, worker: WorkerId, now_ms: u64) -> Option<u64> {
+        let deadline = self.workers.get(&worker)?.deadline_ms?;
+        Some(deadline.saturating_sub(now_ms))
+    }
+
     /// Number of workers in a worker group.
     pub fn group_size(&self, group: &str) -> usize {
         self.workers.values().filter(|w| w.group == group).count()
@@ -320,170 +364,6 @@ impl Scheduler {
         self.workers
             .get(&worker)
             .is_some_and(|w| time_ok(w, min_time_secs, now_ms))
-    }
-
-    /// One scheduling pass: assigns as many ready tasks as fit, in priority order.
-    pub fn schedule(&mut self, now_ms: u64) -> Vec<Assignment> {
-        let mut out = Vec::new();
-        let mut blocked: FxHashSet<ReqId> = FxHashSet::default();
-        let (pool, chainers) = self.pass_candidates();
-        let keys: Vec<QueueKey> = self.queues.keys().copied().collect();
-        for qkey in keys {
-            let req_id = qkey.2;
-            if blocked.contains(&req_id) {
-                continue;
-            }
-            let Some(mut queue) = self.queues.remove(&qkey) else {
-                continue;
-            };
-            let before = queue.len();
-            if self.requests[req_id as usize].is_multi_node() {
-                self.schedule_multi_node(qkey, &mut queue, now_ms, &mut out);
-            } else {
-                self.schedule_queue(qkey, &mut queue, &pool, now_ms, &mut out);
-                self.queue_behind(qkey, &mut queue, &chainers, now_ms, &mut out);
-            }
-            self.ready_count -= before - queue.len();
-            if !queue.is_empty() {
-                blocked.insert(req_id);
-                self.queues.insert(qkey, queue);
-            }
-        }
-        self.plan_retractions(now_ms);
-        out
-    }
-
-    /// The workers a pass tries for free resources and for queueing behind (see `roomy`);
-    /// resets the hints for the next pass.
-    fn pass_candidates(&mut self) -> (Vec<WorkerId>, Vec<WorkerId>) {
-        let rescan = std::mem::take(&mut self.rescan);
-        let roomy = std::mem::take(&mut self.roomy);
-        let chainers = std::mem::take(&mut self.chainers);
-        let unreserved = |id: &WorkerId| self.workers.get(id).is_some_and(|w| !w.reserved);
-        match rescan {
-            true => {
-                let all: Vec<WorkerId> = self.workers.keys().copied().filter(unreserved).collect();
-                (all.clone(), all)
-            }
-            false => (
-                roomy.into_iter().filter(unreserved).collect(),
-                chainers.into_iter().filter(unreserved).collect(),
-            ),
-        }
-    }
-
-    /// Round-robin over workers with room, one task at a time, so load spreads evenly.
-    fn schedule_queue(
-        &mut self,
-        qkey: QueueKey,
-        queue: &mut ReadyQueue,
-        pool: &[WorkerId],
-        now_ms: u64,
-        out: &mut Vec<Assignment>,
-    ) {
-        let req = &self.requests[qkey.2 as usize];
-        // Multi-node tasks placed earlier in the pass may have reserved some.
-        let mut candidates: Vec<WorkerId> = pool
-            .iter()
-            .copied()
-            .filter(|id| self.workers.get(id).is_some_and(|w| !w.reserved))
-            .collect();
-        let mut i = 0;
-        while !queue.is_empty() && !candidates.is_empty() {
-            if i >= candidates.len() {
-                i = 0;
-            }
-            let wid = candidates[i];
-            let Some(worker) = self.workers.get_mut(&wid) else {
-                candidates.swap_remove(i);
-                continue;
-            };
-            let placed = req.variants.iter().enumerate().find_map(|(v, r)| {
-                if !time_ok(worker, r.min_time_secs, now_ms) {
-                    return None;
-                }
-                worker.allocator.try_allocate(r).map(|a| (v as u32, a))
-            });
-            match placed {
-                Some((variant, allocation)) => {
-                    let task = queue.pop_front().unwrap_or_default();
-                    let key = TaskKey { job: qkey.1, task };
-                    push_chainable(worker, qkey.2, key, &self.running);
-                    self.chainers.insert(wid);
-                    self.running.insert(
-                        key,
-                        Placement {
-                            workers: vec![wid],
-                            allocation: allocation.clone(),
-                            multi_node: false,
-                            variant,
-                            next: None,
-                        },
-                    );
-                    out.push(Assignment {
-                        key,
-                        workers: vec![wid],
-                        variant,
-                        allocation,
-                        after: None,
-                    });
-                    i += 1;
-                }
-                None => {
-                    candidates.swap_remove(i);
-                }
-            }
-        }
-    }
-
-    /// Multi-node tasks take whole idle workers of one group.
-    fn schedule_multi_node(
-        &mut self,
-        qkey: QueueKey,
-        queue: &mut ReadyQueue,
-        now_ms: u64,
-        out: &mut Vec<Assignment>,
-    ) {
-        let req = self.requests[qkey.2 as usize].clone();
-        while let Some(task) = queue.front() {
-            let found = req.variants.iter().enumerate().find_map(|(v, r)| {
-                let mut by_group: BTreeMap<&str, Vec<WorkerId>> = BTreeMap::new();
-                for (id, w) in &self.workers {
-                    if !w.reserved && w.allocator.is_idle() && time_ok(w, r.min_time_secs, now_ms) {
-                        by_group.entry(w.group.as_str()).or_default().push(*id);
-                    }
-                }
-                by_group
-                    .into_values()
-                    .find(|ws| ws.len() >= r.n_nodes as usize)
-                    .map(|ws| (v as u32, ws[..r.n_nodes as usize].to_vec()))
-            });
-            let Some((variant, nodes)) = found else { break };
-            queue.pop_front();
-            for n in &nodes {
-                if let Some(w) = self.workers.get_mut(n) {
-                    w.reserved = true;
-                }
-            }
-            let key = TaskKey { job: qkey.1, task };
-            self.running.insert(
-                key,
-                Placement {
-                    workers: nodes.clone(),
-                    allocation: Allocation::default(),
-                    multi_node: true,
-                    variant,
-                    next: None,
-                },
-            );
-            out.push(Assignment {
-                key,
-                workers: nodes,
-                variant,
-                allocation: Allocation::default(),
-                after: None,
-            });
-        }
     }
 
     /// Checks internal invariants; tests call it after every step.
@@ -531,6 +411,16 @@ pub(super) fn push_chainable(
     }
 }
 
-fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
-    worker_time_ok(w.deadline_ms, min_time_secs, now_ms)
+pub(super) fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
+    deadline_ok(w.deadline_ms, min_time_secs, now_ms)
+}
+
+/// Whether a worker that stops at `deadline_ms` lives long enough for a time request.
+pub(super) fn deadline_ok(deadline_ms: Option<u64>, min_time_secs: u64, now_ms: u64) -> bool {
+    match deadline_ms {
+        Some(deadline) if min_time_secs > 0 => {
+            deadline.saturating_sub(now_ms) >= min_time_secs * 1000
+        }
+        _ => true,
+    }
 }

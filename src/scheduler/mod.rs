@@ -3,9 +3,16 @@
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
 mod core;
+mod demand;
+#[cfg(test)]
+mod demand_tests;
+mod dump;
+mod pass;
 mod queued;
 mod ready;
 #[cfg(test)]
 mod tests;
+mod utilization;
 
 pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};
+pub use self::demand::{DemandQuery, DemandReport, Unrunnable};

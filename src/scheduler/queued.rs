@@ -4,12 +4,15 @@
 //! starts it in that task's allocation the moment the task ends, and the scheduler hands the
 //! allocation over in [`Scheduler::task_done`] without releasing it. A queued task is still
 //! waiting: it is not counted as ready and holds nothing. It returns to its ready queue when
-//! its worker is lost, and when another worker has room for it the pass asks its worker to give
-//! it back ([`Scheduler::take_retractions`], answered through [`Scheduler::retracted`]).
+//! its worker is lost. The pass asks its worker to give it back ([`Scheduler::take_retractions`],
+//! answered through [`Scheduler::retracted`]) when another worker has room for it, when a
+//! higher priority waits for resources (the slot it would take over), and when its worker is
+//! kept free for a waiting multi-node task.
 
-use super::core::{push_chainable, Placement, QueueKey, Queued};
+use super::core::{deadline_ok, push_chainable, Placement, QueueKey, Queued};
 use super::{Assignment, Scheduler, TaskKey};
 use crate::protocol::messages::WorkerId;
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashSet};
 
 impl Scheduler {
@@ -52,6 +55,7 @@ impl Scheduler {
                     };
                     self.queued.insert(key, queued);
                     *self.queued_per_req.entry(req_id).or_default() += 1;
+                    *self.queued_per_level.entry(qkey.0).or_default() += 1;
                     out.push(Assignment {
                         key,
                         workers: vec![wid],
@@ -81,7 +85,7 @@ impl Scheduler {
                 continue;
             }
             let variant = &self.requests[req as usize].variants[p.variant as usize];
-            if worker_time_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
+            if deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
                 return Some(key);
             }
         }
@@ -90,42 +94,24 @@ impl Scheduler {
 
     /// The queued task `next` starts in the allocation of the task that just ended.
     pub(super) fn promote(&mut self, next: TaskKey, mut p: Placement) {
-        let Some(q) = self.take_queued(next) else {
-            debug_assert!(false, "a placement points to a task that is not queued");
-            return;
-        };
         p.next = None;
         let wid = p.workers[0];
+        let Some(q) = self.take_queued(next) else {
+            debug_assert!(false, "a placement points to a task that is not queued");
+            if let Some(w) = self.workers.get_mut(&wid) {
+                w.allocator.release(&p.allocation);
+            }
+            return;
+        };
         if let Some(w) = self.workers.get_mut(&wid) {
             push_chainable(w, q.qkey.2, next, &self.running);
-            self.chainers.insert(wid);
         }
-        self.started.push(Assignment {
-            key: next,
-            workers: p.workers.clone(),
-            variant: p.variant,
-            allocation: p.allocation.clone(),
-            after: Some(q.after),
-        });
         self.running.insert(next, p);
-    }
-
-    /// Queued tasks that started since the last call (each took over an ended task's
-    /// allocation); the server records them as started.
-    pub fn take_started(&mut self) -> Vec<Assignment> {
-        std::mem::take(&mut self.started)
     }
 
     /// Queued tasks the pass wants back, with the worker to ask.
     pub fn take_retractions(&mut self) -> Vec<(WorkerId, TaskKey)> {
         std::mem::take(&mut self.retractions)
-    }
-
-    /// The worker gave a queued task back: it is ready again.
-    pub fn retracted(&mut self, worker: WorkerId, key: TaskKey) {
-        if self.queued.get(&key).is_some_and(|q| q.worker == worker) {
-            self.unlink(key, true);
-        }
     }
 
     /// Whether the task is queued on a worker; returns that worker.
@@ -138,26 +124,38 @@ impl Scheduler {
         self.queued.len()
     }
 
-    /// Forgets a queued task without making it ready (it no longer waits).
-    pub fn unqueue(&mut self, key: TaskKey) {
-        self.unlink(key, false);
+    /// The tasks queued on a worker, in order.
+    pub fn queued_on_worker(&self, worker: WorkerId) -> Vec<TaskKey> {
+        let mut keys: Vec<TaskKey> = self
+            .queued
+            .iter()
+            .filter(|(_, q)| q.worker == worker)
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        keys
     }
 
-    /// Removes a queued task from behind its running task; back to its ready queue (front) when
-    /// `requeue`, otherwise dropped.
-    fn unlink(&mut self, key: TaskKey, requeue: bool) -> Option<Queued> {
+    /// Forgets a queued task (it ended, or waits again: the server makes it ready then).
+    pub(super) fn unqueue(&mut self, key: TaskKey) {
+        self.unlink(key);
+    }
+
+    /// Drops the tasks queued on a worker that is going away.
+    pub(super) fn unqueue_on(&mut self, worker: WorkerId) {
+        for key in self.queued_on_worker(worker) {
+            self.unlink(key);
+        }
+    }
+
+    /// Removes a queued task from behind its running task, which may get another.
+    fn unlink(&mut self, key: TaskKey) -> Option<Queued> {
         let q = self.take_queued(key)?;
         if let Some(p) = self.running.get_mut(&q.after) {
             p.next = None;
             if let Some(w) = self.workers.get_mut(&q.worker) {
                 push_chainable(w, q.qkey.2, q.after, &self.running);
-                self.chainers.insert(q.worker);
             }
-        }
-        if requeue {
-            self.queues.entry(q.qkey).or_default().push_front(key.task);
-            self.ready_count += 1;
-            self.rescan = true;
         }
         Some(q)
     }
@@ -170,47 +168,24 @@ impl Scheduler {
                 self.queued_per_req.remove(&q.qkey.2);
             }
         }
+        if let Some(n) = self.queued_per_level.get_mut(&q.qkey.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued_per_level.remove(&q.qkey.0);
+            }
+        }
         Some(q)
-    }
-
-    /// Drops the queued tasks that match; returns them with their workers.
-    pub(super) fn unqueue_where(
-        &mut self,
-        matches: impl Fn(&TaskKey) -> bool,
-    ) -> Vec<(WorkerId, TaskKey)> {
-        if self.queued.is_empty() {
-            return Vec::new();
-        }
-        let mut keys: Vec<TaskKey> = self.queued.keys().filter(|k| matches(k)).copied().collect();
-        keys.sort_unstable();
-        keys.into_iter()
-            .filter_map(|k| self.unlink(k, false).map(|q| (q.worker, k)))
-            .collect()
-    }
-
-    /// Every task queued on a lost worker is ready again.
-    pub(super) fn requeue_queued_on(&mut self, worker: WorkerId) {
-        let mut keys: Vec<TaskKey> = self
-            .queued
-            .iter()
-            .filter(|(_, q)| q.worker == worker)
-            .map(|(k, _)| *k)
-            .collect();
-        // Pushed to the front one by one: the highest ID first keeps the original order.
-        keys.sort_unstable_by(|a, b| b.cmp(a));
-        for k in keys {
-            self.unlink(k, true);
-        }
     }
 
     /// After a pass: queued tasks whose request has no ready task left and that fit the free
     /// resources of another worker are asked back, as many as fit there.
     /// Runs only while some request has queued tasks and no ready ones (the tail of a job),
     /// and then looks at every worker: one that went idle earlier is not in any pass's hints.
-    pub(super) fn plan_retractions(&mut self, now_ms: u64) {
+    pub(super) fn plan_retractions(&mut self, waiting_level: Option<Reverse<i32>>, now_ms: u64) {
         if self.queued_per_req.is_empty() {
             return;
         }
+        self.retract_in_the_way(waiting_level);
         let waiting: HashSet<u32> = self.queues.keys().map(|k| k.2).collect();
         if self.queued_per_req.keys().all(|r| waiting.contains(r)) {
             return;
@@ -240,7 +215,14 @@ impl Scheduler {
         by_req: &mut BTreeMap<u32, Vec<(TaskKey, WorkerId)>>,
         now_ms: u64,
     ) {
-        let Some(w) = self.workers.get_mut(&wid).filter(|w| !w.reserved) else {
+        if self.held_for_multi_node.contains(&wid) {
+            return;
+        }
+        let Some(w) = self
+            .workers
+            .get_mut(&wid)
+            .filter(|w| !w.reserved && w.min_busy_cpus.is_zero())
+        else {
             return;
         };
         let mut held = Vec::new();
@@ -248,7 +230,7 @@ impl Scheduler {
             let variants = &self.requests[*req as usize].variants;
             while !list.is_empty() {
                 let fits = variants.iter().find_map(|r| {
-                    if !worker_time_ok(w.deadline_ms, r.min_time_secs, now_ms) {
+                    if !deadline_ok(w.deadline_ms, r.min_time_secs, now_ms) {
                         return None;
                     }
                     w.allocator.try_allocate(r)
@@ -265,6 +247,35 @@ impl Scheduler {
         for a in &held {
             w.allocator.release(a);
         }
+    }
+
+    /// Queued tasks of a lower priority than `top`, the highest level with ready tasks waiting
+    /// for resources, would take the slot that task
+    /// waits for, and queued tasks on workers kept for a multi-node task keep them busy: both
+    /// are asked back.
+    fn retract_in_the_way(&mut self, top: Option<Reverse<i32>>) {
+        let lower_queued = match (top, self.queued_per_level.keys().next_back()) {
+            (Some(top), Some(lowest)) => *lowest > top,
+            _ => false,
+        };
+        if !lower_queued && self.held_for_multi_node.is_empty() {
+            return;
+        }
+        let mut keys: Vec<(TaskKey, WorkerId)> = self
+            .queued
+            .iter_mut()
+            .filter(|(_, q)| !q.retracting)
+            .filter(|(_, q)| {
+                top.is_some_and(|t| q.qkey.0 > t) || self.held_for_multi_node.contains(&q.worker)
+            })
+            .map(|(k, q)| {
+                q.retracting = true;
+                (*k, q.worker)
+            })
+            .collect();
+        keys.sort_unstable();
+        self.retractions
+            .extend(keys.into_iter().map(|(k, w)| (w, k)));
     }
 
     /// Invariants of queued tasks (tests call it through `sanity_check`).
@@ -288,14 +299,5 @@ impl Scheduler {
                 );
             }
         }
-    }
-}
-
-pub(super) fn worker_time_ok(deadline_ms: Option<u64>, min_time_secs: u64, now_ms: u64) -> bool {
-    match deadline_ms {
-        Some(deadline) if min_time_secs > 0 => {
-            deadline.saturating_sub(now_ms) >= min_time_secs * 1000
-        }
-        _ => true,
     }
 }

@@ -1,19 +1,18 @@
 //! Unit tests of the scheduling core: no sockets, no clock.
 
 use super::*;
+use crate::protocol::messages::WorkerId;
 use crate::resources::descriptor::parse_cpu_definition;
 use crate::resources::{
-    AllocationRequest, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
+    AllocationRequest, ResourceAmount, ResourceDescriptor, ResourceDescriptorItem, ResourceRequest,
     ResourceRequestVariants,
 };
 
-fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
-    let mut d = ResourceDescriptor {
-        resources: vec![ResourceDescriptorItem {
-            name: "cpus".into(),
-            kind: parse_cpu_definition(cpus).unwrap(),
-        }],
-    };
+pub(super) fn desc(cpus: &str, extra: &[(&str, &str)]) -> ResourceDescriptor {
+    let mut d = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+        name: "cpus".into(),
+        kind: parse_cpu_definition(cpus).unwrap(),
+    }]);
     for (n, def) in extra {
         d.add(
             n,
@@ -39,7 +38,13 @@ fn key(job: u32, task: u32) -> TaskKey {
 #[test]
 fn fills_capacity_and_no_more() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("4", &[]), "default".into(), None);
+    s.add_worker(
+        1,
+        &desc("4", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let r = s.intern(&req(&[("cpus", "1")]));
     for t in 0..10 {
         s.add_ready(key(1, t), r, 0);
@@ -51,11 +56,8 @@ fn fills_capacity_and_no_more() {
     assert_eq!(a.len(), 8);
     assert_eq!(s.ready_count(), 2);
     s.task_done(a[0].key);
-    assert_eq!(
-        s.take_started().len(),
-        1,
-        "the task queued behind it took over"
-    );
+    let next = a.iter().find(|x| x.after == Some(a[0].key)).unwrap().key;
+    assert!(s.is_running(next), "the task queued behind it took over");
     let b = s.schedule(0);
     s.sanity_check();
     assert_eq!((starts(&b).len(), b.len()), (0, 1));
@@ -69,7 +71,13 @@ fn starts(a: &[Assignment]) -> Vec<&Assignment> {
 #[test]
 fn higher_priority_first_and_missing_resource_waits() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("1", &[]), "default".into(), None);
+    s.add_worker(
+        1,
+        &desc("1", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let cpu = s.intern(&req(&[("cpus", "1")]));
     let gpu = s.intern(&req(&[("cpus", "1"), ("gpus", "1")]));
     s.add_ready(key(1, 0), cpu, 0);
@@ -94,13 +102,25 @@ fn higher_priority_first_and_missing_resource_waits() {
 #[test]
 fn time_request_respects_worker_deadline() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("2", &[]), "default".into(), Some(60_000));
+    s.add_worker(
+        1,
+        &desc("2", &[]),
+        "default".into(),
+        Some(60_000),
+        ResourceAmount::ZERO,
+    );
     let mut long = ResourceRequest::default_cpu();
     long.min_time_secs = 120;
     let r = s.intern(&ResourceRequestVariants::single(long));
     s.add_ready(key(1, 0), r, 0);
     assert!(s.schedule(0).is_empty());
-    s.add_worker(2, &desc("2", &[]), "default".into(), None);
+    s.add_worker(
+        2,
+        &desc("2", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let a = s.schedule(0);
     assert_eq!(a[0].workers, vec![2]);
 }
@@ -108,7 +128,13 @@ fn time_request_respects_worker_deadline() {
 #[test]
 fn variants_fall_back_in_order() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("4", &[("gpus", "[0]")]), "default".into(), None);
+    s.add_worker(
+        1,
+        &desc("4", &[("gpus", "[0]")]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
     let mut v0 = ResourceRequest::default();
     v0.add("cpus", AllocationRequest::parse("1").unwrap())
         .unwrap();
@@ -130,9 +156,9 @@ fn variants_fall_back_in_order() {
 #[test]
 fn multi_node_takes_whole_workers_of_one_group() {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("2", &[]), "a".into(), None);
-    s.add_worker(2, &desc("2", &[]), "b".into(), None);
-    s.add_worker(3, &desc("2", &[]), "a".into(), None);
+    s.add_worker(1, &desc("2", &[]), "a".into(), None, ResourceAmount::ZERO);
+    s.add_worker(2, &desc("2", &[]), "b".into(), None, ResourceAmount::ZERO);
+    s.add_worker(3, &desc("2", &[]), "a".into(), None, ResourceAmount::ZERO);
     let mut r = ResourceRequest {
         n_nodes: 2,
         ..Default::default()
@@ -151,9 +177,16 @@ fn multi_node_takes_whole_workers_of_one_group() {
         .iter()
         .filter(|a| a.key.job == 2)
         .all(|a| a.workers == vec![2]));
-    let lost = s.remove_worker(3);
-    assert_eq!(lost, vec![key(1, 0)]);
-    assert!(s.worker_is_idle(1));
+    assert_eq!(s.multi_node_role(1), Some(true));
+    assert_eq!(s.multi_node_role(3), Some(false));
+    assert_eq!(s.multi_node_role(2), None);
+    // Losing another node leaves the task running on its main node; losing that ends it.
+    assert!(s.remove_worker(3).is_empty());
+    s.sanity_check();
+    assert!(!s.worker_is_idle(1));
+    s.add_worker(4, &desc("2", &[]), "a".into(), None, ResourceAmount::ZERO);
+    assert_eq!(s.remove_worker(1), vec![key(1, 0)]);
+    assert!(s.worker_is_idle(4));
     s.sanity_check();
 }
 
@@ -164,15 +197,209 @@ fn remove_job_drops_ready_tasks() {
     for t in 0..5 {
         s.add_ready(key(7, t), r, 0);
     }
-    assert_eq!(s.remove_job(7), vec![]);
+    assert_eq!(s.remove_job(7), 5);
     s.sanity_check();
     assert_eq!(s.ready_count(), 0);
+}
+
+fn worker(s: &mut Scheduler, id: WorkerId, cpus: &str) {
+    s.add_worker(
+        id,
+        &desc(cpus, &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
+}
+
+fn on_workers(a: &[Assignment]) -> Vec<WorkerId> {
+    a.iter().map(|a| a.workers[0]).collect()
+}
+
+#[test]
+fn compact_placement_fills_the_busiest_worker_first() {
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "4");
+    worker(&mut s, 2, "4");
+    let r = s.intern(&req(&[("cpus", "1")]));
+    s.add_ready(key(1, 0), r, 0);
+    assert_eq!(on_workers(&s.schedule(0)), vec![1]);
+    for t in 1..5 {
+        s.add_ready(key(1, t), r, 0);
+    }
+    // Worker 1 is busy: it gets its three free CPUs before worker 2 gets anything.
+    assert_eq!(on_workers(&s.schedule(0)), vec![1, 1, 1, 2]);
+    s.sanity_check();
+}
+
+#[test]
+fn a_waiting_higher_priority_task_holds_what_it_is_short_of() {
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "4");
+    let one = s.intern(&req(&[("cpus", "1")]));
+    let four = s.intern(&req(&[("cpus", "4")]));
+    let two = s.intern(&req(&[("cpus", "2")]));
+    s.add_ready(key(1, 0), one, 1000);
+    assert_eq!(s.schedule(0).len(), 1);
+    s.add_ready(key(2, 0), four, 100);
+    for t in 0..5 {
+        s.add_ready(key(3, t), two, 50);
+    }
+    // Three CPUs are free, but they are kept for the 4-CPU task.
+    assert!(s.schedule(0).is_empty());
+    s.sanity_check();
+    assert!(!s.worker_is_idle(1) && s.running_on(1) == 1);
+    s.task_done(key(1, 0));
+    let a = s.schedule(0);
+    assert_eq!(a.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(2, 0)]);
+    s.sanity_check();
+}
+
+#[test]
+fn resources_a_waiting_task_has_enough_of_stay_usable() {
+    let mut s = Scheduler::new();
+    s.add_worker(
+        1,
+        &desc("8", &[("foo", "[1,2,3,4]")]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
+    let foo = s.intern(&req(&[("cpus", "1"), ("foo", "2")]));
+    let cpus = s.intern(&req(&[("cpus", "2")]));
+    for job in 1..5 {
+        s.add_ready(key(job, 0), foo, 0);
+    }
+    s.add_ready(key(5, 0), cpus, -1);
+    let a = s.schedule(0);
+    let jobs: Vec<u32> = starts(&a).iter().map(|a| a.key.job).collect();
+    // Jobs 3 and 4 wait for `foo` (queued behind jobs 1 and 2); they do not keep CPUs from
+    // job 5.
+    assert_eq!(jobs, vec![1, 2, 5]);
+    s.sanity_check();
+}
+
+#[test]
+fn requests_that_can_never_run_hold_nothing() {
+    let mut s = Scheduler::new();
+    s.add_worker(1, &desc("1", &[]), "a".into(), None, ResourceAmount::ZERO);
+    s.add_worker(2, &desc("1", &[]), "b".into(), None, ResourceAmount::ZERO);
+    let mn = s.intern(&ResourceRequestVariants::single(ResourceRequest {
+        n_nodes: 2,
+        ..Default::default()
+    }));
+    let gpu = s.intern(&req(&[("cpus", "1"), ("gpus", "1")]));
+    let cpu = s.intern(&req(&[("cpus", "1")]));
+    s.add_ready(key(1, 0), mn, 10);
+    s.add_ready(key(2, 0), gpu, 5);
+    s.add_ready(key(3, 0), cpu, 0);
+    s.add_ready(key(3, 1), cpu, 0);
+    assert_eq!(s.schedule(0).len(), 2);
+    assert!(!s.is_held_for_multi_node(1) && !s.is_held_for_multi_node(2));
+}
+
+#[test]
+fn a_waiting_multi_node_task_keeps_workers_of_one_group() {
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "2");
+    worker(&mut s, 2, "2");
+    let cpu = s.intern(&req(&[("cpus", "1")]));
+    s.add_ready(key(1, 0), cpu, 0);
+    assert_eq!(on_workers(&s.schedule(0)), vec![1]);
+    let mn = s.intern(&ResourceRequestVariants::single(ResourceRequest {
+        n_nodes: 2,
+        ..Default::default()
+    }));
+    s.add_ready(key(2, 0), mn, 10);
+    s.add_ready(key(3, 0), cpu, 0);
+    assert!(
+        s.schedule(0).is_empty(),
+        "both workers are kept for the multi-node task"
+    );
+    assert!(s.is_held_for_multi_node(1) && s.is_held_for_multi_node(2));
+    s.task_done(key(1, 0));
+    let a = s.schedule(0);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].key, key(2, 0));
+    assert!(!s.is_held_for_multi_node(1));
+    s.sanity_check();
+}
+
+/// The conformance suite's three `--min-utilization=1` cases on a 12-CPU worker.
+#[test]
+fn min_utilization_places_only_sets_that_keep_the_cpus_busy() {
+    let run = |second: (&str, u32)| -> Vec<(u32, usize)> {
+        let mut s = Scheduler::new();
+        let three = s.intern(&req(&[("cpus", "3")]));
+        let other = s.intern(&req(&[("cpus", second.0)]));
+        let first_count = if second.1 == 0 { 4 } else { 3 };
+        for t in 0..first_count {
+            s.add_ready(key(1, t), three, 0);
+        }
+        for t in 0..second.1.max(1) {
+            s.add_ready(key(2, t), other, 0);
+        }
+        s.add_worker(
+            1,
+            &desc("12", &[]),
+            "default".into(),
+            None,
+            ResourceAmount::ONE,
+        );
+        let a = s.schedule(0);
+        s.sanity_check();
+        let mut per_job = std::collections::BTreeMap::new();
+        for x in &a {
+            *per_job.entry(x.key.job).or_insert(0) += 1;
+        }
+        per_job.into_iter().collect()
+    };
+    // 3 × 3 CPUs would leave 3 idle: the all-CPU task runs instead.
+    assert_eq!(run(("all", 1)), vec![(2, 1)]);
+    // 4 × 3 CPUs fill the worker: the older job runs.
+    assert_eq!(run(("all", 0)), vec![(1, 4)]);
+    // 2 × 3 + 1 × 6 = 12.
+    assert_eq!(run(("6", 3)), vec![(1, 2), (2, 1)]);
+}
+
+#[test]
+fn min_utilization_that_cannot_be_met_places_nothing() {
+    let mut s = Scheduler::new();
+    let half = ResourceAmount::parse("0.5").unwrap();
+    s.add_worker(1, &desc("8", &[]), "default".into(), None, half);
+    let one = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..3 {
+        s.add_ready(key(1, t), one, 0);
+    }
+    assert!(s.schedule(0).is_empty());
+    s.add_ready(key(1, 3), one, 0);
+    assert_eq!(s.schedule(0).len(), 4);
+    // Now busy enough: one more task is fine.
+    s.add_ready(key(1, 4), one, 0);
+    assert_eq!(s.schedule(0).len(), 1);
+    s.sanity_check();
+}
+
+#[test]
+fn equal_priorities_do_not_hold_from_each_other() {
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "4");
+    let one = s.intern(&req(&[("cpus", "1")]));
+    let four = s.intern(&req(&[("cpus", "4")]));
+    let two = s.intern(&req(&[("cpus", "2")]));
+    s.add_ready(key(1, 0), one, 0);
+    s.schedule(0);
+    s.add_ready(key(2, 0), four, 0);
+    s.add_ready(key(3, 0), two, 0);
+    let a = s.schedule(0);
+    assert_eq!(a.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(3, 0)]);
+    s.sanity_check();
 }
 
 /// One worker with 2 CPUs and 5 tasks of one CPU: 2 start, 2 queue behind them.
 fn two_running_two_queued() -> (Scheduler, Vec<Assignment>) {
     let mut s = Scheduler::new();
-    s.add_worker(1, &desc("2", &[]), "default".into(), None);
+    worker(&mut s, 1, "2");
     let r = s.intern(&req(&[("cpus", "1")]));
     for t in 0..5 {
         s.add_ready(key(1, t), r, 0);
@@ -182,15 +409,16 @@ fn two_running_two_queued() -> (Scheduler, Vec<Assignment>) {
     (s, a)
 }
 
+/// The assignments queued behind a running task: (task, predecessor).
+fn queued(a: &[Assignment]) -> Vec<(TaskKey, TaskKey)> {
+    a.iter().filter_map(|a| Some((a.key, a.after?))).collect()
+}
+
 #[test]
 fn queues_one_task_behind_each_running_one() {
     let (mut s, a) = two_running_two_queued();
-    let now: Vec<_> = a
-        .iter()
-        .filter(|a| a.after.is_none())
-        .map(|a| a.key)
-        .collect();
-    let queued: Vec<_> = a.iter().filter_map(|a| Some((a.key, a.after?))).collect();
+    let now: Vec<_> = starts(&a).iter().map(|a| a.key).collect();
+    let queued = queued(&a);
     assert_eq!(now, vec![key(1, 0), key(1, 1)]);
     assert_eq!(queued.len(), 2);
     assert_eq!(s.ready_count(), 1);
@@ -198,13 +426,11 @@ fn queues_one_task_behind_each_running_one() {
     let (q, after) = queued[0];
     let alloc_of = |k| a.iter().find(|x| x.key == k).unwrap().allocation.clone();
     assert_eq!(alloc_of(q), alloc_of(after));
+    assert_eq!(s.placement(q).map(|p| p.0.to_vec()), Some(vec![1]));
     // That task ends: the queued one has started in its allocation, nothing was freed.
     s.task_done(after);
-    let started = s.take_started();
-    assert_eq!(started.len(), 1);
-    assert_eq!(started[0].key, q);
     assert!(s.is_running(q));
-    assert!(s.take_started().is_empty());
+    assert_eq!(s.queued_count(), 1);
     s.sanity_check();
     // The next pass queues the remaining task behind the one that just started (or the other).
     let b = s.schedule(0);
@@ -215,34 +441,30 @@ fn queues_one_task_behind_each_running_one() {
 }
 
 #[test]
-fn lost_worker_makes_queued_tasks_ready_again() {
+fn lost_worker_drops_its_queued_tasks() {
     let (mut s, _) = two_running_two_queued();
+    assert_eq!(s.queued_on_worker(1).len(), 2);
     let lost = s.remove_worker(1);
     assert_eq!(lost.len(), 2);
-    assert_eq!(s.ready_count(), 3);
-    assert!(s.take_started().is_empty());
+    // The server makes them ready again (`TaskRetracted`); the scheduler only forgets them.
+    assert_eq!((s.ready_count(), s.queued_count()), (1, 0));
     s.sanity_check();
 }
 
 #[test]
-fn canceled_job_drops_its_queued_tasks() {
+fn a_queued_task_that_ends_leaves_its_predecessor_free_for_another() {
     let (mut s, a) = two_running_two_queued();
-    let mut dropped = s.remove_job(1);
-    dropped.sort();
-    let mut queued: Vec<_> = a
-        .iter()
-        .filter(|a| a.after.is_some())
-        .map(|a| (1, a.key))
-        .collect();
-    queued.sort();
-    assert_eq!(dropped, queued);
+    let (q, after) = queued(&a)[0];
+    // Canceled while queued: its predecessor may get the last ready task instead.
+    s.task_done(q);
+    assert_eq!(s.queued_count(), 1);
     s.sanity_check();
-    // The running tasks end normally and free their CPUs.
-    for x in a.iter().filter(|a| a.after.is_none()) {
-        s.task_done(x.key);
-    }
-    assert!(s.take_started().is_empty());
-    assert!(s.worker_is_idle(1));
+    let b = s.schedule(0);
+    assert_eq!(queued(&b), vec![(key(1, 4), after)]);
+    // The predecessor ends: its resources go to the new task, not back to the worker.
+    s.task_done(after);
+    assert!(s.is_running(key(1, 4)));
+    assert!(!s.worker_is_idle(1));
     s.sanity_check();
 }
 
@@ -251,28 +473,66 @@ fn idle_worker_takes_queued_tasks_back() {
     let (mut s, a) = two_running_two_queued();
     let r = s.intern(&req(&[("cpus", "1")]));
     // The fifth task is taken by a new worker of one CPU; queued tasks stay.
-    s.add_worker(2, &desc("1", &[]), "default".into(), None);
+    worker(&mut s, 2, "1");
     let b = s.schedule(0);
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].workers, vec![2]);
     assert!(s.take_retractions().is_empty());
     // A third worker with 2 CPUs and nothing ready: both queued tasks are asked back.
-    s.add_worker(3, &desc("2", &[]), "default".into(), None);
+    worker(&mut s, 3, "2");
     assert!(s.schedule(0).is_empty());
     let asked = s.take_retractions();
     assert_eq!(asked.len(), 2);
     assert!(s.schedule(0).is_empty());
     assert!(s.take_retractions().is_empty(), "asked once");
-    // Worker 1 gives back one; the other started meanwhile.
-    let queued: Vec<_> = a.iter().filter(|a| a.after.is_some()).collect();
-    s.retracted(1, queued[0].key);
-    s.task_done(queued[1].after.unwrap());
-    assert_eq!(s.take_started().len(), 1);
+    // Worker 1 gives back one (the server makes it ready); the other started meanwhile.
+    let queued = queued(&a);
+    s.task_done(queued[0].0);
+    s.add_ready(queued[0].0, r, 0);
+    s.task_done(queued[1].1);
+    assert!(s.is_running(queued[1].0));
     assert_eq!(s.ready_count(), 1);
     s.sanity_check();
     let c = s.schedule(0);
     assert_eq!(c.len(), 1);
-    assert_eq!((c[0].key, c[0].workers.clone()), (queued[0].key, vec![3]));
-    let _ = r;
+    assert_eq!((c[0].key, c[0].workers.clone()), (queued[0].0, vec![3]));
+    s.sanity_check();
+}
+
+#[test]
+fn a_waiting_higher_priority_takes_back_queued_lower_ones_and_stops_queueing() {
+    let (mut s, a) = two_running_two_queued();
+    let two = s.intern(&req(&[("cpus", "2")]));
+    s.add_ready(key(2, 0), two, 10);
+    // The 2-CPU task waits for both CPUs: the queued 1-CPU tasks would take them over.
+    let b = s.schedule(0);
+    assert!(b.is_empty(), "nothing more is queued: {b:?}");
+    let mut asked: Vec<TaskKey> = s.take_retractions().into_iter().map(|r| r.1).collect();
+    asked.sort();
+    let mut expected: Vec<TaskKey> = queued(&a).iter().map(|q| q.0).collect();
+    expected.sort();
+    assert_eq!(asked, expected);
+    for k in &asked {
+        s.task_done(*k);
+    }
+    for x in starts(&a) {
+        s.task_done(x.key);
+    }
+    let c = s.schedule(0);
+    assert_eq!(c.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(2, 0)]);
+    s.sanity_check();
+}
+
+#[test]
+fn nothing_is_queued_on_workers_with_min_utilization_or_held_for_multi_node() {
+    let mut s = Scheduler::new();
+    let half = ResourceAmount::parse("0.5").unwrap();
+    s.add_worker(1, &desc("2", &[]), "default".into(), None, half);
+    let one = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..4 {
+        s.add_ready(key(1, t), one, 0);
+    }
+    let a = s.schedule(0);
+    assert_eq!((starts(&a).len(), a.len()), (2, 2));
     s.sanity_check();
 }

@@ -19,13 +19,15 @@ pub enum Event {
     /// A worker sent its registration; the actor answers with its ID on the oneshot and then
     /// sends everything for it (first `Registered`) through the unbounded channel.
     WorkerRegister(
-        WorkerConfiguration,
+        Box<WorkerConfiguration>,
         Vec<TaskResult>,
         mpsc::UnboundedSender<ToWorker>,
         oneshot::Sender<WorkerId>,
     ),
     Worker(WorkerId, FromWorker),
     WorkerDisconnected(WorkerId),
+    /// A finished autoalloc operation (submission, status query, cancellation).
+    AutoAlloc(super::autoalloc_ops::AllocResult),
     Tick,
     Shutdown,
 }
@@ -39,6 +41,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let mut core = core;
+    core.autoalloc.attach(tx.clone());
     tokio::spawn(conn::accept_clients(clients, client_key, tx.clone()));
     tokio::spawn(conn::accept_workers(workers, worker_key, tx.clone()));
     let ticker = tx.clone();
@@ -71,18 +75,17 @@ async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>)
         }
         if stop {
             core.stopping = true;
-            for (id, w) in &core.workers {
-                if w.connected {
-                    core.outbox.stop(*id);
-                }
-            }
+            core.alloc_shutdown().await;
+            // Workers are not sent `Stop`: they see the connection close when the actor ends
+            // and follow their `--on-server-lost` policy (exit code 1, as when the server is
+            // killed).
             core.commit(JournalEvent::ServerStop);
         }
         end_round(&mut core, stop);
         ship(&mut core, &senders);
         if stop {
             log::info!("Stopping server");
-            // Give the writer tasks a moment to deliver the stop messages.
+            // Give the writer tasks a moment to deliver the last replies.
             tokio::time::sleep(Duration::from_millis(50)).await;
             break;
         }
@@ -94,6 +97,7 @@ pub(super) fn end_round(core: &mut ServerCore, force_flush: bool) {
     if core.needs_schedule {
         core.schedule();
     }
+    core.alloc_round();
     let _ = core.flush_journal(force_flush);
     core.notify_waiters(false);
     core.dashboard_tick();
@@ -111,7 +115,7 @@ fn handle_event(
             return matches!(core.handle_request(req, reply), After::StopServer);
         }
         Event::WorkerRegister(config, late_results, sender, reply) => {
-            let id = core.register_worker(config, late_results);
+            let id = core.register_worker(*config, late_results);
             senders.insert(id, sender);
             let _ = reply.send(id);
         }
@@ -120,6 +124,7 @@ fn handle_event(
             senders.remove(&id);
             core.on_worker_disconnected(id);
         }
+        Event::AutoAlloc(result) => core.alloc_result(result),
         Event::Tick => {
             core.check_heartbeats();
             core.notify_waiters(true);

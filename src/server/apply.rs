@@ -59,22 +59,47 @@ impl ServerCore {
                 self.check_job_completed(time, job_id);
             }
             JournalEvent::JobCancel { job_id, reason } => {
-                let canceled = self.abort_job(time, job_id, TaskStatus::Canceled);
+                // Journals of older builds have no `TaskCanceled` before it: cancel what is left.
+                self.abort_job(time, job_id, None, TaskStatus::Canceled);
                 if let (Some(job), Some(r)) = (self.jobs.get_mut(&job_id), reason) {
-                    if canceled > 0 {
+                    if job.stats.canceled > 0 {
                         job.cancel_reason = Some(r);
                     }
                 }
             }
+            JournalEvent::TaskCanceled { job, tasks } => {
+                // Every live task (a whole-job cancel) takes the cheaper whole-job path.
+                let all = self.jobs.get(&job).is_some_and(|j| {
+                    let live = j.stats.waiting + j.stats.running;
+                    let selected = j.tasks_in(Some(&tasks)).filter(|t| !t.status.is_terminal());
+                    selected.count() as u32 == live
+                });
+                let selected = (!all).then_some(&tasks);
+                self.abort_job(time, job, selected, TaskStatus::Canceled);
+            }
             JournalEvent::JobForgotten { job_id } => {
                 self.jobs.remove(&job_id);
             }
-            JournalEvent::TaskStarted {
+            JournalEvent::TaskAssigned {
                 job,
                 task,
                 instance,
                 workers,
-            } => self.apply_started(time, job, task, instance, workers),
+            } => self.apply_assigned(job, task, instance, workers),
+            JournalEvent::TaskStarted {
+                job,
+                task,
+                instance,
+                ..
+            } => {
+                if let Some(idx) = self.running_task(job, task) {
+                    let j = self.jobs.get_mut(&job).expect("running task has a job");
+                    if j.tasks[idx].instance() == instance {
+                        j.mark_started(idx, time);
+                        self.changed_jobs.insert(job);
+                    }
+                }
+            }
             JournalEvent::TaskFinished { job, task } => self.apply_finished(time, job, task),
             JournalEvent::TaskFailed { job, task, error } => {
                 if let Some(idx) = self.live_task(job, task) {
@@ -91,14 +116,9 @@ impl ServerCore {
                 }
             }
             JournalEvent::TaskCrashed { job, task } => self.apply_crashed(time, job, task),
-            JournalEvent::TaskRequeued { job, task } => {
-                if let Some(idx) = self.running_task(job, task) {
-                    let j = self.jobs.get_mut(&job).expect("running task has a job");
-                    let multi = j.multi_node.contains_key(&task);
-                    transition(j, idx, TaskStatus::Waiting, multi, &mut self.effects);
-                    self.changed_jobs.insert(job);
-                }
-            }
+            JournalEvent::Autoalloc(e) => self.autoalloc.state.apply(time, &e),
+            JournalEvent::TaskRequeued { job, task } => self.apply_requeued(time, job, task),
+            JournalEvent::TaskRetracted { job, task } => self.apply_retracted(job, task),
         }
     }
 
@@ -177,9 +197,8 @@ impl ServerCore {
         self.check_job_completed(time, job_id);
     }
 
-    fn apply_started(
+    fn apply_assigned(
         &mut self,
-        time: u64,
         job_id: JobId,
         task: TaskId,
         instance: InstanceId,
@@ -195,15 +214,47 @@ impl ServerCore {
             return;
         }
         // The scheduler took the task from its queue itself: no `Unready`.
-        job.set_status(idx, TaskStatus::Running);
+        job.assign(idx, instance, workers.first().copied().unwrap_or(0));
         let group = job.tasks[idx].group as usize;
-        let t = &mut job.tasks[idx];
-        t.next_instance = t.next_instance.max(instance.saturating_add(1));
-        t.worker = workers.first().copied().unwrap_or(0);
-        t.started_ms = Stamp::new(time);
         if workers.len() > 1 || job.groups[group].body.resources.is_multi_node() {
             job.multi_node.insert(task, workers);
         }
+        self.changed_jobs.insert(job_id);
+    }
+
+    /// The execution ended without a result of its own (its worker stopped or went away
+    /// without a crash): the task waits again, except that a `never-restart` task fails, as on
+    /// any loss of its worker. (An execution whose start was not reported yet counts too: the
+    /// worker may have started it before the report arrived.)
+    fn apply_requeued(&mut self, time: u64, job_id: JobId, task: TaskId) {
+        let Some(idx) = self.running_task(job_id, task) else {
+            return;
+        };
+        let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        let t = &job.tasks[idx];
+        let multi = job.multi_node.contains_key(&task);
+        let never = job.groups[t.group as usize].body.crash_limit == CrashLimit::NeverRestart;
+        if never {
+            let error = NEVER_RESTART.to_string();
+            self.fail_task(time, job_id, idx, error, multi);
+            return;
+        }
+        transition(job, idx, TaskStatus::Waiting, multi, &mut self.effects);
+        self.changed_jobs.insert(job_id);
+    }
+
+    /// An execution queued on a worker behind a running one never started there (the worker
+    /// gave it back, or it was lost): the task waits again, with no crash counted.
+    fn apply_retracted(&mut self, job_id: JobId, task: TaskId) {
+        let Some(idx) = self.running_task(job_id, task) else {
+            return;
+        };
+        let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        if !job.tasks[idx].is_assigned() {
+            log::warn!("journal: task {job_id}@{task} retracted after it started");
+            return;
+        }
+        transition(job, idx, TaskStatus::Waiting, false, &mut self.effects);
         self.changed_jobs.insert(job_id);
     }
 
@@ -225,25 +276,24 @@ impl ServerCore {
     }
 
     /// A lost worker was running the task: count the crash, then fail it at the crash limit or
-    /// let it wait again.
+    /// let it wait again. An execution whose start was not reported yet counts as well: the
+    /// worker may have started it (and died of it) before the report arrived.
     fn apply_crashed(&mut self, time: u64, job_id: JobId, task: TaskId) {
         let Some(idx) = self.running_task(job_id, task) else {
             return;
         };
         let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        let multi = job.multi_node.contains_key(&task);
         let t = &mut job.tasks[idx];
         t.crash_count = t.crash_count.saturating_add(1);
         let count = t.crash_count as u32;
         let error = match job.groups[t.group as usize].body.crash_limit {
-            CrashLimit::NeverRestart => Some(
-                "Task was running on a lost worker while never restart flag was set.".to_string(),
-            ),
+            CrashLimit::NeverRestart => Some(NEVER_RESTART.to_string()),
             CrashLimit::Limit(n) if count >= n => Some(format!(
                 "Task was running on a worker that was lost; the task has occurred {count} times in this situation and limit was reached."
             )),
             _ => None,
         };
-        let multi = job.multi_node.contains_key(&task);
         match error {
             Some(error) => self.fail_task(time, job_id, idx, error, multi),
             None => {
@@ -267,22 +317,40 @@ impl ServerCore {
         let over = job.max_fails.is_some_and(|m| job.stats.failed > m);
         self.changed_jobs.insert(job_id);
         if over {
-            self.abort_job(time, job_id, TaskStatus::Aborted);
+            self.abort_job(time, job_id, None, TaskStatus::Aborted);
         }
         self.check_job_completed(time, job_id);
     }
 
-    /// Moves every waiting or running task of a job to `status` (Canceled or Aborted); running
-    /// ones are stopped on their workers. Returns how many tasks changed.
-    fn abort_job(&mut self, time: u64, job_id: JobId, status: TaskStatus) -> u32 {
+    /// Moves the waiting or running tasks of a job (all, or those in `selected`) to `status`
+    /// (Canceled or Aborted); running ones are stopped on their workers. Returns how many
+    /// tasks changed.
+    fn abort_job(
+        &mut self,
+        time: u64,
+        job_id: JobId,
+        selected: Option<&crate::common::idset::IdSet>,
+        status: TaskStatus,
+    ) -> u32 {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return 0;
         };
-        self.effects.push(Effect::DropJob(job_id));
+        let indexes: Vec<usize> = match selected {
+            None => {
+                // Every queued task of the job leaves the scheduler at once.
+                self.effects.push(Effect::DropJob(job_id));
+                (0..job.tasks.len()).collect()
+            }
+            Some(set) => job
+                .tasks_in(Some(set))
+                .filter_map(|t| job.index_of(t.id))
+                .collect(),
+        };
         let mut changed = 0;
-        for idx in 0..job.tasks.len() {
+        for idx in indexes {
             match job.tasks[idx].status {
-                TaskStatus::Waiting => job.set_status(idx, status),
+                TaskStatus::Waiting if selected.is_none() => job.set_status(idx, status),
+                TaskStatus::Waiting => transition(job, idx, status, false, &mut self.effects),
                 TaskStatus::Running => transition(job, idx, status, true, &mut self.effects),
                 _ => continue,
             }
@@ -305,6 +373,8 @@ impl ServerCore {
         }
     }
 }
+
+const NEVER_RESTART: &str = "Task was running on a lost worker while never restart flag was set.";
 
 /// Moves a task to `to`, pushing what that means for the scheduler: a queued task leaves its
 /// queue, a running one frees its resources (and is stopped on its worker when `stop`), a task
@@ -331,7 +401,9 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
                     instance: t.instance(),
                 });
             }
-            if !job.multi_node.is_empty() {
+            // The nodes of an ended multi-node task stay listed (`hq task list`) until it runs
+            // again.
+            if to == TaskStatus::Waiting {
                 job.multi_node.remove(&key.task);
             }
         }
@@ -343,30 +415,17 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
     }
 }
 
-/// Fills `JOB_ID`, `SUBMIT_DIR`, `SERVER_UID` and `JOB_NAME` in the working directory, the
-/// stdout/stderr paths and the stream directory. Filling is idempotent, so a submission recorded
-/// after filling (or by an older build, before) gives the same job.
+/// Fills the job's placeholders (`JOB_ID`, `SUBMIT_DIR`, `SERVER_UID`, `JOB_NAME`) in the
+/// working directory, the stdout/stderr paths and the stream directory, and makes them absolute
+/// (common/placeholders.rs). Resolving is idempotent, so a submission recorded after resolving
+/// (or by an older build, before) gives the same job.
 pub fn resolve_placeholders(submit: &mut SubmitRequest, job: &Job, server_uid: &str) {
     let submit_dir = submit.submit_dir.clone();
-    let resolve = |text: &str| {
-        placeholders::fill(text, |name| match name {
-            "JOB_ID" => Some(job.id.to_string()),
-            "SUBMIT_DIR" => Some(submit_dir.clone()),
-            "SERVER_UID" => Some(server_uid.to_string()),
-            "JOB_NAME" => Some(job.name.clone()),
-            _ => None,
-        })
-    };
+    let values = placeholders::Values::at_submit(job.id, &job.name, &submit_dir, server_uid);
     if let Some(stream) = &mut submit.stream_dir {
-        *stream = resolve(stream);
+        *stream = placeholders::resolve_stream_dir(stream, &values);
     }
     for g in &mut submit.groups {
-        let p = &mut g.body.program;
-        p.cwd = resolve(&p.cwd);
-        for stdio in [&mut p.stdout, &mut p.stderr] {
-            if let StdioDef::File { path, .. } = stdio {
-                *path = resolve(path);
-            }
-        }
+        placeholders::resolve_program_paths(&mut g.body.program, &values);
     }
 }

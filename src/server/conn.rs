@@ -127,7 +127,13 @@ async fn serve_client(
             tokio::select! {
                 response = rx.recv() => {
                     let Some(response) = response else { return Ok(()) };
-                    let last = !matches!(response, ClientResponse::Progress { .. } | ClientResponse::EventLines(_) | ClientResponse::Dashboard(_));
+                    let last = !matches!(
+                        response,
+                        ClientResponse::Progress { .. }
+                            | ClientResponse::Notification(_)
+                            | ClientResponse::EventLines(_)
+                            | ClientResponse::Dashboard(_)
+                    );
 
                     sender.send(&response).await?;
                     if last {
@@ -175,11 +181,26 @@ async fn serve_worker(
     else {
         return Ok(());
     };
+    // A worker built by another program (or a buggy one) must not bring pools the scheduler
+    // cannot reason about.
+    let valid = config
+        .resources
+        .validate()
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            (config.min_utilization <= crate::resources::ResourceAmount::ONE)
+                .then_some(())
+                .ok_or_else(|| "min_utilization is above 1".to_string())
+        });
+    if let Err(reason) = valid {
+        log::warn!("refused a worker registration from {peer:?}: {reason}");
+        return Ok(());
+    }
     let (to_worker, mut outgoing) = mpsc::unbounded_channel::<ToWorker>();
     let (reply_tx, reply_rx) = oneshot::channel();
     if events
         .send(Event::WorkerRegister(
-            *config,
+            config,
             late_results,
             to_worker,
             reply_tx,

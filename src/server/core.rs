@@ -48,6 +48,8 @@ pub struct WorkerEntry {
     pub last_heartbeat: u64,
     /// Set when the worker told us why it leaves, so the disconnect gets that reason.
     pub leaving: Option<WorkerState>,
+    /// What the worker was last told with `SetReserved`.
+    pub reserved: bool,
 }
 
 /// A client waiting for jobs to complete (`hq job wait`, `--progress`).
@@ -60,6 +62,8 @@ pub struct Waiter {
     pub started: bool,
     pub without_close: bool,
     pub progress: bool,
+    /// Forward `hq task notify` messages of the waited jobs.
+    pub notifications: bool,
     pub reply: Reply,
     /// Core clock (ms) of the last progress message.
     pub last_sent_at: Option<u64>,
@@ -90,9 +94,14 @@ pub struct ServerCore {
     pub stopping: bool,
     /// The event journal, when the server runs with `--journal`.
     pub journal: Option<super::journal::Journal>,
+    /// Without a journal: the most recent events, for `hq journal replay/stream`.
+    pub history: super::history::EventHistory,
     /// The clock (ms since the Unix epoch) for everything handled now; set by the actor before
     /// each event, by tests at will.
     pub now: u64,
+    /// Allocation queues (`hq alloc`); their state is journaled through
+    /// `JournalEvent::Autoalloc`.
+    pub autoalloc: super::autoalloc::AutoAllocService,
     /// `hq dashboard` subscribers and recent worker reports.
     pub dashboard: super::dashboard::DashboardHub,
 }
@@ -123,7 +132,9 @@ impl ServerCore {
             needs_schedule: false,
             stopping: false,
             journal: None,
+            history: Default::default(),
             now: now_ms(),
+            autoalloc: super::autoalloc::AutoAllocService::new(),
             dashboard: Default::default(),
         }
     }
@@ -150,7 +161,7 @@ impl ServerCore {
                 };
                 if let Some(w) = self.scheduler.queued_on(key) {
                     assert!(
-                        t.status == TaskStatus::Waiting && self.is_connected(w),
+                        t.is_assigned() && t.worker == w && self.is_connected(w),
                         "task {id}/{} queued on worker {w} but {:?}",
                         t.id,
                         t.status
@@ -160,8 +171,10 @@ impl ServerCore {
                     TaskStatus::Waiting if t.unfinished_deps == 0 => ready += 1,
                     TaskStatus::Running => {
                         running += 1;
+                        let placed = self.scheduler.is_running(key)
+                            || self.scheduler.queued_on(key).is_some();
                         assert!(
-                            self.scheduler.is_running(key) || !self.is_connected(t.worker),
+                            placed || !self.is_connected(t.worker),
                             "task {id}/{} runs on connected worker {} unknown to the scheduler",
                             t.id,
                             t.worker
@@ -172,12 +185,12 @@ impl ServerCore {
             }
         }
         assert_eq!(
-            self.scheduler.ready_count() + self.scheduler.queued_count(),
+            self.scheduler.ready_count(),
             ready,
-            "ready and queued tasks differ from the waiting tasks without unfinished dependencies"
+            "ready queue length differs from the waiting tasks without unfinished dependencies"
         );
         assert!(
-            self.scheduler.running_count() <= running,
+            self.scheduler.running_count() + self.scheduler.queued_count() <= running,
             "the scheduler places tasks that are not running"
         );
         for (id, w) in &self.workers {

@@ -376,7 +376,12 @@ impl ServerCore {
                 .unwrap_or_default(),
             tasks,
             work_dir: w.info.configuration.work_dir.clone(),
-            allocation: None,
+            allocation: w
+                .info
+                .configuration
+                .allocation
+                .as_ref()
+                .map(|a| format!("{} {}", a.manager.display_name(), a.id)),
         })
     }
 }

@@ -131,12 +131,20 @@ impl JournalView {
                 let error = error.lines().next().unwrap_or("");
                 self.push(time, format!("job {job} task {task} failed: {error}"))
             }
-            JournalEvent::TaskStarted { job, .. }
+            JournalEvent::TaskAssigned { job, .. }
+            | JournalEvent::TaskCanceled { job, .. }
+            | JournalEvent::TaskStarted { job, .. }
             | JournalEvent::TaskFinished { job, .. }
             | JournalEvent::TaskRetried { job, .. }
             | JournalEvent::TaskCrashed { job, .. }
-            | JournalEvent::TaskRequeued { job, .. } => {
+            | JournalEvent::TaskRequeued { job, .. }
+            | JournalEvent::TaskRetracted { job, .. } => {
                 self.job_last.insert(*job, time);
+            }
+            JournalEvent::Autoalloc(e) => {
+                if let Some(text) = e.summary() {
+                    self.push(time, text)
+                }
             }
             JournalEvent::JobForgotten { .. } | JournalEvent::Counters { .. } => {}
         }

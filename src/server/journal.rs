@@ -64,7 +64,11 @@ pub enum JournalEvent {
     JobForgotten {
         job_id: JobId,
     },
-    TaskStarted {
+    /// The scheduler gave the task execution `instance` on `workers` (the first is the root);
+    /// it holds their resources from now on, and runs once the worker reports [`TaskStarted`].
+    ///
+    /// [`TaskStarted`]: JournalEvent::TaskStarted
+    TaskAssigned {
         job: JobId,
         task: TaskId,
         instance: InstanceId,
@@ -97,6 +101,30 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
+    /// The task was assigned to a worker queued behind a running task and never started there
+    /// (the worker gave it back or was lost): it waits again, with no crash counted.
+    TaskRetracted {
+        job: JobId,
+        task: TaskId,
+    },
+    /// These tasks of the job were canceled (`hq job cancel`, followed by its `JobCancel`).
+    TaskCanceled {
+        job: JobId,
+        tasks: crate::common::idset::IdSet,
+    },
+    /// The root worker started the process of the assigned execution: the task is running.
+    TaskStarted {
+        job: JobId,
+        task: TaskId,
+        instance: InstanceId,
+        workers: Vec<WorkerId>,
+        /// Index of the resource variant it runs with.
+        variant: u32,
+    },
+    /// Allocation queues; exported as `autoalloc-<kind>` (the trailing `-` tells the exporter
+    /// to prefix the inner variant's name).
+    #[serde(rename = "autoalloc-")]
+    Autoalloc(crate::autoalloc::AllocEvent),
 }
 
 /// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
@@ -105,12 +133,7 @@ pub struct OverviewRecord {
     pub state: HwState,
 }
 
-/// One NDJSON line of `hq journal export/replay/stream`.
-pub fn event_line(time: u64, event: &JournalEvent) -> String {
-    let mut buf = Vec::new();
-    let _ = journal::write_json_line(&mut buf, time, event);
-    String::from_utf8_lossy(&buf).trim_end().to_string()
-}
+pub use super::event_json::event_line;
 
 /// The journal file the core writes, with its flush state.
 pub struct Journal {
@@ -167,10 +190,13 @@ impl ServerCore {
     /// Live path for an event that cannot be refused (a result, a worker lost, a task started):
     /// journal (buffered), apply, run the effects.
     pub fn commit(&mut self, event: JournalEvent) {
-        if let Some(j) = &mut self.journal {
-            // A failed write keeps the event buffered; `flush_journal` reports it.
-            let _ = j.writer.append(self.now, &event);
-            j.dirty = true;
+        match &mut self.journal {
+            Some(j) => {
+                // A failed write keeps the event buffered; `flush_journal` reports it.
+                let _ = j.writer.append(self.now, &event);
+                j.dirty = true;
+            }
+            None => self.history.push(self.now, &event),
         }
         self.stream(&event);
         self.apply(self.now, event);
@@ -216,6 +242,9 @@ impl ServerCore {
             j.failing_since = None;
         }
         for event in events {
+            if self.journal.is_none() {
+                self.history.push(self.now, &event);
+            }
             self.stream(&event);
             self.apply(self.now, event);
             self.run_effects();
@@ -223,9 +252,10 @@ impl ServerCore {
         Ok(())
     }
 
-    /// Sends a committed event to the clients of `hq journal stream`.
+    /// Sends a committed event to the clients of `hq journal stream`. `server-stop` is not
+    /// sent: the streams end with the server (it is in the journal), as the reference does.
     fn stream(&mut self, event: &JournalEvent) {
-        if self.event_streams.is_empty() {
+        if self.event_streams.is_empty() || matches!(event, JournalEvent::ServerStop) {
             return;
         }
         let line = event_line(self.now, event);
@@ -273,22 +303,23 @@ impl ServerCore {
         }
     }
 
-    /// `hq journal replay/stream`: past events from the journal, then (with `live`) every new one.
+    /// `hq journal replay/stream`: past events from the journal (without one, those kept in
+    /// memory), then (with `live`) every new one.
     pub fn stream_events(&mut self, live: bool, reply: super::outbox::Reply) {
         let _ = self.flush_journal(true);
-        if let Some(path) = self.journal.as_ref().map(|j| j.path().to_path_buf()) {
-            match journal::read_all::<JournalEvent>(&path) {
-                Ok(replay) => {
-                    for chunk in replay.events.chunks(1024) {
-                        let lines = chunk.iter().map(|(t, e)| event_line(*t, e)).collect();
-                        let _ = reply.send(ClientResponse::EventLines(lines));
-                    }
-                }
+        let past: Vec<(u64, JournalEvent)> = match self.journal.as_ref().map(|j| j.path()) {
+            Some(path) => match journal::read_all::<JournalEvent>(path) {
+                Ok(replay) => replay.events,
                 Err(e) => {
                     let _ = reply.send(ClientResponse::Error(e.to_string()));
                     return;
                 }
-            }
+            },
+            None => self.history.events().collect(),
+        };
+        for chunk in past.chunks(1024) {
+            let lines = chunk.iter().map(|(t, e)| event_line(*t, e)).collect();
+            let _ = reply.send(ClientResponse::EventLines(lines));
         }
         if live {
             self.event_streams.push(reply);
@@ -327,10 +358,27 @@ impl ServerCore {
     }
 
     /// After a replay: tasks that were running wait again (their next execution gets a higher
-    /// instance ID), and every waiting task without unfinished dependencies is queued.
+    /// instance ID), every waiting task without unfinished dependencies is queued, and one
+    /// worker ID is skipped.
     fn after_replay(&mut self) {
+        // As the reference does, a restored server leaves one worker ID unused after the last
+        // one it handed out (scripts that follow worker IDs across a restart see the same).
+        if self.next_worker_id > 1 {
+            self.next_worker_id += 1;
+        }
         for job in self.jobs.values_mut() {
-            job.multi_node.clear();
+            let running: Vec<TaskId> = job
+                .multi_node
+                .keys()
+                .copied()
+                .filter(|t| {
+                    job.index_of(*t)
+                        .is_some_and(|i| job.tasks[i].status == TaskStatus::Running)
+                })
+                .collect();
+            for t in running {
+                job.multi_node.remove(&t);
+            }
             for idx in 0..job.tasks.len() {
                 if job.tasks[idx].status == TaskStatus::Running {
                     job.set_status(idx, TaskStatus::Waiting);
@@ -366,17 +414,21 @@ impl ServerCore {
                 | JournalEvent::JobCancel { job_id, .. }
                 | JournalEvent::JobForgotten { job_id } => keep(*job_id),
                 JournalEvent::JobCreated { job, .. }
+                | JournalEvent::TaskAssigned { job, .. }
+                | JournalEvent::TaskCanceled { job, .. }
                 | JournalEvent::TaskStarted { job, .. }
                 | JournalEvent::TaskFinished { job, .. }
                 | JournalEvent::TaskFailed { job, .. }
                 | JournalEvent::TaskRetried { job, .. }
                 | JournalEvent::TaskCrashed { job, .. }
-                | JournalEvent::TaskRequeued { job, .. } => keep(*job),
+                | JournalEvent::TaskRequeued { job, .. }
+                | JournalEvent::TaskRetracted { job, .. } => keep(*job),
                 JournalEvent::WorkerConnected { id, .. } | JournalEvent::WorkerLost { id, .. } => {
                     self.workers.get(id).is_some_and(|w| w.connected)
                 }
                 JournalEvent::ServerStart { .. } | JournalEvent::ServerStop => true,
                 JournalEvent::Counters { .. } | JournalEvent::WorkerOverview { .. } => false,
+                JournalEvent::Autoalloc(e) => self.autoalloc.keep_in_pruned_journal(e),
             })
             .collect();
         let counters = JournalEvent::Counters {

@@ -18,8 +18,13 @@ impl ServerCore {
         self.on_results(late_results);
         let id = self.next_worker_id;
         let deadline = config.time_limit_ms.map(|t| self.now.saturating_add(t));
-        self.scheduler
-            .add_worker(id, &config.resources, config.group.clone(), deadline);
+        self.scheduler.add_worker(
+            id,
+            &config.resources,
+            config.group.clone(),
+            deadline,
+            config.min_utilization,
+        );
         log::info!("Worker {id} registered from {}", config.hostname);
         let hostname = config.hostname.clone();
         let info = WorkerInfo {
@@ -29,6 +34,8 @@ impl ServerCore {
             started_at: self.now,
             ended_at: None,
             running_tasks: 0,
+            multi_node_main: None,
+            reserved: false,
             last_task_started: None,
             overview: None,
         };
@@ -40,15 +47,18 @@ impl ServerCore {
                 bodies_sent: Default::default(),
                 last_heartbeat: self.now,
                 leaving: None,
+                reserved: false,
             },
         );
         let registered = ToWorker::Registered {
             worker_id: id,
             server_uid: self.info.server_uid.clone(),
             server_idle_timeout_ms: self.config.idle_timeout_ms,
+            server_has_journal: self.journal.is_some(),
         };
         self.outbox.control(id, registered);
         self.commit(JournalEvent::WorkerConnected { id, hostname });
+        self.alloc_worker_connected(id);
         self.needs_schedule = true;
         id
     }
@@ -59,12 +69,20 @@ impl ServerCore {
         }
         match msg {
             FromWorker::Results(results) => self.on_results(results),
-            FromWorker::Retracted(keys) => {
-                for (job, task, _) in keys {
-                    self.scheduler.retracted(id, TaskKey { job, task });
-                }
-                self.needs_schedule = true;
-            }
+            FromWorker::Started(executions) => self.on_started(id, executions),
+            FromWorker::Retracted(executions) => self.on_retracted(id, executions),
+            FromWorker::Notify {
+                job,
+                task,
+                instance,
+                message,
+            } => self.on_notify(TaskNotification {
+                job,
+                task,
+                instance,
+                worker: id,
+                message,
+            }),
             FromWorker::Heartbeat | FromWorker::Register { .. } => {}
             FromWorker::Overview(state) => self.on_overview(id, *state),
             FromWorker::Leaving(reason) => {
@@ -113,23 +131,77 @@ impl ServerCore {
         for event in self.lost_worker_events(id, reason) {
             self.commit(event);
         }
+        self.alloc_worker_lost(id, reason);
     }
 
-    /// The events of losing a worker: the loss, then each execution it ran, counted as a crash
-    /// when the worker died (connection or heartbeat lost).
+    /// The events of losing a worker: the loss, then each execution that ends with it (a
+    /// multi-node task only with its main node), counted as a crash when the worker died
+    /// (connection or heartbeat lost).
     pub fn lost_worker_events(&self, id: WorkerId, reason: WorkerState) -> Vec<JournalEvent> {
         let crash = matches!(
             reason,
             WorkerState::ConnectionLost | WorkerState::HeartbeatLost
         );
         let mut events = vec![JournalEvent::WorkerLost { id, reason }];
-        for TaskKey { job, task } in self.scheduler.tasks_on(id) {
+        // Tasks queued there never started: they wait again, no crash counted.
+        for TaskKey { job, task } in self.scheduler.queued_on_worker(id) {
+            events.push(JournalEvent::TaskRetracted { job, task });
+        }
+        for TaskKey { job, task } in self.scheduler.tasks_lost_with(id) {
             events.push(match crash {
                 true => JournalEvent::TaskCrashed { job, task },
                 false => JournalEvent::TaskRequeued { job, task },
             });
         }
         events
+    }
+
+    /// The worker started these executions' processes: their tasks run from now on. Reports of
+    /// executions that are no longer current (canceled meanwhile, an older instance) or that
+    /// this worker does not run are ignored.
+    fn on_started(&mut self, worker: WorkerId, executions: Vec<(JobId, TaskId, InstanceId)>) {
+        for (job, task, instance) in executions {
+            let Some(j) = self.jobs.get(&job) else {
+                continue;
+            };
+            let Some(t) = j.index_of(task).map(|i| &j.tasks[i]) else {
+                continue;
+            };
+            if !t.is_assigned() || t.instance() != instance || t.worker != worker {
+                continue;
+            }
+            let key = TaskKey { job, task };
+            let (workers, variant) = match self.scheduler.placement(key) {
+                Some((workers, variant)) => (workers.to_vec(), variant),
+                None => (vec![worker], 0),
+            };
+            self.commit(JournalEvent::TaskStarted {
+                job,
+                task,
+                instance,
+                workers,
+                variant,
+            });
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.info.last_task_started = Some((job, task, self.now));
+            }
+        }
+    }
+
+    /// The worker gave back queued executions (asked to, or their time request no longer fits
+    /// its remaining lifetime): they wait again. Others (started meanwhile, stale) are ignored.
+    fn on_retracted(&mut self, worker: WorkerId, executions: Vec<ExecutionKey>) {
+        for (job, task, instance) in executions {
+            let key = TaskKey { job, task };
+            let current = self.jobs.get(&job).is_some_and(|j| {
+                j.index_of(task)
+                    .is_some_and(|i| j.tasks[i].is_assigned() && j.tasks[i].instance() == instance)
+            });
+            if current && self.scheduler.queued_on(key) == Some(worker) {
+                self.commit(JournalEvent::TaskRetracted { job, task });
+            }
+        }
+        self.needs_schedule = true;
     }
 
     /// Applies a batch of results from a worker.
@@ -179,82 +251,68 @@ impl ServerCore {
         })
     }
 
-    /// Runs a scheduling pass and commits the starts; assignments (to start now or queued on
-    /// the worker) and retractions go to the outbox.
+    /// Runs a scheduling pass and commits the assignments (to start now, or queued on the
+    /// worker behind a running task); assignments and retractions go to the outbox.
     pub fn schedule(&mut self) {
         self.needs_schedule = false;
         if self.stopping {
             return;
         }
         for a in self.scheduler.schedule(self.now) {
-            self.assign(a);
+            self.start_task(a);
         }
         for (worker, key) in self.scheduler.take_retractions() {
-            if let Some(instance) = self.waiting_instance(key) {
+            if let Some(instance) = self.assigned_instance(key) {
                 self.outbox.retract(worker, key, instance);
             }
         }
+        self.sync_reservations();
     }
 
-    /// Instance ID a waiting task's next execution gets (`None`: not waiting).
-    fn waiting_instance(&self, key: TaskKey) -> Option<InstanceId> {
+    /// The instance of an execution assigned but not started (`None`: there is none).
+    fn assigned_instance(&self, key: TaskKey) -> Option<InstanceId> {
         let j = self.jobs.get(&key.job)?;
         let t = &j.tasks[j.index_of(key.task)?];
-        (t.status == TaskStatus::Waiting).then_some(t.next_instance)
+        t.is_assigned().then(|| t.instance())
     }
 
-    /// Records the queued tasks that started on their workers in an ended task's allocation.
-    pub(super) fn start_queued(&mut self) {
-        for a in self.scheduler.take_started() {
-            let Some(instance) = self.waiting_instance(a.key) else {
-                // Cannot happen: a queued task that stops waiting leaves the scheduler.
-                log::error!(
-                    "queued task {}/{} started but not waiting",
-                    a.key.job,
-                    a.key.task
-                );
-                self.scheduler.task_done(a.key);
-                continue;
-            };
-            self.commit(JournalEvent::TaskStarted {
-                job: a.key.job,
-                task: a.key.task,
-                instance,
-                workers: a.workers.clone(),
-            });
-            if let Some(w) = self.workers.get_mut(&a.workers[0]) {
-                w.info.last_task_started = Some((a.key.job, a.key.task, self.now));
+    /// Tells workers that became held for a multi-node task, or stopped being held, so a held
+    /// worker does not stop on its idle timeout.
+    fn sync_reservations(&mut self) {
+        for (id, w) in self.workers.iter_mut() {
+            let held = self.scheduler.multi_node_role(*id) == Some(false)
+                || self.scheduler.is_held_for_multi_node(*id);
+            if w.connected && held != w.reserved {
+                w.reserved = held;
+                self.outbox.control(*id, ToWorker::SetReserved(held));
             }
         }
     }
 
-    /// Sends an assignment; one that starts now is recorded as started.
-    fn assign(&mut self, a: Assignment) {
-        let Some(instance) = self.waiting_instance(a.key) else {
-            match a.after {
-                None => self.scheduler.task_done(a.key),
-                Some(_) => self.scheduler.unqueue(a.key),
-            }
+    fn start_task(&mut self, a: Assignment) {
+        let Some(instance) = self.jobs.get(&a.key.job).and_then(|j| {
+            let t = &j.tasks[j.index_of(a.key.task)?];
+            (t.status == TaskStatus::Waiting).then_some(t.next_instance)
+        }) else {
+            self.scheduler.task_done(a.key);
             return;
         };
-        let after = match a.after {
-            None => {
-                self.commit(JournalEvent::TaskStarted {
-                    job: a.key.job,
-                    task: a.key.task,
-                    instance,
-                    workers: a.workers.clone(),
-                });
-                None
-            }
-            Some(r) => {
-                let j = &self.jobs[&r.job];
-                let t = &j.tasks[j.index_of(r.task).expect("running task exists")];
-                Some((r.job, r.task, t.instance()))
-            }
-        };
+        // Queued behind `r`: the worker starts it in `r`'s allocation when `r` ends.
+        let after = a.after.map(|r| {
+            let j = &self.jobs[&r.job];
+            let t = &j.tasks[j
+                .index_of(r.task)
+                .expect("a queued task's predecessor exists")];
+            (r.job, r.task, t.instance())
+        });
+        self.commit(JournalEvent::TaskAssigned {
+            job: a.key.job,
+            task: a.key.task,
+            instance,
+            workers: a.workers.clone(),
+        });
         let job = &self.jobs[&a.key.job];
-        let task = &job.tasks[job.index_of(a.key.task).expect("assigned task exists")];
+        let task = &job.tasks[job.index_of(a.key.task).expect("started task exists")];
         let group = &job.groups[task.group as usize];
         let body_key = (a.key.job, task.group);
         let nodes: Vec<String> = match group.body.resources.is_multi_node() {
@@ -278,13 +336,15 @@ impl ServerCore {
             nodes,
             after,
         };
+        for w in a.workers.iter().filter(|_| after.is_none()) {
+            if let Some(worker) = self.workers.get_mut(w) {
+                worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
+            }
+        }
         let root = a.workers[0];
         let Some(worker) = self.workers.get_mut(&root) else {
             return;
         };
-        if after.is_none() {
-            worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
-        }
         let body = worker.bodies_sent.insert(body_key).then(|| BodyMsg {
             key: body_key,
             body: group.body.clone(),

@@ -8,14 +8,23 @@
 //! - `outbox.rs`: `Effect` (runtime consequences of applied events) and `Outbox` (messages out);
 //! - `live.rs`, `requests.rs`, `queries.rs`, `waiters.rs`: handlers that decide what happened;
 //! - `state.rs`: jobs and their compact task records;
-//! - `actor.rs`: the loop that owns the core and ships the outbox; `conn.rs`: sockets.
+//! - `actor.rs`: the loop that owns the core and ships the outbox; `conn.rs`: sockets;
+//! - `autoalloc*.rs`: allocation queues (`hq alloc`): the service, its hooks into the core, its
+//!   requests, and the operations that run manager commands outside the actor.
 
 mod actor;
 mod apply;
+mod autoalloc;
+mod autoalloc_hooks;
+mod autoalloc_ops;
+mod autoalloc_requests;
 mod conn;
 mod core;
 mod dashboard;
 mod dashboard_replay;
+mod event_json;
+mod explain;
+mod history;
 pub mod journal;
 mod live;
 mod outbox;
@@ -143,6 +152,7 @@ pub async fn start(
         server_uid: preset
             .as_ref()
             .map(|p| p.server_uid.clone())
+            .filter(|uid| !uid.is_empty())
             .unwrap_or_else(serverdir::new_server_uid),
         client: Some(AccessPart {
             host: host.clone(),
@@ -182,12 +192,17 @@ pub async fn start(
         for w in warnings {
             log::warn!("{w}");
         }
+    } else {
+        let server_uid = core.info.server_uid.clone();
+        core.commit(journal::JournalEvent::ServerStart { server_uid });
     }
     let mut record = record;
     record.server_uid = core.info.server_uid.clone();
     let run_dir = serverdir::create_run_dir(&opts.server_dir)?;
     serverdir::write_access_file(&run_dir.join(serverdir::ACCESS_FILE), &record)?;
     serverdir::link_current(&opts.server_dir, &run_dir)?;
+    core.autoalloc
+        .configure(run_dir.clone(), opts.server_dir.clone());
     if opts.disable_client_auth || opts.disable_worker_auth {
         log::warn!("!!! Authentication and encryption are DISABLED for some connections: anyone who can reach the ports can use this server !!!");
     }

@@ -154,26 +154,11 @@ impl ServerCore {
         if self.effects.is_empty() {
             self.effects = effects;
         }
-        self.start_queued();
     }
 
     fn flush_unready(&mut self, batch: Option<(JobId, HashSet<TaskId>)>) {
         if let Some((job, tasks)) = batch {
-            let dropped = self.scheduler.remove_ready(job, &tasks);
-            self.drop_queued(dropped);
-        }
-    }
-
-    /// Tells workers to drop queued tasks that no longer wait (canceled, aborted).
-    fn drop_queued(&mut self, dropped: Vec<(WorkerId, TaskKey)>) {
-        for (worker, key) in dropped {
-            let instance = self.jobs.get(&key.job).and_then(|j| {
-                let t = &j.tasks[j.index_of(key.task)?];
-                Some(t.next_instance)
-            });
-            if let (Some(instance), true) = (instance, self.is_connected(worker)) {
-                self.outbox.cancel(worker, key, instance);
-            }
+            self.scheduler.remove_ready(job, &tasks);
         }
     }
 
@@ -183,9 +168,9 @@ impl ServerCore {
             Effect::ReadyRange { job, first, last } => self.enqueue_range(job, first, last),
             Effect::Unready(_) => {}
             Effect::DropJob(job) => {
-                let dropped = self.scheduler.remove_job(job);
-                self.drop_queued(dropped);
+                self.scheduler.remove_job(job);
             }
+            // A task queued on a worker leaves the scheduler the same way.
             Effect::Release(key) => {
                 self.scheduler.task_done(key);
                 self.needs_schedule = true;

@@ -64,8 +64,14 @@ impl ServerCore {
                     .filter(|t| t.status == TaskStatus::Failed)
                     .map(|t| {
                         let program = &job.groups[t.group as usize].body.program;
-                        let paths =
-                            placeholders::task_paths(&job.submit_dir, program, t.id, t.instance());
+                        let values = placeholders::Values::at_submit(
+                            job.id,
+                            &job.name,
+                            &job.submit_dir,
+                            &self.info.server_uid,
+                        )
+                        .with_execution(t.id, t.instance());
+                        let paths = placeholders::execution_paths(program, &values);
                         FailedTask {
                             id: t.id,
                             error: job.errors.get(&t.id).cloned().unwrap_or_default(),
@@ -91,20 +97,23 @@ impl ServerCore {
         let tasks = if include_tasks {
             job.tasks_in(selected)
                 .map(|t| {
-                    let started = t.status != TaskStatus::Waiting || t.next_instance > 0;
+                    // An assigned task is shown waiting, without a worker, until it starts.
+                    let started = t.started_ms.ms() > 0
+                        && (t.status != TaskStatus::Waiting || t.next_instance > 0);
                     let workers: Vec<WorkerId> = match job.multi_node.get(&t.id) {
+                        _ if t.is_assigned() => vec![],
                         Some(ws) => ws.clone(),
                         None if t.worker != 0 => vec![t.worker],
                         None => vec![],
                     };
                     TaskDetail {
                         id: t.id,
-                        status: t.status,
+                        status: t.shown_status(),
                         instance: t.instance(),
                         crash_count: t.crash_count as u32,
                         retries: t.retries as u32,
                         workers: workers.into_iter().map(|w| (w, hostname(w))).collect(),
-                        started_at: (started && t.started_ms.ms() > 0).then_some(t.started_ms.ms()),
+                        started_at: started.then_some(t.started_ms.ms()),
                         finished_at: (t.finished_ms.ms() > 0 && t.status.is_terminal())
                             .then_some(t.finished_ms.ms()),
                         error: job
@@ -139,96 +148,47 @@ impl ServerCore {
         }
     }
 
-    pub(super) fn explain(&self, job_id: JobId, task_id: TaskId) -> ClientResponse {
-        let Some(job) = self.jobs.get(&job_id) else {
-            return ClientResponse::Error(format!("Job {job_id} not found"));
-        };
-        let Some(task) = job.index_of(task_id).map(|i| &job.tasks[i]) else {
-            return ClientResponse::Error(format!("Task {task_id} not found in job {job_id}"));
-        };
-        let group = &job.groups[task.group as usize];
-        let deps: Vec<TaskId> = group.deps.of_task(task_id).collect();
-        let now = self.now;
-        let mut workers = Vec::new();
-        for wid in self.scheduler.worker_ids() {
-            let Some(entry) = self.workers.get(&wid) else {
-                continue;
-            };
-            let desc = &entry.info.configuration.resources;
-            let mut checks = Vec::new();
-            let mut runnable = false;
-            for (v, r) in group.body.resources.variants.iter().enumerate() {
-                let ok = self.scheduler.could_run(wid, group.req, v, now);
-                runnable |= ok;
-                // Each check says whether that one part of the request fits.
-                for e in &r.resources {
-                    let provided = desc
-                        .get(&e.resource)
-                        .map(|k| k.size().to_string())
-                        .unwrap_or_else(|| "-".into());
-                    checks.push((
-                        v as u32,
-                        e.resource.clone(),
-                        provided,
-                        e.request.to_string(),
-                        self.scheduler.entry_could_run(wid, e),
-                    ));
-                }
-                if r.n_nodes > 0 {
-                    let size = self.scheduler.group_size(&entry.info.configuration.group);
-                    checks.push((
-                        v as u32,
-                        "nodes".into(),
-                        format!("group size {size}"),
-                        r.n_nodes.to_string(),
-                        size >= r.n_nodes as usize,
-                    ));
-                }
-                if r.min_time_secs > 0 {
-                    let provided = entry
-                        .info
-                        .configuration
-                        .time_limit_ms
-                        .map(|t| format!("{}s", t / 1000))
-                        .unwrap_or_else(|| "unlimited".into());
-                    checks.push((
-                        v as u32,
-                        "time".into(),
-                        provided,
-                        format!("{}s", r.min_time_secs),
-                        self.scheduler.time_allows(wid, r.min_time_secs, now),
-                    ));
-                }
-            }
-            workers.push(WorkerExplanation {
-                worker: wid,
-                runnable,
-                checks,
-            });
-        }
-        let unfinished = deps
-            .iter()
-            .filter(|d| {
-                job.index_of(**d)
-                    .is_none_or(|i| job.tasks[i].status != TaskStatus::Finished)
-            })
-            .count();
-        ClientResponse::Explain(TaskExplanation {
-            task: task_id,
-            deps_total: deps.len() as u32,
-            deps_unfinished: unfinished as u32,
-            workers,
-        })
-    }
-
     pub(super) fn worker_infos(&self) -> Vec<WorkerInfo> {
         self.workers
             .iter()
             .map(|(id, w)| {
                 let mut info = w.info.clone();
                 info.running_tasks = self.scheduler.running_on(*id) as u32;
+                info.multi_node_main = self.scheduler.multi_node_role(*id);
+                info.reserved = self.scheduler.is_held_for_multi_node(*id);
                 info
             })
             .collect()
+    }
+
+    /// `hq server debug-dump`: the server's state in JSON. The scheduler's part is under
+    /// `tako`, the key the reference (whose scheduler is the `tako` crate) uses, so scripts
+    /// that look for it find it.
+    pub(super) fn debug_dump(&self) -> serde_json::Value {
+        let jobs: Vec<serde_json::Value> = self
+            .jobs
+            .values()
+            .map(|j| {
+                let stats = &j.stats;
+                serde_json::json!({
+                    "id": j.id, "name": j.name, "is_open": j.is_open, "tasks": j.tasks.len(),
+                    "waiting": stats.waiting, "running": stats.running, "finished": stats.finished,
+                    "failed": stats.failed, "canceled": stats.canceled,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "hyperqueue": {
+                "server_uid": self.info.server_uid,
+                "version": self.info.version,
+                "now": self.now,
+                "next_job_id": self.next_job_id,
+                "next_worker_id": self.next_worker_id,
+                "journal": self.journal.as_ref().map(|j| j.path().display().to_string()),
+                "jobs": jobs,
+                "workers": self.worker_infos(),
+            },
+            "tako": self.scheduler.dump(),
+        })
     }
 }

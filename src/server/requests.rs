@@ -38,6 +38,7 @@ impl ServerCore {
                 selector,
                 without_close,
                 progress,
+                notifications,
             } => {
                 let (jobs, missing) = selector.select(&self.jobs);
                 let jobs: Vec<JobProgress> = jobs
@@ -53,6 +54,7 @@ impl ServerCore {
                     started: false,
                     without_close,
                     progress,
+                    notifications,
                     reply,
                     last_sent_at: None,
                     missing,
@@ -61,10 +63,11 @@ impl ServerCore {
                 return After::Nothing;
             }
             ClientRequest::FailedTasks { selector } => self.failed_tasks(&selector),
-            ClientRequest::TaskExplain { job, task } => self.explain(job, task),
+            ClientRequest::TaskExplain { job, task } => self.explain(job, task, self.now),
             ClientRequest::WorkerList => ClientResponse::Workers(self.worker_infos()),
             ClientRequest::StopWorker { selector } => self.stop_workers(&selector),
             ClientRequest::ServerInfo => ClientResponse::ServerInfo(self.info.clone()),
+            ClientRequest::DebugDump => ClientResponse::DebugDump(self.debug_dump().to_string()),
             ClientRequest::JournalFlush => match self.journal.is_some() {
                 true => match self.flush_journal(true) {
                     Ok(()) => ClientResponse::Ok,
@@ -88,6 +91,10 @@ impl ServerCore {
                 self.stream_events(live, reply);
                 return After::Nothing;
             }
+            ClientRequest::Alloc(req) => match self.alloc_request(req, &reply) {
+                Some(response) => response,
+                None => return After::Nothing,
+            },
             ClientRequest::StopServer => {
                 self.outbox.reply(&reply, ClientResponse::Ok);
                 return After::StopServer;
@@ -171,7 +178,11 @@ impl ServerCore {
     }
 
     fn cancel_jobs(&mut self, selector: &IdSelector, reason: Option<String>) -> ClientResponse {
-        let (ids, missing) = selector.select(&self.jobs);
+        let (mut ids, missing) = selector.select(&self.jobs);
+        // `all` means every job that still has something to cancel; named jobs are reported.
+        if matches!(selector, IdSelector::All) {
+            ids.retain(|id| !self.jobs[id].is_completed());
+        }
         let mut lines = Vec::new();
         let mut events = Vec::new();
         if ids.is_empty() && missing.is_empty() {
@@ -187,6 +198,15 @@ impl ServerCore {
                 )));
                 continue;
             }
+            let live = self.jobs[&id]
+                .tasks
+                .iter()
+                .filter(|t| !t.status.is_terminal())
+                .map(|t| t.id);
+            events.push(JournalEvent::TaskCanceled {
+                job: id,
+                tasks: IdSet::from_ids(live),
+            });
             events.push(JournalEvent::JobCancel {
                 job_id: id,
                 reason: reason.clone(),
@@ -212,7 +232,9 @@ impl ServerCore {
                 ignored += 1;
             }
         }
-        let mut text = format!("{} jobs were forgotten", events.len());
+        // The reference's wording, kept for scripts that parse it (docs/cli.md).
+        let noun = if events.len() == 1 { "job" } else { "jobs" };
+        let mut text = format!("{} {noun} were forgotten", events.len());
         if ignored > 0 {
             text.push_str(&format!(
                 ", {ignored} were ignored due to wrong state or invalid ID"

@@ -19,6 +19,8 @@ pub struct Task {
     pub unfinished_deps: u32,
     /// Worker of the current or last execution (0 = none).
     pub worker: WorkerId,
+    /// When the worker reported the current (or last) execution's process started; 0 while an
+    /// assigned execution has not started yet.
     pub started_ms: Stamp,
     pub finished_ms: Stamp,
 }
@@ -44,6 +46,21 @@ impl Task {
     /// Instance ID of the current or last execution.
     pub fn instance(&self) -> InstanceId {
         self.next_instance.saturating_sub(1)
+    }
+
+    /// Assigned to a worker (resources held, instance fixed) but its process has not started:
+    /// internally `Running`, shown as waiting.
+    pub fn is_assigned(&self) -> bool {
+        self.status == TaskStatus::Running && self.started_ms.ms() == 0
+    }
+
+    /// The state clients see: a task is running once its worker started it.
+    pub fn shown_status(&self) -> TaskStatus {
+        if self.is_assigned() {
+            TaskStatus::Waiting
+        } else {
+            self.status
+        }
     }
 }
 
@@ -85,9 +102,12 @@ pub struct Job {
     pub tasks: Vec<Task>,
     pub errors: HashMap<TaskId, String>,
     pub dependents: HashMap<TaskId, Vec<TaskId>>,
-    /// All nodes of running multi-node tasks.
+    /// All nodes of multi-node tasks that run or have run (kept until the task waits again).
     pub multi_node: HashMap<TaskId, Vec<WorkerId>>,
+    /// Counters by internal status (an assigned task counts as running).
     pub stats: TaskStats,
+    /// Tasks assigned to a worker that has not started them yet (see [`Task::is_assigned`]).
+    pub assigned: u32,
     pub cancel_reason: Option<String>,
     pub submitted_at: u64,
     pub completed_at: Option<u64>,
@@ -108,6 +128,7 @@ impl Job {
             dependents: HashMap::new(),
             multi_node: HashMap::new(),
             stats: TaskStats::default(),
+            assigned: 0,
             cancel_reason: None,
             submitted_at: now,
             completed_at: None,
@@ -160,12 +181,46 @@ impl Job {
         self.tasks.last().map(|t| t.id)
     }
 
-    /// Moves a task to a new status, keeping the counters right.
+    /// Moves a task to a new status, keeping the counters right. A task becomes `Running` only
+    /// through [`Job::assign`].
     pub fn set_status(&mut self, idx: usize, status: TaskStatus) {
-        let old = self.tasks[idx].status;
+        let t = &self.tasks[idx];
+        let old = t.status;
+        if t.is_assigned() {
+            self.assigned -= 1;
+        }
+        if status == TaskStatus::Running {
+            debug_assert_eq!(t.started_ms.ms(), 0, "a task is assigned before it starts");
+            self.assigned += 1;
+        }
         *stat_mut(&mut self.stats, old) -= 1;
         *stat_mut(&mut self.stats, status) += 1;
         self.tasks[idx].status = status;
+    }
+
+    /// A waiting task gets execution `instance` on `worker`; it starts when the worker says so.
+    pub fn assign(&mut self, idx: usize, instance: InstanceId, worker: WorkerId) {
+        let t = &mut self.tasks[idx];
+        t.next_instance = t.next_instance.max(instance.saturating_add(1));
+        t.worker = worker;
+        t.started_ms = Stamp::default();
+        self.set_status(idx, TaskStatus::Running);
+    }
+
+    /// The worker started the process of the task's current execution at `time`.
+    pub fn mark_started(&mut self, idx: usize, time: u64) {
+        if self.tasks[idx].is_assigned() {
+            self.tasks[idx].started_ms = Stamp::new(time.max(1));
+            self.assigned -= 1;
+        }
+    }
+
+    /// The counters clients see: assigned tasks count as waiting.
+    pub fn shown_stats(&self) -> TaskStats {
+        let mut s = self.stats;
+        s.running -= self.assigned;
+        s.waiting += self.assigned;
+        s
     }
 
     /// No task is waiting or running.
@@ -179,7 +234,7 @@ impl Job {
     }
 
     pub fn status(&self) -> JobStatus {
-        self.stats.job_status(self.is_open)
+        self.shown_stats().job_status(self.is_open)
     }
 
     pub fn info(&self) -> JobInfo {
@@ -189,7 +244,7 @@ impl Job {
             task_count: self.tasks.len() as u32,
             is_open: self.is_open,
             cancel_reason: self.cancel_reason.clone(),
-            stats: self.stats,
+            stats: self.shown_stats(),
         }
     }
 
@@ -395,6 +450,12 @@ impl Job {
     /// Checks the job's invariants (counters, order, groups, dependencies); panics otherwise.
     pub fn sanity_check(&self) {
         let mut stats = TaskStats::default();
+        let assigned = self.tasks.iter().filter(|t| t.is_assigned()).count();
+        assert_eq!(
+            assigned, self.assigned as usize,
+            "job {}: assigned",
+            self.id
+        );
         for (i, t) in self.tasks.iter().enumerate() {
             *stat_mut(&mut stats, t.status) += 1;
             assert!(
@@ -439,10 +500,9 @@ impl Job {
         );
         for task in self.multi_node.keys() {
             let status = self.index_of(*task).map(|i| self.tasks[i].status);
-            assert_eq!(
-                status,
-                Some(TaskStatus::Running),
-                "job {}: multi-node task {task}",
+            assert!(
+                status.is_some_and(|s| s != TaskStatus::Waiting),
+                "job {}: multi-node task {task} is {status:?}",
                 self.id
             );
         }

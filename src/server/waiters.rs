@@ -31,11 +31,34 @@ impl ServerCore {
         self.waiters = waiters;
     }
 
+    /// `hq task notify` from a running execution: to the clients waiting for its job with
+    /// notifications, in arrival order (not journaled). Stale ones (the execution ended or is
+    /// not the task's current one) are dropped.
+    pub fn on_notify(&mut self, n: TaskNotification) {
+        let current = self.jobs.get(&n.job).is_some_and(|j| {
+            j.index_of(n.task).is_some_and(|i| {
+                let t = &j.tasks[i];
+                t.status == TaskStatus::Running
+                    && t.instance() == n.instance
+                    && t.worker == n.worker
+            })
+        });
+        if !current {
+            return;
+        }
+        for w in self.waiters.iter().filter(|w| w.notifications) {
+            if w.jobs.iter().any(|p| p.id == n.job) {
+                self.outbox
+                    .reply(&w.reply, ClientResponse::Notification(n.clone()));
+            }
+        }
+    }
+
     /// Queues what a waiter should hear now; false once its wait is over.
     fn progress_of(&mut self, w: &mut Waiter) -> bool {
         for p in &mut w.jobs {
             if let Some(job) = self.jobs.get(&p.id) {
-                p.stats = job.stats;
+                p.stats = job.shown_stats();
                 p.done = job.is_completed() || (w.without_close && job.tasks_done());
             } else {
                 // Forgotten while waited for: done, with its last known counts.

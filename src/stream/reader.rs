@@ -228,6 +228,11 @@ impl OutputLog {
         s
     }
 
+    /// The current instance of one task.
+    pub fn task(&self, job: JobId, task: TaskId) -> Option<&InstanceLog> {
+        self.tasks.get(&(job, task)).and_then(|t| t.latest())
+    }
+
     /// The current instance of each task of `job`, by task ID.
     pub fn job_tasks(&self, job: JobId) -> impl Iterator<Item = (TaskId, &InstanceLog)> {
         self.tasks

@@ -1,9 +1,10 @@
 //! The environment, working directory and output paths of one task execution (tasks.md).
 
-use crate::common::placeholders;
+use crate::common::notify::KEY_VAR;
+use crate::common::placeholders::{self, Values};
 use crate::protocol::messages::{BodyMsg, PinMode, ProgramDesc, StdioDef, TaskAssignment};
 use crate::resources::ResourceDescriptor;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Everything the launcher needs that is not in the assignment itself.
 pub struct WorkerContext {
@@ -33,15 +34,6 @@ pub fn env_name(resource: &str) -> String {
         .collect()
 }
 
-fn absolute_in(base: &Path, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
-}
-
 /// The task's program: the body's, or its per-task rendering for a templated job-file step.
 pub fn program_of<'a>(
     a: &TaskAssignment,
@@ -59,40 +51,24 @@ pub fn program_of<'a>(
     }
 }
 
+/// The execution's plan; `access_key` becomes its `HQ_ACCESS_KEY` (common/notify.rs).
 pub fn prepare(
     ctx: &WorkerContext,
     a: &TaskAssignment,
     body: &BodyMsg,
     program: &ProgramDesc,
+    access_key: &str,
 ) -> Prepared {
-    let fill_common = |text: &str, cwd: Option<&Path>| {
-        placeholders::fill(text, |name| match name {
-            "JOB_ID" => Some(a.job.to_string()),
-            "TASK_ID" => Some(a.task.to_string()),
-            "INSTANCE_ID" => Some(a.instance.to_string()),
-            "SUBMIT_DIR" => Some(body.submit_dir.clone()),
-            "SERVER_UID" => Some(ctx.server_uid.clone()),
-            "JOB_NAME" => Some(body.job_name.clone()),
-            "CWD" => cwd.map(|c| c.display().to_string()),
-            _ => None,
-        })
-    };
-    let cwd = absolute_in(
-        Path::new(&body.submit_dir),
-        &fill_common(&program.cwd, None),
-    );
-    let stdio = |def: &StdioDef| match def {
-        StdioDef::File {
-            path,
-            rm_if_finished,
-        } => Some((
-            absolute_in(&cwd, &fill_common(path, Some(&cwd))),
-            *rm_if_finished,
-        )),
+    let values = Values::at_submit(a.job, &body.job_name, &body.submit_dir, &ctx.server_uid)
+        .with_execution(a.task, a.instance);
+    let paths = placeholders::execution_paths(program, &values);
+    let cwd = PathBuf::from(&paths.cwd);
+    let stdio = |def: &StdioDef, path: Option<String>| match def {
+        StdioDef::File { rm_if_finished, .. } => path.map(|p| (PathBuf::from(p), *rm_if_finished)),
         StdioDef::Null | StdioDef::Stream => None,
     };
-    let stdout = stdio(&program.stdout);
-    let stderr = stdio(&program.stderr);
+    let stdout = stdio(&program.stdout, paths.stdout);
+    let stderr = stdio(&program.stderr, paths.stderr);
     let multi_node = !a.nodes.is_empty();
     let task_dir = (body.body.task_dir || multi_node).then(|| {
         ctx.work_dir
@@ -116,11 +92,7 @@ pub fn prepare(
     set(&mut env, "HQ_SUBMIT_DIR", body.submit_dir.clone());
     set(&mut env, "HQ_JOB_NAME", body.job_name.clone());
     set(&mut env, "HQ", ctx.hq_path.clone());
-    set(
-        &mut env,
-        "HQ_ACCESS_KEY",
-        format!("{}:{}:{}:{}", ctx.server_uid, a.job, a.task, a.instance),
-    );
+    set(&mut env, KEY_VAR, access_key.to_string());
     if let Some(entry) = &a.entry {
         set(
             &mut env,

@@ -20,24 +20,40 @@ use tokio::sync::oneshot;
 /// How long a stopped task gets between SIGINT and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs the task to its end (or until `cancel` fires) and reports the outcome.
+/// What the worker loop hands an execution besides its assignment.
+pub struct Link {
+    /// Fires when the execution must stop (cancel, worker shutdown).
+    pub cancel: oneshot::Receiver<()>,
+    /// Called once the process runs (outputs open, task directory made).
+    pub started: Box<dyn FnOnce() + Send>,
+    /// The execution's `HQ_ACCESS_KEY`.
+    pub access_key: String,
+}
+
+/// Runs the task to its end (or until it is canceled) and reports the outcome.
 pub async fn run_task(
     ctx: Arc<WorkerContext>,
     a: TaskAssignment,
     body: Arc<BodyMsg>,
-    cancel: oneshot::Receiver<()>,
+    link: Link,
 ) -> TaskOutcome {
+    let Link {
+        cancel,
+        started,
+        access_key,
+    } = link;
     let program = match program_of(&a, &body) {
         Ok(p) => p,
         Err(e) => return TaskOutcome::Failed(e),
     };
-    let p = prepare(&ctx, &a, &body, &program);
+    let p = prepare(&ctx, &a, &body, &program, &access_key);
     let mut streams = match TaskStreams::attach(&ctx, &a, &body, &program) {
         Ok(s) => s,
         Err(e) => return TaskOutcome::Failed(e),
     };
     let pipes = streams.as_mut().map(TaskStreams::take_pipes);
-    let mut outcome = execute(&p, &a, &body, cancel, pipes.unwrap_or_default()).await;
+    let pipes = pipes.unwrap_or_default();
+    let mut outcome = execute(&p, &a, &body, cancel, pipes, started).await;
     if let Some(streams) = streams {
         outcome = streams.finish(outcome).await;
     }
@@ -102,6 +118,7 @@ async fn execute(
     body: &BodyMsg,
     cancel: oneshot::Receiver<()>,
     pipes: (Option<fs::File>, Option<fs::File>),
+    started: impl FnOnce(),
 ) -> TaskOutcome {
     if let Err(e) = fs::create_dir_all(&p.cwd) {
         return TaskOutcome::Failed(format!(
@@ -125,6 +142,7 @@ async fn execute(
         Ok(c) => c,
         Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
     };
+    started();
     let pgid = child.id().map(|id| id as i32);
     let marker = p
         .env
@@ -328,19 +346,26 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// The task's error for a program that could not be started, with a hint for the usual
+/// mistakes (the reference's wording).
 fn spawn_error(args: &[String], cwd: &Path, e: &std::io::Error) -> String {
     let mut msg = format!("Cannot execute \"{}\": {e}", args.join(" "));
     let program = &args[0];
+    let file = cwd.join(program);
     if e.kind() == std::io::ErrorKind::NotFound {
         msg.push_str(&format!(
             "\nThe program that you have tried to execute (`{program}`) was not found."
         ));
-        if !program.contains('/') && cwd.join(program).exists() {
-            msg.push_str(&format!("\nThe file {program} exists in the working directory; maybe you have meant ./{program}"));
+        if !program.contains('/') && file.exists() {
+            msg.push_str(&format!(
+                "\nThe file `{}` exists, maybe you have meant `./{program}` instead?",
+                file.display()
+            ));
         }
-    } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+    } else if e.kind() == std::io::ErrorKind::PermissionDenied && file.is_file() {
         msg.push_str(&format!(
-            "\nThe script or program `{program}` is not executable; try `chmod +x {program}`."
+            "\nThe script that you have tried to execute (`{program}`) is not executable.\n\
+             Try making it executable or add a shebang line to it."
         ));
     }
     msg

@@ -5,9 +5,12 @@ pub mod env;
 pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
+pub mod manager;
+mod notify;
 pub mod overview;
 pub mod queue;
 pub mod reaper;
+mod report;
 pub mod spawn;
 pub mod streamer;
 
@@ -33,7 +36,13 @@ pub struct WorkerOptions {
     pub heartbeat: Duration,
     pub idle_timeout: Option<Duration>,
     pub time_limit: Option<Duration>,
+    /// How often queued tasks are checked against the remaining lifetime (`queue.rs`).
+    pub retract_check_interval: Duration,
     pub on_server_lost: String,
+    /// `--min-utilization` (0 to 1).
+    pub min_utilization: crate::resources::ResourceAmount,
+    /// The PBS/Slurm allocation the worker runs in.
+    pub allocation: Option<WorkerAllocation>,
     /// Period of hardware reports (`--overview-interval`); `None` = off.
     pub overview_interval: Option<Duration>,
     /// Benchmark mode: complete every task at once without starting a process.
@@ -66,12 +75,39 @@ pub enum WorkerExit {
     IdleTimeout,
     TimeLimit,
     ServerLost,
+    /// Stopped by SIGINT: the server was told (`STOPPED`).
     Signal,
+    /// Terminated by SIGTERM: tasks were killed and the connection dropped without a goodbye,
+    /// so the server sees `CONNECTION LOST`, as for a worker killed by the OS.
+    Terminated,
 }
 
-/// Executions whose result has not been sent, with the sender that stops them (taken once the
-/// stop is asked for).
-type RunningTasks = HashMap<ExecutionKey, Option<oneshot::Sender<()>>>;
+/// How the local shutdown request (a signal, or `hq run` ending) wants the worker to go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Tell the server, which records `STOPPED` and requeues the tasks without a crash.
+    Stop,
+    /// Leave without a word (SIGTERM): the server records `CONNECTION LOST`.
+    Terminate,
+}
+
+type ExecutionKey = (JobId, TaskId, InstanceId);
+type RunningTasks = HashMap<ExecutionKey, Running>;
+
+/// A running execution as the worker loop knows it.
+/// Its entry stays until its result is sent (a task queued behind it starts then).
+struct Running {
+    /// Stops it; taken once the stop is asked for.
+    cancel: Option<oneshot::Sender<()>>,
+    /// Proves a notification comes from this execution (part of its `HQ_ACCESS_KEY`).
+    secret: String,
+}
+
+/// Where task executions report: their start (process running) and their result.
+struct TaskSenders {
+    done: mpsc::UnboundedSender<TaskResult>,
+    started: mpsc::UnboundedSender<ExecutionKey>,
+}
 
 /// The program tasks see as `$HQ`, when it is not this executable: the Python package's `hq`
 /// command runs inside the interpreter, so its executable is `python`.
@@ -95,14 +131,13 @@ fn hq_binary() -> String {
 pub async fn run(
     opts: WorkerOptions,
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl std::future::Future<Output = Shutdown>,
 ) -> Result<WorkerExit, WorkerError> {
-    let (sender, receiver, worker_id, config, server_uid, server_idle_timeout_ms) =
-        register(&opts, &[]).await?;
-    on_registered(worker_id, &config);
+    let reg = register(&opts, &[], Duration::ZERO).await?;
+    on_registered(reg.worker_id, &reg.config);
     let ctx = Arc::new(WorkerContext {
-        worker_id,
-        server_uid,
+        worker_id: reg.worker_id,
+        server_uid: reg.server_uid,
         hostname: opts.hostname.clone(),
         work_dir: opts.work_dir.clone(),
         resources: opts.resources.clone(),
@@ -110,7 +145,7 @@ pub async fn run(
     });
     let idle_timeout = opts
         .idle_timeout
-        .or(server_idle_timeout_ms.map(Duration::from_millis));
+        .or(reg.server_idle_timeout_ms.map(Duration::from_millis));
     let overview = opts.overview_interval.map(|every| {
         let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
         let gpus = overview::GpuKinds {
@@ -119,6 +154,7 @@ pub async fn run(
         };
         overview::spawn(every, gpus)
     });
+    let (notify_tx, notify_rx) = mpsc::unbounded_channel();
     let mut lp = WorkerLoop {
         ctx,
         overview,
@@ -128,85 +164,84 @@ pub async fn run(
         running: HashMap::new(),
         queue: Default::default(),
         late: Vec::new(),
+        reserved: false,
         started: Instant::now(),
+        notify_socket: notify::listen(notify_tx).unwrap_or_default(),
+        notify_rx,
     };
     let mut shutdown = Box::pin(shutdown);
-    let (mut sender, mut receiver) = (sender, receiver);
+    let (mut sender, mut receiver) = (reg.sender, reg.receiver);
+    let mut server_has_journal = reg.server_has_journal;
     loop {
         let exit = lp.run(sender, receiver, &mut shutdown).await?;
-        if exit != WorkerExit::ServerLost || lp.opts.on_server_lost != "finish-running" {
+        // Without a journal a new server would not know this worker's tasks: nothing to wait for.
+        if exit != WorkerExit::ServerLost
+            || lp.opts.on_server_lost != "finish-running"
+            || !server_has_journal
+        {
             return Ok(exit);
         }
         // Running tasks have finished; wait for a server restored from its journal.
         let wait = lp.idle_timeout.unwrap_or(RECONNECT_WINDOW);
         log::warn!("Lost the connection to the server; trying to reconnect for {wait:?}");
-        let Some(conn) = reconnect(&lp.opts, wait, &lp.late).await else {
+        let Some(reg) = reconnect(&lp.opts, wait, &lp.late, lp.started.elapsed()).await else {
             return Ok(exit);
         };
         lp.late.clear();
-        let (s, r, id, _, uid, _) = conn;
-        log::info!("Reconnected to the server as worker {id}");
+        log::info!("Reconnected to the server as worker {}", reg.worker_id);
         let old = &lp.ctx;
         lp.ctx = Arc::new(WorkerContext {
-            worker_id: id,
-            server_uid: uid,
+            worker_id: reg.worker_id,
+            server_uid: reg.server_uid,
             hostname: old.hostname.clone(),
             work_dir: old.work_dir.clone(),
             resources: old.resources.clone(),
             hq_path: old.hq_path.clone(),
         });
-
-        (sender, receiver) = (s, r);
+        server_has_journal = reg.server_has_journal;
+        (sender, receiver) = (reg.sender, reg.receiver);
     }
-}
-
-/// The longest a finished task waits to be reported with others (see `WorkerLoop::report_now`).
-const REPORT_DELAY: Duration = Duration::from_millis(1);
-
-/// Sends the results gathered so far, if any.
-async fn send_results(
-    sender: &mut FrameSender,
-    unsent: &mut Vec<TaskResult>,
-) -> Result<(), ProtocolError> {
-    if unsent.is_empty() {
-        return Ok(());
-    }
-    sender
-        .send(&FromWorker::Results(std::mem::take(unsent)))
-        .await
 }
 
 /// How long a worker with `--on-server-lost finish-running` waits for the server to come back
 /// when it has no idle timeout.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 
-type Registration = (
-    FrameSender,
-    FrameReceiver,
-    WorkerId,
-    WorkerConfiguration,
-    String,
-    Option<u64>,
-);
+/// A registered connection and what the server said about itself.
+struct Registration {
+    sender: FrameSender,
+    receiver: FrameReceiver,
+    worker_id: WorkerId,
+    config: WorkerConfiguration,
+    server_uid: String,
+    server_idle_timeout_ms: Option<u64>,
+    server_has_journal: bool,
+}
 
 /// Retries registration until it succeeds or `window` passes.
 async fn reconnect(
     opts: &WorkerOptions,
     window: Duration,
     late: &[TaskResult],
+    lived: Duration,
 ) -> Option<Registration> {
     let deadline = Instant::now() + window;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(conn) = register(opts, late).await {
+        if let Ok(conn) = register(opts, late, lived).await {
             return Some(conn);
         }
     }
     None
 }
 
-/// Connects to the server named by the server directory and registers.
-async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registration, WorkerError> {
+/// Connects to the server named by the server directory and registers; `lived` is how long the
+/// worker has run (a reconnecting worker reports the rest of its time limit).
+async fn register(
+    opts: &WorkerOptions,
+    late: &[TaskResult],
+    lived: Duration,
+) -> Result<Registration, WorkerError> {
     let dir = serverdir::resolve_active_dir(&opts.server_dir);
     let record = serverdir::read_access(&dir)?
         .ok_or_else(|| WorkerError::NoServer(opts.server_dir.clone()))?;
@@ -226,6 +261,7 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
             addr: addr.clone(),
             source,
         })?;
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
     let (mut sender, mut receiver) = handshake(stream, "worker", "server", key.as_ref()).await?;
     std::fs::create_dir_all(&opts.work_dir).ok();
     let config = WorkerConfiguration {
@@ -235,10 +271,14 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         resources: opts.resources.clone(),
         heartbeat_ms: opts.heartbeat.as_millis() as u64,
         idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
-        time_limit_ms: opts.time_limit.map(|d| d.as_millis() as u64),
+        time_limit_ms: opts
+            .time_limit
+            .map(|d| d.saturating_sub(lived).as_millis() as u64),
         on_server_lost: opts.on_server_lost.clone(),
         pid: std::process::id(),
-        listen_address: format!("{}:0", opts.hostname),
+        listen_address: format!("{}:{local_port}", opts.hostname),
+        min_utilization: opts.min_utilization,
+        allocation: opts.allocation.clone(),
         overview_interval_ms: opts.overview_interval.map(|d| d.as_millis() as u64),
     };
     let late_results = late.to_vec();
@@ -252,18 +292,20 @@ async fn register(opts: &WorkerOptions, late: &[TaskResult]) -> Result<Registrat
         worker_id,
         server_uid,
         server_idle_timeout_ms,
+        server_has_journal,
     }) = receiver.recv().await?
     else {
         return Err(WorkerError::Refused);
     };
-    Ok((
+    Ok(Registration {
         sender,
         receiver,
         worker_id,
         config,
         server_uid,
         server_idle_timeout_ms,
-    ))
+        server_has_journal,
+    })
 }
 
 /// The next hardware report; never resolves when reports are off.
@@ -284,10 +326,16 @@ struct WorkerLoop {
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
     running: RunningTasks,
+    /// Tasks queued behind running executions.
     queue: queue::TaskQueue,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
+    /// Held for a multi-node task (`SetReserved`): no idle timeout meanwhile.
+    reserved: bool,
     started: Instant,
+    /// Name of the `hq task notify` listener (empty: none) and its requests.
+    notify_socket: String,
+    notify_rx: mpsc::UnboundedReceiver<notify::NotifyRequest>,
 }
 
 impl WorkerLoop {
@@ -295,17 +343,23 @@ impl WorkerLoop {
         &mut self,
         mut sender: FrameSender,
         mut receiver: FrameReceiver,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl std::future::Future<Output = Shutdown>,
     ) -> Result<WorkerExit, WorkerError> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskResult>();
+        let (started_tx, mut started_rx) = mpsc::unbounded_channel::<ExecutionKey>();
+        let senders = TaskSenders {
+            done: done_tx,
+            started: started_tx,
+        };
         let mut heartbeat = tokio::time::interval(self.opts.heartbeat);
         let started = self.started;
 
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
-        // Results not reported yet, and when they must be at the latest (see `report_now`).
-        let mut unsent: Vec<TaskResult> = Vec::new();
-        let mut report_by: Option<tokio::time::Instant> = None;
+        let mut retract_check = tokio::time::interval(self.opts.retract_check_interval);
+        let mut unsent = report::Unsent::default();
+        // Taken out for the loop (the select below borrows it), put back at the end.
+        let mut notify_rx = std::mem::replace(&mut self.notify_rx, mpsc::unbounded_channel().1);
         let mut overview = self.overview.take();
         tokio::pin!(shutdown);
         let exit = loop {
@@ -315,64 +369,80 @@ impl WorkerLoop {
                 }
                 msg = receiver.recv::<ToWorker>() => match msg {
                     Ok(Some(ToWorker::Stop)) => {
-                        let _ = send_results(&mut sender, &mut unsent).await;
+                        let _ = unsent.flush(&mut sender).await;
                         break WorkerExit::Stopped;
                     }
+                    Ok(Some(ToWorker::SetReserved(held))) => {
+                        self.reserved = held;
+                        idle_since = Instant::now();
+                    }
                     Ok(Some(msg)) => {
-                        if let Some(reply) = self.on_message(msg, &done_tx) {
+                        if let Some(reply) = self.on_message(msg, &senders) {
                             sender.send(&reply).await?;
                         }
                     }
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
-                            self.late.append(&mut unsent);
+                            self.late.append(&mut unsent.results);
                             self.finish_running(&mut done_rx).await;
                         }
                         break WorkerExit::ServerLost;
                     }
                 },
+                Some(key) = started_rx.recv() => {
+                    unsent.started.push(key);
+                    unsent.started.extend(std::iter::from_fn(|| started_rx.try_recv().ok()));
+                    unsent.arm();
+                }
                 Some(result) = done_rx.recv() => {
+                    // A task reports its start before its result: take pending starts first.
+                    unsent.started.extend(std::iter::from_fn(|| started_rx.try_recv().ok()));
                     let mut results = vec![result];
-                    while let Ok(r) = done_rx.try_recv() {
-                        results.push(r);
-                    }
+                    results.extend(std::iter::from_fn(|| done_rx.try_recv().ok()));
                     for r in &results {
-                        let key = (r.job, r.task, r.instance);
-                        self.running.remove(&key);
-                        if let Some(next) = self.queue.take_after(&key) {
-                            self.start(next, &done_tx);
-                        }
+                        self.ended(&(r.job, r.task, r.instance), &senders);
                     }
                     if self.running.is_empty() {
                         idle_since = Instant::now();
                     }
-                    unsent.extend(results);
-                    if self.report_now() {
-                        send_results(&mut sender, &mut unsent).await?;
-                        report_by = None;
-                    } else if report_by.is_none() {
-                        report_by = Some(tokio::time::Instant::now() + REPORT_DELAY);
+                    unsent.results.extend(results);
+                    match self.report_now() {
+                        true => unsent.flush(&mut sender).await?,
+                        false => unsent.arm(),
                     }
                 }
-                _ = tokio::time::sleep_until(report_by.unwrap_or_else(tokio::time::Instant::now)), if report_by.is_some() => {
-                    send_results(&mut sender, &mut unsent).await?;
-                    report_by = None;
+                _ = report::until(unsent.deadline()) => unsent.flush(&mut sender).await?,
+                Some(req) = notify_rx.recv() => {
+                    let result = self.notification(req.key, req.message);
+                    if let Ok(msg) = &result {
+                        sender.send(msg).await?;
+                    }
+                    let _ = req.ack.send(result.map(|_| ()));
                 }
                 _ = heartbeat.tick() => sender.send(&FromWorker::Heartbeat).await?,
+                _ = retract_check.tick() => {
+                    if let Some(given) = self.expired_queued() {
+                        sender.send(&FromWorker::Retracted(given)).await?;
+                    }
+                }
                 _ = check.tick() => {
                     if self.opts.time_limit.is_some_and(|t| started.elapsed() >= t) {
-                        let _ = send_results(&mut sender, &mut unsent).await;
+                        let _ = unsent.flush(&mut sender).await;
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
                         break WorkerExit::TimeLimit;
                     }
-                    if self.running.is_empty() && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
-                        let _ = send_results(&mut sender, &mut unsent).await;
+                    let idle = self.running.is_empty() && !self.reserved;
+                    if idle && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                        let _ = unsent.flush(&mut sender).await;
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
                         break WorkerExit::IdleTimeout;
                     }
                 }
-                _ = &mut shutdown => {
-                    let _ = send_results(&mut sender, &mut unsent).await;
+                how = &mut shutdown => {
+                    if how == Shutdown::Terminate {
+                        break WorkerExit::Terminated;
+                    }
+                    let _ = unsent.flush(&mut sender).await;
                     let _ = sender.send(&FromWorker::Leaving(WorkerState::Stopped)).await;
                     break WorkerExit::Signal;
                 }
@@ -381,24 +451,32 @@ impl WorkerLoop {
                 idle_since = Instant::now();
             }
         };
+        self.notify_rx = notify_rx;
         self.overview = overview;
         self.stop_all(&mut done_rx).await;
         Ok(exit)
     }
 
-    /// Whether finished tasks must be reported now rather than batched: when at most a
-    /// quarter of the running tasks have a task queued behind them, the server has to send more
-    /// before those slots run dry. (Without queued tasks, e.g. at a job's end, that is always.)
-    fn report_now(&self) -> bool {
-        self.queue.len() * 4 <= self.running.len()
+    /// The message for the server if the notification comes from a running execution.
+    fn notification(
+        &self,
+        key: crate::common::notify::AccessKey,
+        message: Vec<u8>,
+    ) -> Result<FromWorker, String> {
+        let exec = (key.job, key.task, key.instance);
+        match self.running.get(&exec) {
+            Some(r) if r.secret == key.secret => Ok(FromWorker::Notify {
+                job: key.job,
+                task: key.task,
+                instance: key.instance,
+                message,
+            }),
+            _ => Err("the task is not running on this worker".into()),
+        }
     }
 
     /// Handles a message from the server; returns the answer to send, if any.
-    fn on_message(
-        &mut self,
-        msg: ToWorker,
-        done: &mpsc::UnboundedSender<TaskResult>,
-    ) -> Option<FromWorker> {
+    fn on_message(&mut self, msg: ToWorker, senders: &TaskSenders) -> Option<FromWorker> {
         match msg {
             ToWorker::Compute { bodies, tasks } => {
                 for b in bodies {
@@ -411,7 +489,7 @@ impl WorkerLoop {
                         {
                             self.queue.hold(after, a)
                         }
-                        _ => self.start(a, done),
+                        _ => self.start(a, senders),
                     }
                 }
             }
@@ -420,24 +498,33 @@ impl WorkerLoop {
                     if self.queue.remove(&key) {
                         continue;
                     }
-                    if let Some(cancel) = self.running.get_mut(&key).and_then(Option::take) {
+                    let running = self.running.get_mut(&key);
+                    if let Some(cancel) = running.and_then(|r| r.cancel.take()) {
                         let _ = cancel.send(());
                     }
                 }
             }
             ToWorker::Retract(keys) => {
-                let given: Vec<ExecutionKey> =
-                    keys.into_iter().filter(|k| self.queue.remove(k)).collect();
+                let given = keys.into_iter().filter(|k| self.queue.remove(k)).collect();
                 return Some(FromWorker::Retracted(given));
             }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
-            ToWorker::Registered { .. } | ToWorker::Stop => {}
+            ToWorker::Registered { .. } | ToWorker::Stop | ToWorker::SetReserved(_) => {}
         }
         None
     }
 
-    fn start(&mut self, a: TaskAssignment, done: &mpsc::UnboundedSender<TaskResult>) {
+    /// An execution ended: the task queued behind it starts in its allocation.
+    fn ended(&mut self, key: &ExecutionKey, senders: &TaskSenders) {
+        self.running.remove(key);
+        if let Some(next) = self.queue.take_after(key) {
+            self.start(next, senders);
+        }
+    }
+
+    fn start(&mut self, a: TaskAssignment, senders: &TaskSenders) {
         let key = (a.job, a.task, a.instance);
+        let done = &senders.done;
         let Some(body) = self.bodies.get(&a.body).cloned() else {
             let outcome = TaskOutcome::Failed(
                 "internal error: task body missing on the worker, please report".into(),
@@ -451,6 +538,7 @@ impl WorkerLoop {
             return;
         };
         if self.opts.noop_tasks {
+            let _ = senders.started.send(key);
             let _ = done.send(TaskResult {
                 job: a.job,
                 task: a.task,
@@ -460,12 +548,32 @@ impl WorkerLoop {
             return;
         }
         let (cancel_tx, cancel_rx) = oneshot::channel();
-        self.running.insert(key, Some(cancel_tx));
+        let secret = hex::encode(rand::random::<[u8; 16]>());
+        let access_key = crate::common::notify::AccessKey {
+            socket: self.notify_socket.clone(),
+            job: a.job,
+            task: a.task,
+            instance: a.instance,
+            secret: secret.clone(),
+        };
+        let running = Running {
+            cancel: Some(cancel_tx),
+            secret,
+        };
+        self.running.insert(key, running);
         let ctx = self.ctx.clone();
         let done = done.clone();
+        let started = senders.started.clone();
+        let link = launcher::Link {
+            cancel: cancel_rx,
+            started: Box::new(move || {
+                let _ = started.send(key);
+            }),
+            access_key: access_key.to_string(),
+        };
         tokio::spawn(async move {
             let (job, task, instance) = (a.job, a.task, a.instance);
-            let outcome = launcher::run_task(ctx, a, body, cancel_rx).await;
+            let outcome = launcher::run_task(ctx, a, body, link).await;
             let _ = done.send(TaskResult {
                 job,
                 task,
@@ -494,8 +602,8 @@ impl WorkerLoop {
     async fn stop_all(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
         self.queue.clear();
         let mut pending = self.running.len();
-        for (_, cancel) in self.running.drain() {
-            if let Some(cancel) = cancel {
+        for (_, running) in self.running.drain() {
+            if let Some(cancel) = running.cancel {
                 let _ = cancel.send(());
             }
         }

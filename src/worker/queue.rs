@@ -2,9 +2,15 @@
 //! `scheduler/queued.rs`): each starts in its predecessor's allocation when that one ends.
 //! At most one task waits behind each execution; a removed task's successor moves up to its
 //! predecessor, so the allocation still passes along the chain.
+//!
+//! Every `--retract-check-interval` the worker hands back (unasked `Retracted`) the queued
+//! tasks whose time request no longer fits its remaining lifetime (`--time-limit`): the server
+//! makes them ready again for a worker that lives long enough.
 
+use super::WorkerLoop;
 use crate::protocol::messages::{ExecutionKey, TaskAssignment};
 use std::collections::HashMap;
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct TaskQueue {
@@ -68,6 +74,48 @@ impl TaskQueue {
     pub fn clear(&mut self) {
         self.behind.clear();
         self.before.clear();
+    }
+
+    /// Removes and returns the queued tasks for which `expired` holds.
+    pub fn remove_where(&mut self, expired: impl Fn(&TaskAssignment) -> bool) -> Vec<ExecutionKey> {
+        let mut keys: Vec<ExecutionKey> = self
+            .behind
+            .values()
+            .filter(|a| expired(a))
+            .map(key_of)
+            .collect();
+        keys.sort_unstable();
+        for k in &keys {
+            self.remove(k);
+        }
+        keys
+    }
+}
+
+impl WorkerLoop {
+    /// Whether finished tasks must be reported now rather than batched: when at most a
+    /// quarter of the running tasks have a task queued behind them, the server has to send more
+    /// before those slots run dry. (Without queued tasks, e.g. at a job's end, that is always.)
+    pub(super) fn report_now(&self) -> bool {
+        self.queue.len() * 4 <= self.running.len()
+    }
+
+    /// Takes out the queued tasks whose time request exceeds what is left of the worker's
+    /// lifetime; `None` if there are none.
+    pub(super) fn expired_queued(&mut self) -> Option<Vec<ExecutionKey>> {
+        let limit = self.opts.time_limit?;
+        if self.queue.is_empty() {
+            return None;
+        }
+        let left = limit.saturating_sub(self.started.elapsed());
+        let bodies = &self.bodies;
+        let given = self.queue.remove_where(|a| {
+            let request = bodies
+                .get(&a.body)
+                .and_then(|b| b.body.resources.variants.get(a.variant as usize));
+            request.is_some_and(|r| Duration::from_secs(r.min_time_secs) > left)
+        });
+        (!given.is_empty()).then_some(given)
     }
 }
 

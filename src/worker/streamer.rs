@@ -6,7 +6,7 @@
 //! starts new files, since the header names the worker.
 
 use super::env::WorkerContext;
-use crate::common::placeholders;
+use crate::common::placeholders::{self, Values};
 use crate::protocol::messages::{BodyMsg, ProgramDesc, StdioDef, TaskAssignment, TaskOutcome};
 use crate::stream::writer::StreamWriter;
 use crate::stream::{Channel, FileHeader, EXTENSION};
@@ -78,17 +78,13 @@ fn stream_file(dir: &Path, ctx: &WorkerContext) -> io::Result<Arc<StreamFile>> {
     Ok(f)
 }
 
-/// The job's stream directory: absolute, relative paths against the submit directory.
+/// The job's stream directory (the server resolved it at submit; resolving is idempotent).
 fn stream_dir(ctx: &WorkerContext, a: &TaskAssignment, body: &BodyMsg) -> Option<PathBuf> {
     let text = body.stream_dir.as_deref()?;
-    let filled = placeholders::fill(text, |name| match name {
-        "JOB_ID" => Some(a.job.to_string()),
-        "SUBMIT_DIR" => Some(body.submit_dir.clone()),
-        "SERVER_UID" => Some(ctx.server_uid.clone()),
-        "JOB_NAME" => Some(body.job_name.clone()),
-        _ => None,
-    });
-    Some(Path::new(&body.submit_dir).join(filled))
+    let values = Values::at_submit(a.job, &body.job_name, &body.submit_dir, &ctx.server_uid);
+    Some(PathBuf::from(placeholders::resolve_stream_dir(
+        text, &values,
+    )))
 }
 
 /// A pipe whose read end is non-blocking for tokio; both ends close on exec (the child gets the

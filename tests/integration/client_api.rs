@@ -33,7 +33,7 @@ fn wait_reports_per_job_snapshots_and_final_counts() {
                 let mut session = Session::connect(&dir).await.unwrap();
                 let mut record = |p: &WaitProgress| seen.lock().unwrap().push(p.clone());
                 session
-                    .wait_for_jobs(ids(a, b + 5), false, Some(&mut record))
+                    .wait_for_jobs(ids(a, b + 5), false, Some(&mut record), None)
                     .await
             })
         })

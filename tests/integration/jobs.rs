@@ -221,12 +221,13 @@ fn forget_drops_completed_jobs() {
     three_jobs(&mut env);
     let r = env.run(&["job", "forget", "all", "--filter", "finished"]);
     assert_eq!(r.code, 0);
-    assert!(r.stderr.contains("1 jobs were forgotten"), "{}", r.stderr);
+    // "1 job were forgotten": the reference's wording (docs/cli.md).
+    assert!(r.stderr.contains("1 job were forgotten"), "{}", r.stderr);
     assert_eq!(list_ids(&env, &["--all"]), vec![2, 3]);
     let r = env.run(&["job", "forget", "2-3"]);
     assert!(
         r.stderr
-            .contains("1 jobs were forgotten, 1 were ignored due to wrong state or invalid ID"),
+            .contains("1 job were forgotten, 1 were ignored due to wrong state or invalid ID"),
         "{}",
         r.stderr
     );
@@ -335,7 +336,9 @@ fn task_list_info_and_explain() {
     });
     let e = env.ok(&["task", "explain", &blocked.to_string(), "0"]);
     assert!(
-        e.contains("Task 0 is ready to run because it has no dependencies."),
+        e.contains(&format!(
+            "Task {blocked}@0 is ready to run because it has no dependencies."
+        )),
         "{e}"
     );
     assert!(
@@ -372,4 +375,72 @@ fn unknown_jobs_in_task_commands_are_logged_with_exit_zero() {
     let r = env.run(&["task", "info", &job.to_string(), "5"]);
     assert_eq!(r.code, 0);
     assert!(r.stderr.contains("Task 5 not found"), "{}", r.stderr);
+}
+
+#[test]
+fn cancel_all_reports_only_jobs_it_cancels() {
+    let mut env = HqEnv::with_server();
+    three_jobs(&mut env);
+    let r = env.run(&["job", "cancel", "all"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", r.stderr);
+    assert!(
+        lines[0].contains("Job 3 canceled (1 tasks canceled"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["job", "cancel", "all"]);
+    assert!(
+        r.stderr.contains("There is nothing to cancel"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn list_footer_counts_hidden_jobs_in_words() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let job = env.submit(&["--", "true"]);
+    env.wait_job(job);
+    let cli = env.ok(&["job", "list"]);
+    assert!(
+        cli.contains("There is 1 job in total. Use `--all` to display all jobs."),
+        "{cli}"
+    );
+}
+
+#[test]
+fn cat_names_missing_tasks_and_an_empty_last() {
+    let mut env = HqEnv::with_server();
+    let r = env.run(&["job", "cat", "last", "stdout"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("No jobs were found"), "{}", r.stderr);
+    env.start_worker(&[]);
+    let job = env.submit(&["--array", "1-2", "--", "bash", "-c", "echo $HQ_TASK_ID"]);
+    env.wait_job(job);
+    let j = job.to_string();
+    let r = env.run(&["job", "cat", &j, "stdout", "--tasks", "0-1"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "1\n"));
+    assert!(
+        r.stderr.contains(&format!("Task 0 of job {job} not found")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn job_info_lists_workers_by_id_without_spaces() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--hostname", "wa", "--cpus", "1"]);
+    env.start_worker(&["--hostname", "wb", "--cpus", "1"]);
+    let job = env.submit(&["--array", "1-2", "--", "sleep", "0.5"]);
+    env.wait_job(job);
+    let info = env.ok(&["job", "info", &job.to_string()]);
+    assert_eq!(
+        crate::utils::row_value(&info, "Workers").as_deref(),
+        Some("wa,wb"),
+        "{info}"
+    );
 }

@@ -17,7 +17,8 @@ fn server_stop_stops_workers_and_kills_their_tasks() {
     let child = read_pid(&env, "child.pid");
     env.ok(&["server", "stop"]);
     assert_eq!(env.wait_exit(server), 0);
-    env.wait_exit(worker);
+    // A worker whose server went away exits with 1, stopped or killed alike (as the reference).
+    assert_eq!(env.wait_exit(worker), 1);
     wait_until("the task to die", || !pid_alive(task));
     wait_until("the task's child to die", || !pid_alive(child));
     assert!(std::fs::symlink_metadata(env.server_dir.join("hq-current")).is_err());
@@ -67,6 +68,22 @@ fn sigterm_stops_a_worker_and_requeues_its_task() {
     wait_until("the task to wait again", || {
         env.task_states(job) == vec![(0, "waiting".to_string())]
     });
+    // SIGTERM leaves without a goodbye, as a killed worker: the server sees the connection go.
+    assert_eq!(
+        env.ok(&["worker", "list", "--all", "--output-mode", "quiet"]),
+        "1 CONNECTION LOST\n"
+    );
+}
+
+#[test]
+fn sigint_stops_a_worker_orderly() {
+    let mut env = HqEnv::with_server();
+    let worker = env.start_worker(&[]);
+    env.signal(worker, libc::SIGINT);
+    assert_eq!(env.wait_exit(worker), 0);
+    wait_until("STOPPED", || {
+        env.ok(&["worker", "list", "--all", "--output-mode", "quiet"]) == "1 STOPPED\n"
+    });
 }
 
 #[test]
@@ -114,8 +131,8 @@ fn job_wait_fails_when_the_server_goes_away() {
 fn finish_running_worker_completes_its_task_after_the_server_is_gone() {
     let mut env = HqEnv::new();
     let server = env.start_server(&[]);
-    // The idle timeout also bounds how long the worker waits for the server to come back.
-    let worker = env.start_worker(&["--on-server-lost", "finish-running", "--idle-timeout", "5s"]);
+    // Without a journal a new server would not know the task: the worker does not wait for one.
+    let worker = env.start_worker(&["--on-server-lost", "finish-running"]);
     env.submit(&[
         "--",
         "bash",
@@ -126,9 +143,12 @@ fn finish_running_worker_completes_its_task_after_the_server_is_gone() {
     // Kill the server without letting it stop the worker.
     env.signal(server, libc::SIGKILL);
     env.wait_exit(server);
+    // It keeps running until its task is done...
+    assert!(pid_alive(worker as i32));
     env.write("go", "");
     wait_until("the task to finish", || env.file("finished").exists());
-    env.wait_exit(worker);
+    // ...then exits with 1, at once.
+    assert_eq!(env.wait_exit(worker), 1);
 }
 
 #[test]
@@ -140,6 +160,6 @@ fn stop_policy_worker_kills_its_task_when_the_server_is_gone() {
     let task = read_pid(&env, "task.pid");
     env.signal(server, libc::SIGKILL);
     env.wait_exit(server);
-    env.wait_exit(worker);
+    assert_eq!(env.wait_exit(worker), 1);
     wait_until("the task to die", || !pid_alive(task));
 }

@@ -1,11 +1,14 @@
 //! The one integration-test binary: drives the real `hq` (server, workers, client as separate
 //! processes on loopback, in temporary directories).
 
+mod autoalloc;
 mod basic;
 mod cancel;
 mod client_api;
 mod dashboard;
+mod deploy_ssh;
 mod durability;
+mod events;
 mod hardening;
 mod hostile;
 mod jobfile;
@@ -13,8 +16,10 @@ mod jobfile_deps;
 mod jobs;
 mod lifecycle;
 mod malformed;
+mod notify;
 mod open_jobs;
 mod overview;
+mod placeholders;
 mod progress;
 mod queued;
 mod readme;
@@ -22,7 +27,6 @@ mod resilience;
 mod resources;
 mod resources_cli;
 mod run;
-
 mod security;
 mod server;
 mod streaming;
@@ -30,4 +34,5 @@ mod submit;
 mod tasks;
 mod utils;
 mod worker;
+mod worker_info;
 mod workflows;

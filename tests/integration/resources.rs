@@ -326,28 +326,45 @@ fn unsatisfiable_task_waits_and_explain_names_each_worker() {
             "json",
         ])
         .json();
-    let workers = v["workers"].as_array().unwrap();
+    let workers = v["explanation"]["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2, "{v}");
-    let check = |w: usize, kind: &str| {
-        workers[w]["checks"]
+    // (worker amount, requested amount) of one resource, in 1/10000 units.
+    let amounts = |w: usize, name: &str| {
+        workers[w]["variants"][0]
             .as_array()
             .unwrap()
             .iter()
-            .find(|c| c["type"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} check for worker {w}: {v}"))
-            .clone()
+            .find(|c| c["Resources"]["resource"] == name)
+            .map(|c| {
+                (
+                    c["Resources"]["worker_amount"].clone(),
+                    c["Resources"]["request_amount"].clone(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no {name} check for worker {w}: {v}"))
     };
     // Worker 1 lacks CPUs and GPUs; worker 2 has the CPUs but only one GPU.
-    assert_eq!(check(0, "cpus")["ok"], false);
-    assert_eq!(check(0, "gpus")["ok"], false);
-    assert_eq!(check(0, "gpus")["provides"], "-");
-    assert_eq!(check(1, "cpus")["ok"], true);
-    assert_eq!(check(1, "cpus")["provides"], "4");
-    assert_eq!(check(1, "gpus")["ok"], false);
-    assert_eq!(check(1, "gpus")["request"], "2 compact");
-    for w in workers {
-        assert_eq!(w["runnable"], false);
-    }
+    assert_eq!(amounts(0, "cpus"), (20_000.into(), 40_000.into()));
+    assert_eq!(amounts(0, "gpus"), (0.into(), 20_000.into()));
+    assert_eq!(amounts(1, "cpus"), (40_000.into(), 40_000.into()));
+    assert_eq!(amounts(1, "gpus"), (10_000.into(), 20_000.into()));
+    // The table says so per worker: first row of each worker has its ID and verdict.
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let row = |worker: &str, kind: &str| {
+        rows.iter()
+            .position(|r| r[1] == worker)
+            .and_then(|i| rows[i..].iter().find(|r| r[4] == kind))
+            .unwrap_or_else(|| panic!("no {kind} row of worker {worker}: {text}"))
+            .clone()
+    };
+    assert_eq!(row("1", "cpus")[2], "No");
+    assert_eq!(row("1", "gpus")[5], "0");
+    assert_eq!(row("2", "cpus")[5..7], ["4", "4"]);
+    assert_eq!(row("2", "gpus")[5..7], ["1", "2"]);
 }
 
 #[test]
@@ -415,4 +432,47 @@ fn pin_omp_sets_openmp_variables() {
     ]);
     env.wait_job(job);
     assert_eq!(env.read("omp-user"), "spread");
+}
+
+#[test]
+fn explain_counts_fitting_variants_per_worker() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "2"]);
+    env.start_worker(&["--cpus", "2", "--resource", "gpus=[0]"]);
+    env.start_worker(&["--cpus", "1"]);
+    // Variants {cpus=2, gpus=1} or {cpus=2}: workers 1 and 2 fit one or both, worker 3 none.
+    let job = env.submit(&[
+        "--resource",
+        "cpus=2",
+        "--resource",
+        "gpus=1",
+        "--resource",
+        "cpus=2",
+        "--",
+        "sleep",
+        "100",
+    ]);
+    let text = env.ok(&["task", "explain", &job.to_string(), "0"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            format!("Task {job}@0 is ready to run because it has no dependencies.").as_str(),
+            "The task can run on 2 workers: 1-2",
+        ],
+        "{text}"
+    );
+    let verdicts: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells.len() > 2 && cells[1].parse::<u32>().is_ok())
+                .then(|| format!("{} {}", cells[1], cells[2]))
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["1 Yes (1/2)", "2 Yes (2/2)", "3 No (0/2)"],
+        "{text}"
+    );
 }

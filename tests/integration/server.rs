@@ -185,6 +185,15 @@ fn generate_access_writes_owner_only_files_and_never_overwrites() {
     assert_eq!(w["worker"], f["worker"]);
     assert!(w.get("client").is_none(), "worker-only file: {w}");
     assert_eq!(c["version"], f["version"]);
+    // Partial files carry only the version and their part.
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&c), ["client", "version"]);
+    assert_eq!(keys(&w), ["version", "worker"]);
+    assert!(f["server_uid"].as_str().is_some_and(|u| !u.is_empty()));
 
     let before = std::fs::read_to_string(&full).unwrap();
     let r = env.fails(&args);
@@ -232,4 +241,27 @@ fn a_stale_current_link_of_a_killed_server_is_replaced() {
         std::path::PathBuf::from("002")
     );
     env.ok(&["job", "list"]);
+}
+
+#[test]
+fn debug_dump_writes_the_scheduler_state_as_json() {
+    let mut env = HqEnv::with_server();
+    let job = env.submit(&["--array", "1-3", "--cpus", "2", "--", "true"]);
+    env.start_worker(&["--cpus", "1"]);
+    env.ok(&["server", "debug-dump", "dump.json"]);
+    let dump: serde_json::Value = serde_json::from_str(&env.read("dump.json")).unwrap();
+    // The tasks wait: the worker has one CPU, they want two.
+    assert_eq!(dump["hyperqueue"]["jobs"][0]["id"], job);
+    assert_eq!(dump["hyperqueue"]["jobs"][0]["waiting"], 3);
+    let tako = &dump["tako"];
+    assert_eq!(tako["ready_tasks"], 3);
+    assert_eq!(tako["queues"][0]["job"], job);
+    assert_eq!(tako["queues"][0]["ready"], 3);
+    assert_eq!(tako["workers"][0]["free_cpus"], "1");
+    let r = env.fails(&["server", "debug-dump", "/nonexistent-dir/x.json"]);
+    assert!(
+        r.stderr.contains("cannot write /nonexistent-dir/x.json"),
+        "{}",
+        r.stderr
+    );
 }

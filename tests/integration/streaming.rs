@@ -58,6 +58,11 @@ fn array_job_streams_into_one_file_per_worker_and_reads_back_in_task_order() {
         env.ok(&["output-log", "out", "cat", &j, "stdout", "--task", "3-4"]),
         "out-3\nout-4\n"
     );
+    // Selected tasks come in the order given.
+    assert_eq!(
+        env.ok(&["output-log", "out", "cat", &j, "stdout", "--task", "9,3-4"]),
+        "out-9\nout-3\nout-4\n"
+    );
     // The short forms: the only job in DIR, and `hq log`.
     assert_eq!(
         env.ok(&["output-log", "out", "stdout", "--task=7"]),
@@ -249,6 +254,33 @@ stderr = "err.txt"
     assert_eq!(
         env.ok(&["output-log", "s2", "cat", &j, "stderr"]),
         "streamed\n"
+    );
+}
+
+#[test]
+fn show_prints_a_line_written_in_pieces_once() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    let job = env.submit(&[
+        "--stream",
+        "s",
+        "--",
+        "bash",
+        "-c",
+        "printf 'Ok'; sleep 0.3; printf '\\n'; echo next",
+    ]);
+    env.wait_job(job);
+    assert_eq!(
+        env.ok(&["output-log", "s", "show"]),
+        format!("{job}.0:0> Ok\n{job}.0:0> next\n")
+    );
+    // Export leaves out the channel the task wrote nothing to.
+    let exported = env
+        .run(&["output-log", "s", "export", &job.to_string()])
+        .json();
+    assert_eq!(
+        exported,
+        serde_json::json!([{"id": 0, "finished": true, "stdout": "Ok\nnext\n"}])
     );
 }
 

@@ -573,4 +573,45 @@ fn hq_directives_in_a_script_are_options_and_the_command_line_wins() {
         .run(&["job", "info", &piped.to_string(), "--output-mode", "json"])
         .json();
     assert_eq!(info[0]["info"]["name"], "piped");
+    // Without `--stdin` there is no data to read directives from.
+    let r = env.fails(&["submit", "--directives", "stdin", "--", "bash"]);
+    assert!(
+        r.stderr
+            .contains("You have to use `--stdin` when you specify `--directives=stdin`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn spawn_errors_hint_at_the_usual_mistakes() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    env.write("prog", "hostname\n");
+    env.write("script.sh", "echo hi\n");
+    let not_found = env.submit(&["--", "prog"]);
+    let not_executable = env.submit(&["--", "./script.sh"]);
+    env.wait_job(not_executable);
+    env.wait_job(not_found);
+    let error = |job: u32| {
+        job_info(&env, job)["tasks"][0]["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let dir = env.path().display();
+    assert_eq!(
+        error(not_found),
+        format!(
+            "Cannot execute \"prog\": No such file or directory (os error 2)\n\
+             The program that you have tried to execute (`prog`) was not found.\n\
+             The file `{dir}/prog` exists, maybe you have meant `./prog` instead?"
+        )
+    );
+    assert_eq!(
+        error(not_executable),
+        "Cannot execute \"./script.sh\": Permission denied (os error 13)\n\
+         The script that you have tried to execute (`./script.sh`) is not executable.\n\
+         Try making it executable or add a shebang line to it."
+    );
 }

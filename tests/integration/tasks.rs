@@ -247,3 +247,71 @@ fn task_runs_in_its_own_process_group_with_null_stdin() {
     assert_eq!(ids[0], ids[1], "the task leads its process group: {out}");
     assert_eq!(lines.next(), Some("/dev/null"));
 }
+
+#[test]
+fn a_task_that_reads_part_of_its_stdin_does_not_hurt_the_worker() {
+    use std::io::Write;
+    let mut env = HqEnv::with_server();
+    let worker = env.start_worker(&[]);
+    // More than a pipe holds, so the worker is still writing when the task exits.
+    let data = "line\n".repeat(100_000);
+    let mut child = env
+        .cmd(&[
+            "--output-mode",
+            "quiet",
+            "submit",
+            "--stdin",
+            "--",
+            "head",
+            "-n",
+            "1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let job: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    env.wait_job(job);
+    assert_eq!(env.task_states(job)[0].1, "finished");
+    assert_eq!(env.read(&format!("job-{job}/0.stdout")), "line\n");
+    let next = env.submit(&["--", "true"]);
+    env.wait_job(next);
+    assert!(
+        crate::utils::pid_alive(worker as i32),
+        "the worker is still running"
+    );
+}
+
+#[test]
+fn a_task_shown_running_has_started_and_opened_its_outputs() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "2"]);
+    let job = env.submit(&["--array", "1-6", "--", "sleep", "0.3"]);
+    let mut seen_running = 0;
+    crate::utils::wait_until("the job to finish", || {
+        let v = env
+            .run(&["task", "list", &job.to_string(), "--output-mode", "json"])
+            .json();
+        for t in v[job.to_string()].as_array().unwrap() {
+            match t["state"].as_str().unwrap() {
+                "running" => {
+                    seen_running += 1;
+                    let out = t["stdout"].as_str().expect("a running task has its paths");
+                    assert!(std::path::Path::new(out).is_file(), "{out} exists: {t}");
+                    assert!(t["started_at"].is_string(), "{t}");
+                }
+                "waiting" => assert!(t.get("worker").is_none(), "{t}"),
+                _ => {}
+            }
+        }
+        env.task_states(job).iter().all(|(_, s)| s == "finished")
+    });
+    assert!(seen_running > 0, "some task was seen running");
+}

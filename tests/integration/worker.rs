@@ -8,11 +8,12 @@ fn workers_json(env: &HqEnv, extra: &[&str]) -> Vec<serde_json::Value> {
     env.run(&args).json().as_array().unwrap().clone()
 }
 
+/// The state word of `hq worker list --all` in quiet mode (`<id> <STATE>` lines).
 fn worker_state(env: &HqEnv, id: u64) -> String {
-    workers_json(env, &["--all"])
-        .iter()
-        .find(|w| w["id"] == id)
-        .map(|w| w["state"].as_str().unwrap().to_string())
+    let prefix = format!("{id} ");
+    env.ok(&["worker", "list", "--all", "--output-mode", "quiet"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
         .unwrap_or_default()
 }
 

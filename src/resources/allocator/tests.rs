@@ -444,3 +444,95 @@ proptest! {
         prop_assert_eq!(w.can_ever_run(&r), w.try_allocate(&r).is_some());
     }
 }
+
+fn coupled_worker(defs: &[&str], coupling: &str) -> WorkerAllocator {
+    let mut d = descriptor(defs);
+    let items = crate::resources::coupling::parse_coupling(coupling).unwrap();
+    d.coupling = crate::resources::coupling::resolve_coupling(&items, &d).unwrap();
+    WorkerAllocator::new(&d)
+}
+
+/// Groups (by the label's tens digit) used by each resource of an allocation.
+fn groups_used(a: &Allocation, per_group: u32) -> Vec<Vec<u32>> {
+    a.resources
+        .iter()
+        .map(|r| {
+            let mut g: Vec<u32> = r.indices.iter().map(|(i, _)| i / per_group).collect();
+            g.dedup();
+            g
+        })
+        .collect()
+}
+
+#[test]
+fn coupled_pools_are_taken_from_coupled_groups() {
+    // cpus 2 groups of 3, foo 2 groups of 4, coupled 0–0 and 1–1.
+    let mut w = coupled_worker(
+        &[
+            "cpus=[[1,2,3],[4,5,6]]",
+            "foo=[[10,20,30,40],[50,60,70,80]]",
+        ],
+        "cpus[0]:foo[0],cpus[1]:foo[1]",
+    );
+    let r = req(&[("cpus", "1"), ("foo", "3 compact!")]);
+    let first = w.try_allocate(&r).unwrap();
+    // Without coupling the CPU would come from the fuller group 0 while `foo` only fits in
+    // group 1; with coupling both come from group 1.
+    let second = w.try_allocate(&r).unwrap();
+    let cpu_group = |a: &Allocation| a.resources[0].indices[0].0 / 3;
+    let foo_groups = |a: &Allocation| {
+        let mut g: Vec<u32> = a.resources[1].indices.iter().map(|(i, _)| i / 4).collect();
+        g.dedup();
+        g
+    };
+    assert_eq!(foo_groups(&first), vec![cpu_group(&first)]);
+    assert_eq!(foo_groups(&second), vec![cpu_group(&second)]);
+    assert_ne!(cpu_group(&first), cpu_group(&second));
+    // Strict: one CPU and 3 foo are left in no coupled group (foo has 1 free in each).
+    assert!(w.try_allocate(&r).is_none());
+    w.sanity_check();
+}
+
+/// Leaves only `free` labels of pool `pool` (named `name`) free.
+fn leave_free(w: &mut WorkerAllocator, pool: u32, name: &str, free: &[u32]) {
+    w.hold(&[(name, None)]).unwrap();
+    w.release(&Allocation {
+        resources: vec![ResourceAllocation {
+            resource: pool,
+            amount: ResourceAmount::whole(free.len() as u64),
+            indices: free.iter().map(|&i| (i, ResourceAmount::ONE)).collect(),
+        }],
+    });
+}
+
+#[test]
+fn strict_policies_demand_the_coupling_optimal_placement() {
+    // The spec's example: cpus free [4,4,0], gpus free [0,2,2].
+    let defs = ["cpus=3x4", "gpus=3x2"];
+    let coupling = "cpus[0]:gpus[0],cpus[1]:gpus[1],cpus[2]:gpus[2]";
+    let strict = req(&[("cpus", "8 compact!"), ("gpus", "4 compact!")]);
+    let lax = req(&[("cpus", "8 compact"), ("gpus", "4 compact")]);
+    let setup = |w: &mut WorkerAllocator| {
+        leave_free(w, 0, "cpus", &[0, 1, 2, 3, 4, 5, 6, 7]);
+        leave_free(w, 1, "gpus", &[2, 3, 4, 5]);
+    };
+    let mut plain = worker(&defs);
+    setup(&mut plain);
+    assert!(plain.try_allocate(&strict).is_some());
+    let mut coupled = coupled_worker(&defs, coupling);
+    setup(&mut coupled);
+    assert!(coupled.try_allocate(&strict).is_none());
+    let a = coupled.try_allocate(&lax).unwrap();
+    assert_eq!(groups_used(&a, 4)[0], vec![0, 1]);
+    coupled.sanity_check();
+    // On an empty coupled worker the strict request gets two coupled pairs.
+    let mut empty = coupled_worker(&defs, coupling);
+    let a = empty.try_allocate(&strict).unwrap();
+    let cpu_groups = groups_used(&a, 4)[0].clone();
+    let gpu_groups: Vec<u32> = {
+        let mut g: Vec<u32> = a.resources[1].indices.iter().map(|(i, _)| i / 2).collect();
+        g.dedup();
+        g
+    };
+    assert_eq!(cpu_groups, gpu_groups);
+}

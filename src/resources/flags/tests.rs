@@ -171,4 +171,10 @@ fn merging_with_detection() {
         merge_worker_descriptor(user, ResourceDescriptor::default()),
         Err(ResourceError::CpusRequired)
     );
+    // Ordered by name, whatever the order of the flags.
+    let user = worker_pools_from_cli(Some("2"), &strings(&["zz=[1]", "b=sum(3)", "a=[1,2]"]))
+        .unwrap()
+        .descriptor;
+    let merged = merge_worker_descriptor(user.clone(), ResourceDescriptor::default()).unwrap();
+    assert_eq!(merged.summary(), "a 2; b 3; cpus 2; zz 1");
 }

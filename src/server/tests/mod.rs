@@ -6,6 +6,7 @@ mod dashboard;
 mod lifecycle;
 mod limits;
 mod queued;
+mod starts;
 
 use super::core::{CoreConfig, ServerCore};
 use super::journal::Journal;
@@ -139,12 +140,10 @@ impl Harness {
     }
 
     pub fn add_worker(&mut self, cpus: &str) -> WorkerId {
-        let resources = ResourceDescriptor {
-            resources: vec![ResourceDescriptorItem {
-                name: "cpus".into(),
-                kind: parse_cpu_definition(cpus).unwrap(),
-            }],
-        };
+        let resources = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+            name: "cpus".into(),
+            kind: parse_cpu_definition(cpus).unwrap(),
+        }]);
         let config = WorkerConfiguration {
             hostname: "node".into(),
             work_dir: "/tmp".into(),
@@ -156,6 +155,8 @@ impl Harness {
             on_server_lost: "stop".into(),
             pid: 1,
             listen_address: String::new(),
+            min_utilization: Default::default(),
+            allocation: None,
             overview_interval_ms: None,
         };
         self.core.register_worker(config, vec![])
@@ -168,9 +169,25 @@ impl Harness {
         self.core.outbox.take_worker_messages()
     }
 
-    /// Runs a round and returns the executions it started: (worker, job, task, instance).
-    pub fn start(&mut self) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+    /// Runs a round and returns the executions it assigned: (worker, job, task, instance);
+    /// their workers have not started them yet.
+    pub fn assign(&mut self) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
         started(&self.round())
+    }
+
+    /// Runs a round, and each worker reports the executions it got as started, as a worker
+    /// does once their processes run; returns them.
+    pub fn start(&mut self) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+        let assigned = self.assign();
+        for &(w, job, task, instance) in &assigned {
+            self.report_started(w, job, task, instance);
+        }
+        assigned
+    }
+
+    pub fn report_started(&mut self, w: WorkerId, job: JobId, task: TaskId, i: InstanceId) {
+        let msg = FromWorker::Started(vec![(job, task, i)]);
+        self.core.on_worker_message(w, msg);
     }
 
     pub fn result(&mut self, job: JobId, task: TaskId, instance: InstanceId, o: TaskOutcome) {
@@ -208,7 +225,9 @@ impl Harness {
         let restored = self.restored();
         assert_eq!(snapshot(&restored), snapshot(&self.core));
         assert_eq!(restored.next_job_id, self.core.next_job_id);
-        assert_eq!(restored.next_worker_id, self.core.next_worker_id);
+        // A restored server skips one worker ID once any was handed out.
+        let skip = u32::from(self.core.next_worker_id > 1);
+        assert_eq!(restored.next_worker_id, self.core.next_worker_id + skip);
     }
 
     /// Makes the journal fail as a full disk would (writes go to /dev/full).

@@ -16,6 +16,8 @@ pub struct HqEnv {
     pub dir: tempfile::TempDir,
     pub server_dir: PathBuf,
     children: Vec<Child>,
+    /// Variables set for every process this environment starts.
+    envs: Vec<(String, String)>,
 }
 
 /// A finished command.
@@ -49,6 +51,7 @@ impl HqEnv {
             dir,
             server_dir,
             children: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
@@ -91,13 +94,47 @@ impl HqEnv {
             .env_remove("HQ_OUTPUT_MODE")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Sets a variable for every process started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.envs.retain(|(k, _)| k != key);
+        self.envs.push((key.to_string(), value.to_string()));
+    }
+
+    /// Puts `dir` in front of `PATH` for every process started from now on.
+    pub fn prepend_path(&mut self, dir: &Path) {
+        let current = self
+            .envs
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
+        self.set_env("PATH", &format!("{}:{current}", dir.display()));
     }
 
     /// Runs a client command to completion (bounded by [`TIMEOUT`]).
     pub fn run(&self, args: &[&str]) -> Run {
         let child = self
             .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hq");
+        wait_output(child, TIMEOUT, args)
+    }
+
+    /// Like [`Self::run`], with extra environment variables.
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = self.cmd(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -346,6 +383,18 @@ pub fn pid_alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// The value of row `key` in a vertical table printed by `hq` (`| Key | value |`); only the
+/// first line of a multi-line cell.
+pub fn row_value(table: &str, key: &str) -> Option<String> {
+    table.lines().find_map(|line| {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        match cells.as_slice() {
+            ["", k, v, ""] if *k == key => Some(v.to_string()),
+            _ => None,
+        }
+    })
 }
 
 /// Peak resident memory (VmHWM) of a process in MiB.

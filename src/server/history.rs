@@ -1,0 +1,83 @@
+//! Recent events kept in memory when the server runs without a journal, so `hq journal replay`
+//! and `hq journal stream` still have past events to show. Bounded: at most
+//! [`HISTORY_BYTES`] of encoded events are kept, the oldest are dropped first.
+
+use super::journal::JournalEvent;
+use std::collections::VecDeque;
+
+/// Most bytes of encoded events kept.
+pub const HISTORY_BYTES: usize = 8 << 20;
+
+#[derive(Default)]
+pub struct EventHistory {
+    /// postcard of `(time_ms, event)`, oldest first.
+    records: VecDeque<Vec<u8>>,
+    bytes: usize,
+    dropped: u64,
+}
+
+impl EventHistory {
+    pub fn push(&mut self, time: u64, event: &JournalEvent) {
+        let Ok(record) = postcard::to_allocvec(&(time, event)) else {
+            return;
+        };
+        self.bytes += record.len();
+        self.records.push_back(record);
+        while self.bytes > HISTORY_BYTES {
+            let Some(old) = self.records.pop_front() else {
+                break;
+            };
+            self.bytes -= old.len();
+            if self.dropped == 0 {
+                log::warn!(
+                    "without --journal the server keeps only the most recent {} MiB of events \
+                     for `hq journal replay`; older ones are dropped",
+                    HISTORY_BYTES >> 20
+                );
+            }
+            self.dropped += 1;
+        }
+    }
+
+    /// The kept events, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = (u64, JournalEvent)> + '_ {
+        self.records
+            .iter()
+            .filter_map(|r| postcard::from_bytes::<(u64, JournalEvent)>(r).ok())
+    }
+
+    /// How many events were dropped to stay within the bound.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_events_in_order_and_stays_bounded() {
+        let mut h = EventHistory::default();
+        h.push(
+            5,
+            &JournalEvent::ServerStart {
+                server_uid: "u".into(),
+            },
+        );
+        h.push(6, &JournalEvent::JobClose { job_id: 1 });
+        let kinds: Vec<u64> = h.events().map(|(t, _)| t).collect();
+        assert_eq!(kinds, [5, 6]);
+        let big = JournalEvent::TaskFailed {
+            job: 1,
+            task: 1,
+            error: "x".repeat(1 << 20),
+        };
+        for t in 0..20 {
+            h.push(100 + t, &big);
+        }
+        assert!(h.bytes <= HISTORY_BYTES);
+        assert!(h.dropped() >= 12, "{}", h.dropped());
+        assert_eq!(h.events().last().map(|(t, _)| t), Some(119));
+    }
+}

@@ -457,24 +457,6 @@ impl WorkerLoop {
         Ok(exit)
     }
 
-    /// The message for the server if the notification comes from a running execution.
-    fn notification(
-        &self,
-        key: crate::common::notify::AccessKey,
-        message: Vec<u8>,
-    ) -> Result<FromWorker, String> {
-        let exec = (key.job, key.task, key.instance);
-        match self.running.get(&exec) {
-            Some(r) if r.secret == key.secret => Ok(FromWorker::Notify {
-                job: key.job,
-                task: key.task,
-                instance: key.instance,
-                message,
-            }),
-            _ => Err("the task is not running on this worker".into()),
-        }
-    }
-
     /// Handles a message from the server; returns the answer to send, if any.
     fn on_message(&mut self, msg: ToWorker, senders: &TaskSenders) -> Option<FromWorker> {
         match msg {

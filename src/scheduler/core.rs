@@ -168,17 +168,21 @@ impl Scheduler {
     }
 
     /// A task whose dependencies are done enters its queue.
-    /// A task below the queue's head (one that waited before, e.g. given back by a worker) goes
-    /// to the front, so tasks keep their ID order.
     pub fn add_ready(&mut self, key: TaskKey, req: ReqId, priority: i32) {
-        let queue = self
-            .queues
+        self.queues
             .entry((Reverse(priority), key.job, req))
-            .or_default();
-        match queue.front() {
-            Some(head) if key.task < head => queue.push_front(key.task),
-            _ => queue.push_back(key.task),
-        }
+            .or_default()
+            .push_back(key.task);
+        self.ready_count += 1;
+    }
+
+    /// A task that was assigned but never started (given back by a worker) enters its queue
+    /// at its place in ID order.
+    pub fn return_ready(&mut self, key: TaskKey, req: ReqId, priority: i32) {
+        self.queues
+            .entry((Reverse(priority), key.job, req))
+            .or_default()
+            .insert_in_order(key.task);
         self.ready_count += 1;
     }
 

@@ -34,12 +34,22 @@ impl ReadyQueue {
         self.push_range(task, task);
     }
 
-    /// Puts a task back at the head (it was taken from there before).
-    pub fn push_front(&mut self, task: TaskId) {
+    /// Puts a task before the first run that starts above it (its place by ID in a queue in ID
+    /// order), joining neighbouring runs.
+    pub fn insert_in_order(&mut self, task: TaskId) {
         self.len += 1;
-        match self.runs.front_mut() {
-            Some((start, _)) if task.checked_add(1) == Some(*start) => *start = task,
-            _ => self.runs.push_front((task, task)),
+        let pos = self.runs.partition_point(|&(start, _)| start < task);
+        let joins_prev = pos > 0 && self.runs[pos - 1].1.checked_add(1) == Some(task);
+        let joins_next = pos < self.runs.len() && task.checked_add(1) == Some(self.runs[pos].0);
+        match (joins_prev, joins_next) {
+            (true, true) => {
+                let end = self.runs[pos].1;
+                self.runs[pos - 1].1 = end;
+                self.runs.remove(pos);
+            }
+            (true, false) => self.runs[pos - 1].1 = task,
+            (false, true) => self.runs[pos].0 = task,
+            (false, false) => self.runs.insert(pos, (task, task)),
         }
     }
 
@@ -87,9 +97,16 @@ mod tests {
         q.push_back(2_000_000);
         assert_eq!((q.len(), q.runs.len()), (1_000_002, 2));
         assert_eq!(q.pop_front(), Some(1));
-        q.push_front(1);
-        q.push_front(0);
+        q.insert_in_order(1);
+        q.insert_in_order(0);
         assert_eq!(q.runs.len(), 2);
+        // Given back in order behind a queue that moved on: each goes to its place.
+        let mut tail = ReadyQueue::default();
+        tail.push_range(9, 20);
+        for t in [5, 6, 8, 7] {
+            tail.insert_in_order(t);
+        }
+        assert_eq!((tail.runs.len(), tail.front()), (1, Some(5)));
         let removed = q.remove(&[0, 5, 2_000_000].into_iter().collect());
         assert_eq!(removed, 3);
         assert_eq!(q.len(), 1_000_000);

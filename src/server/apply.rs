@@ -378,7 +378,8 @@ const NEVER_RESTART: &str = "Task was running on a lost worker while never resta
 
 /// Moves a task to `to`, pushing what that means for the scheduler: a queued task leaves its
 /// queue, a running one frees its resources (and is stopped on its worker when `stop`), a task
-/// that waits with nothing unfinished is queued.
+/// that waits with nothing unfinished is queued (one whose execution never started goes back to
+/// its place in ID order, e.g. given back by the worker it was queued on).
 fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Vec<Effect>) {
     let t = &job.tasks[idx];
     if t.status == to {
@@ -388,6 +389,7 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
         job: job.id,
         task: t.id,
     };
+    let never_started = t.is_assigned();
     match t.status {
         TaskStatus::Waiting if t.unfinished_deps == 0 => {
             fx.push(Effect::Unready(key));
@@ -411,7 +413,10 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
     }
     job.set_status(idx, to);
     if to == TaskStatus::Waiting && job.tasks[idx].unfinished_deps == 0 {
-        fx.push(Effect::Ready(key));
+        fx.push(match never_started {
+            true => Effect::Returned(key),
+            false => Effect::Ready(key),
+        });
     }
 }
 

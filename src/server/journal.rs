@@ -101,12 +101,6 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
     },
-    /// The task was assigned to a worker queued behind a running task and never started there
-    /// (the worker gave it back or was lost): it waits again, with no crash counted.
-    TaskRetracted {
-        job: JobId,
-        task: TaskId,
-    },
     /// These tasks of the job were canceled (`hq job cancel`, followed by its `JobCancel`).
     TaskCanceled {
         job: JobId,
@@ -125,6 +119,12 @@ pub enum JournalEvent {
     /// to prefix the inner variant's name).
     #[serde(rename = "autoalloc-")]
     Autoalloc(crate::autoalloc::AllocEvent),
+    /// The task was assigned to a worker queued behind a running task and never started there
+    /// (the worker gave it back or was lost): it waits again, with no crash counted.
+    TaskRetracted {
+        job: JobId,
+        task: TaskId,
+    },
 }
 
 /// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.

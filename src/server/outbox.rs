@@ -21,6 +21,9 @@ pub type Reply = UnboundedSender<ClientResponse>;
 pub enum Effect {
     /// A task is waiting with no unfinished dependency: queue it in the scheduler.
     Ready(TaskKey),
+    /// As `Ready`, for a task whose assigned execution never started (retracted, or its worker
+    /// was lost first): it goes back to its place in ID order, not to the end.
+    Returned(TaskKey),
     /// The tasks of a job with IDs `first..=last` (those the job has) are ready, as `Ready`
     /// for each: one effect for a whole array.
     ReadyRange {
@@ -164,7 +167,8 @@ impl ServerCore {
 
     fn run_effect(&mut self, effect: Effect) {
         match effect {
-            Effect::Ready(key) => self.enqueue(key),
+            Effect::Ready(key) => self.enqueue(key, false),
+            Effect::Returned(key) => self.enqueue(key, true),
             Effect::ReadyRange { job, first, last } => self.enqueue_range(job, first, last),
             Effect::Unready(_) => {}
             Effect::DropJob(job) => {
@@ -235,13 +239,14 @@ impl ServerCore {
         }
         flush(run);
         for task in others {
-            self.enqueue(TaskKey { job: job_id, task });
+            self.enqueue(TaskKey { job: job_id, task }, false);
         }
         self.needs_schedule = true;
     }
 
-    /// Queues a waiting task in the scheduler (with its grown request after retries).
-    fn enqueue(&mut self, key: TaskKey) {
+    /// Queues a waiting task in the scheduler (with its grown request after retries); `in_order`:
+    /// at its place by ID rather than at the end.
+    fn enqueue(&mut self, key: TaskKey, in_order: bool) {
         let Some(job) = self.jobs.get(&key.job) else {
             return;
         };
@@ -257,7 +262,10 @@ impl ServerCore {
         if let Some(grown) = group.body.resources_after(task.retries as u32) {
             req = self.scheduler.intern(&grown);
         }
-        self.scheduler.add_ready(key, req, priority);
+        match in_order {
+            true => self.scheduler.return_ready(key, req, priority),
+            false => self.scheduler.add_ready(key, req, priority),
+        }
         self.needs_schedule = true;
     }
 }

@@ -63,3 +63,23 @@ fn a_task_that_started_before_the_retraction_arrived_stays() {
     assert!(h.core.jobs[&job].is_completed());
     h.check_restore();
 }
+
+#[test]
+fn tasks_given_back_go_to_their_place_in_id_order() {
+    let mut h = Harness::new();
+    let job = h.submit(new_job(vec![group("0-9", body("1"))]));
+    let w1 = h.add_worker("2");
+    let mut queued_now: Vec<_> = queued(&h.round()).into_iter().map(|q| q.2).collect();
+    queued_now.sort();
+    assert_eq!(queued_now, vec![2, 3]);
+    // Handed back (as the time-request check does, unasked), the higher ID first.
+    h.core
+        .on_worker_message(w1, FromWorker::Retracted(vec![(job, 3, 0), (job, 2, 0)]));
+    assert!(!h.task(job, 2).is_assigned() && h.status(job, 2) == TaskStatus::Waiting);
+    // A new worker takes the lowest waiting IDs: 2 and 3, not 4 and 5.
+    h.add_worker("2");
+    let mut next: Vec<_> = h.start().into_iter().map(|s| s.2).collect();
+    next.sort();
+    assert_eq!(next, vec![2, 3]);
+    h.check_restore();
+}

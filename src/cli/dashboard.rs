@@ -12,7 +12,7 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub once: bool,
     /// Size of the `--once` frame, `WIDTHxHEIGHT` (default: the terminal's, else 120x40)
-    #[arg(long, value_name = "WxH")]
+    #[arg(long, value_name = "WxH", requires = "once")]
     pub size: Option<String>,
     /// Start on this screen: `overview`, `jobs`, `workers` or `timeline`
     #[arg(long, default_value = "overview", value_parser = ["overview", "jobs", "workers", "timeline"])]

@@ -412,7 +412,10 @@ fn request_variants(o: &SubmitOpts) -> Result<ResourceRequestVariants, CliError>
         Some(w) => ResourceAmount((w * 10_000.0).round() as u64),
         None => ResourceAmount::ONE,
     };
-    let time_request = o.time_request.map(|d| d.as_secs()).unwrap_or(0);
+    let time_request = o
+        .time_request
+        .map(crate::common::duration::whole_secs_up)
+        .unwrap_or(0);
     let mut variants = variants_from_cli(o.cpus.as_deref(), &o.resources, time_request, o.nodes)
         .map_err(|e| usage(e.to_string()))?;
     for v in &mut variants.variants {

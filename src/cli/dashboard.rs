@@ -1,8 +1,8 @@
 //! `hq dashboard`: the terminal UI, or one frame as text with `--once`.
 
 use super::{CliError, CliResult, GlobalOpts};
-use crate::dashboard::app::Screen;
 use crate::autoalloc::QueueId;
+use crate::dashboard::app::Screen;
 use crate::dashboard::Source;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use std::io::IsTerminal;

@@ -26,8 +26,8 @@ mod submit;
 mod task;
 mod worker;
 
-pub use worker::state_word as worker_state_word;
 pub use alloc_print::status_word as alloc_status_word;
+pub use worker::state_word as worker_state_word;
 
 use crate::client::{ClientError, Session};
 use crate::common::serverdir;

@@ -161,7 +161,9 @@ impl App {
                 f.is_empty()
                     || q.id.to_string() == f
                     || q.manager.display_name().to_lowercase().contains(&f)
-                    || q.name.as_ref().is_some_and(|n| n.to_lowercase().contains(&f))
+                    || q.name
+                        .as_ref()
+                        .is_some_and(|n| n.to_lowercase().contains(&f))
             })
             .collect()
     }

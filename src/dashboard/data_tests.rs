@@ -151,7 +151,10 @@ pub fn queues() -> Vec<DashQueue> {
             at: T0 - 5_000,
             action: "nothing".into(),
             reason: "backlog full: 1 allocation(s) queued (backlog 1)".into(),
-            unrunnable: vec![(2, "asks for `gpus`, which workers of this queue do not have".into())],
+            unrunnable: vec![(
+                2,
+                "asks for `gpus`, which workers of this queue do not have".into(),
+            )],
         }),
         last_failure: None,
         rate_limited_until: None,
@@ -205,7 +208,13 @@ pub fn queue_detail() -> DashQueueDetail {
         total: 3,
         allocations: vec![
             alloc("1236", AllocStatus::Queued, 720_000, None, None),
-            alloc("1235", AllocStatus::Running, 1_500_000, Some(1_400_000), None),
+            alloc(
+                "1235",
+                AllocStatus::Running,
+                1_500_000,
+                Some(1_400_000),
+                None,
+            ),
             alloc(
                 "1234",
                 AllocStatus::Failed,
@@ -302,7 +311,10 @@ fn queues_are_replaced_only_when_sent() {
     u.queues = Some(queues().into_iter().skip(1).collect());
     d.apply(u);
     assert_eq!(d.queues.iter().map(|q| q.id).collect::<Vec<_>>(), vec![2]);
-    assert!(d.queue_detail.is_some(), "the detail stays until a new one comes");
+    assert!(
+        d.queue_detail.is_some(),
+        "the detail stays until a new one comes"
+    );
 }
 
 #[test]

@@ -58,7 +58,9 @@ pub fn queue_list(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
         Constraint::Min(10),
     ];
     let selected = queues.get(app.queue_row).copied();
-    let status = selected.map(|q| status_lines(q, data.now)).unwrap_or_default();
+    let status = selected
+        .map(|q| status_lines(q, data.now))
+        .unwrap_or_default();
     let height = (wrapped_height(&status, area.width) + 2).min(area.height / 2);
     let [table, below] =
         Layout::vertical([Constraint::Min(4), Constraint::Length(height)]).areas(area);
@@ -95,8 +97,10 @@ pub fn queue_list(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
 
 pub fn queue(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: QueueId) {
     let Some(q) = data.queues.iter().find(|q| q.id == id) else {
-        let p = Paragraph::new(format!("Allocation queue {id} is not on the server (anymore)."))
-            .block(Block::bordered());
+        let p = Paragraph::new(format!(
+            "Allocation queue {id} is not on the server (anymore)."
+        ))
+        .block(Block::bordered());
         f.render_widget(p, area);
         return;
     };
@@ -156,7 +160,11 @@ fn allocations(f: &mut Frame, area: Rect, app: &App, data: &DashboardData, id: Q
     ];
     let title = match detail {
         Some(d) if d.total as usize > d.allocations.len() => {
-            format!(" Allocations: newest {} of {} ", d.allocations.len(), d.total)
+            format!(
+                " Allocations: newest {} of {} ",
+                d.allocations.len(),
+                d.total
+            )
         }
         Some(d) if d.total == 0 => " Allocations: none submitted yet ".into(),
         Some(d) => format!(" Allocations: {} (newest first) ", d.total),
@@ -224,8 +232,12 @@ fn status_lines(q: &DashQueue, now: u64) -> Vec<Line<'static>> {
         let why = reason.as_deref().unwrap_or("paused by the user");
         lines.push(Line::from(vec![
             Span::styled("Paused: ", Style::new().bold()),
-            Span::raw(format!("{why} (resume: hq alloc resume {})", q.id)),
+            Span::raw(why.to_string()),
         ]));
+        lines.push(Line::from(format!(
+            "  resume it with `hq alloc resume {}`",
+            q.id
+        )));
     }
     match &q.last_decision {
         Some(d) => {

@@ -106,9 +106,15 @@ fn footer(f: &mut Frame, area: Rect, app: &App) {
 /// Lines of the help pop-up (also in docs/dashboard.md).
 pub const HELP: &[(&str, &str)] = &[
     ("q", "quit (from anywhere)"),
-    ("1 2 3 4 5, Tab", "Overview, Jobs, Workers, Timeline, Allocations"),
+    (
+        "1 2 3 4 5, Tab",
+        "Overview, Jobs, Workers, Timeline, Allocations",
+    ),
     ("↑ ↓ j k", "move the selection (PgUp PgDn g G: faster)"),
-    ("Enter", "open: job → tasks → output; worker → its job; queue → allocations"),
+    (
+        "Enter",
+        "open: job → tasks → output; worker → its job; queue → allocations",
+    ),
     ("Esc Backspace", "back (or clear the filter)"),
     ("/", "filter the list by name, host or ID"),
     ("f", "job screen: show tasks of one state"),

@@ -192,17 +192,20 @@ pub fn queues() -> Vec<DashQueue> {
 pub fn queue_detail() -> DashQueueDetail {
     use crate::autoalloc::info::AllocationInfo;
     use crate::autoalloc::{AllocStatus, AllocationEnd};
-    let alloc = |id: &str, status, queued: u64, started: Option<u64>, end| AllocationInfo {
-        id: id.into(),
-        target_worker_count: 1,
-        connected_workers: (status == AllocStatus::Running) as u32,
-        status,
-        queued_at: T0 - queued,
-        started_at: started.map(|s| T0 - s),
-        ended_at: (end != None).then_some(T0 - 60_000),
-        workdir: format!("/srv/hq/autoalloc/1/{id}"),
-        end,
-    };
+    let alloc =
+        |id: &str, status, queued: u64, started: Option<u64>, end: Option<AllocationEnd>| {
+            AllocationInfo {
+                id: id.into(),
+                target_worker_count: 1,
+                connected_workers: (status == AllocStatus::Running) as u32,
+                status,
+                queued_at: T0 - queued,
+                started_at: started.map(|s| T0 - s),
+                ended_at: end.is_some().then_some(T0 - 60_000),
+                workdir: format!("/srv/hq/autoalloc/1/{id}"),
+                end,
+            }
+        };
     DashQueueDetail {
         id: 1,
         total: 3,

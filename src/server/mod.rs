@@ -21,6 +21,7 @@ mod autoalloc_requests;
 mod conn;
 mod core;
 mod dashboard;
+mod dashboard_alloc;
 mod dashboard_replay;
 mod event_json;
 mod explain;

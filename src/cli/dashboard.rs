@@ -13,7 +13,7 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub once: bool,
     /// Size of the `--once` frame, `WIDTHxHEIGHT` (default: the terminal's, else 120x40)
-    #[arg(long, value_name = "WxH")]
+    #[arg(long, value_name = "WxH", requires = "once")]
     pub size: Option<String>,
     /// Start on this screen: `overview`, `jobs`, `workers`, `timeline` or `allocations`
     /// (the allocation queues of `hq alloc`)

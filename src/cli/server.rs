@@ -67,7 +67,8 @@ pub struct StartArgs {
     #[arg(long, default_value_t = crate::server::DEFAULT_MAX_TASKS_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     pub max_tasks_per_job: u64,
-    /// Cap on one scheduling computation
+    /// Cap on one scheduling computation (accepted for compatibility; not enforced yet, see
+    /// docs/cli.md)
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub scheduler_time_limit: Duration,
 }

@@ -9,6 +9,7 @@ mod dashboard;
 mod deploy_ssh;
 mod durability;
 mod events;
+mod flags;
 mod hardening;
 mod hostile;
 mod jobfile;

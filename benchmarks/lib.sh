@@ -93,3 +93,14 @@ start_worker() {
 
 # rss_mib PID: VmRSS of a process in MiB.
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# cpu_s PID...: user + system CPU time of the processes in seconds (from /proc/PID/stat).
+cpu_s() {
+    local pid total=0 ticks
+    ticks=$(getconf CLK_TCK)
+    for pid in "$@"; do
+        # Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    done
+    awk -v t="$total" -v k="$ticks" 'BEGIN { printf "%.2f", t / k }'
+}

@@ -76,6 +76,7 @@ impl EmbeddedCluster {
             heartbeat: Duration::from_secs(8),
             idle_timeout: None,
             time_limit: None,
+            retract_check_interval: Duration::from_secs(30),
             on_server_lost: "stop".into(),
             min_utilization: crate::resources::ResourceAmount::ZERO,
             allocation: None,

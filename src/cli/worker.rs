@@ -101,9 +101,9 @@ pub struct StartArgs {
     /// info`, `hq journal stream` and `hq dashboard`; `0s` = off
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
-    /// How often tasks assigned to this worker but not started are re-checked against its
-    /// remaining lifetime. `hq` assigns a task only when it can start at once and checks the
-    /// time request at that moment, so no task waits on a worker to be retracted.
+    /// How often tasks queued on this worker behind running ones (not started yet) are checked
+    /// against its remaining lifetime (`--time-limit`); those whose time request no longer fits
+    /// are handed back to the server for another worker
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub retract_check_interval: Duration,
     /// Plan tasks on this worker only when at least this fraction (0 to 1) of its CPUs would
@@ -291,6 +291,8 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         heartbeat: args.heartbeat,
         idle_timeout: args.idle_timeout,
         time_limit,
+        // A zero period would make the check spin.
+        retract_check_interval: args.retract_check_interval.max(Duration::from_millis(100)),
         on_server_lost: args.on_server_lost.clone(),
         min_utilization: args.min_utilization,
         allocation,

@@ -10,7 +10,7 @@ use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceR
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -991,7 +991,13 @@ pub struct TaskAssignment {
 
     /// Hostnames of all nodes of a multi-node task (root first); empty otherwise.
     pub nodes: Vec<String>,
+    /// Queued behind this execution on the worker: start when it ends (at once if it already
+    /// has), in its allocation, which `allocation` repeats. `None`: start now.
+    pub after: Option<ExecutionKey>,
 }
+
+/// One execution of a task: job, task, instance.
+pub type ExecutionKey = (JobId, TaskId, InstanceId);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskOutcome {
@@ -1025,8 +1031,11 @@ pub enum ToWorker {
         bodies: Vec<BodyMsg>,
         tasks: Vec<TaskAssignment>,
     },
-    /// Stop these executions (cancel, abort); answered with `Stopped` results.
-    Cancel(Vec<(JobId, TaskId, InstanceId)>),
+    /// Stop these executions (cancel, abort); answered with `Stopped` results. A queued one is
+    /// dropped without a result.
+    Cancel(Vec<ExecutionKey>),
+    /// Give back these queued executions if they have not started; answered with `Retracted`.
+    Retract(Vec<ExecutionKey>),
     /// Forget cached bodies of a job that is done.
     ForgetJob(JobId),
     /// Whether the worker is held for a multi-node task: a node of a running one whose command
@@ -1052,9 +1061,11 @@ pub enum FromWorker {
     Overview(Box<HwState>),
     /// The worker is going away for this reason (idle timeout, time limit).
     Leaving(WorkerState),
+    /// The queued executions of a `Retract` that had not started; they never will here.
+    Retracted(Vec<ExecutionKey>),
     /// These executions' processes were started (their output files are open): the server
     /// shows the tasks running from now on. Sent before any result of the same executions.
-    Started(Vec<(JobId, TaskId, InstanceId)>),
+    Started(Vec<ExecutionKey>),
     /// A running execution sent `hq task notify MESSAGE` (checked by the worker).
     Notify {
         job: JobId,

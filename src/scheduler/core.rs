@@ -1,13 +1,16 @@
 //! The scheduler state: ready queues ordered by priority, per-worker allocators, placements,
-//! and the events that change them. The pass itself is in `pass`.
+//! and the events that change them. The pass itself is in `pass`; tasks queued on workers
+//! beyond their free resources are in `queued`.
 
+use super::ready::ReadyQueue;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
     Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants,
     WorkerAllocator, CPU_RESOURCE_NAME,
 };
+use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A task across jobs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,6 +34,10 @@ pub struct Assignment {
     pub workers: Vec<WorkerId>,
     pub variant: u32,
     pub allocation: Allocation,
+    /// `None`: the task starts now in free resources. `Some(r)`: the task is queued on the
+    /// worker and starts there in the allocation of the running task `r` when `r` ends (the
+    /// scheduler hands the allocation over in [`Scheduler::task_done`]).
+    pub after: Option<TaskKey>,
 }
 
 pub(super) struct SWorker {
@@ -47,6 +54,9 @@ pub(super) struct SWorker {
     pub(super) reserved: bool,
     /// The first node of that multi-node task (where its command runs).
     pub(super) main_node: bool,
+    /// Running single-node tasks per request that may still get a task queued behind them
+    /// (checked when used: entries of ended or already chained tasks are skipped).
+    pub(super) chainable: FxHashMap<ReqId, Vec<TaskKey>>,
 }
 
 pub(super) struct Placement {
@@ -54,6 +64,18 @@ pub(super) struct Placement {
     pub(super) variant: u32,
     pub(super) allocation: Allocation,
     pub(super) multi_node: bool,
+    /// The task queued on the worker to start in this allocation when this one ends.
+    pub(super) next: Option<TaskKey>,
+}
+
+/// A ready task sent to a worker ahead of time, to start in the allocation of `after`.
+pub(super) struct Queued {
+    pub(super) after: TaskKey,
+    pub(super) worker: WorkerId,
+    pub(super) qkey: QueueKey,
+    /// The server asked the worker to give it back (another worker has room for it, or a
+    /// higher priority waits for its slot).
+    pub(super) retracting: bool,
 }
 
 /// The scheduling core. See the module docs.
@@ -61,10 +83,18 @@ pub(super) struct Placement {
 pub struct Scheduler {
     pub(super) requests: Vec<ResourceRequestVariants>,
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
-    pub(super) queues: BTreeMap<QueueKey, VecDeque<TaskId>>,
+    pub(super) queues: BTreeMap<QueueKey, ReadyQueue>,
     pub(super) workers: BTreeMap<WorkerId, SWorker>,
-    pub(super) running: HashMap<TaskKey, Placement>,
+    pub(super) running: FxHashMap<TaskKey, Placement>,
     pub(super) ready_count: usize,
+    /// Tasks queued on workers (not counted as ready, not running yet).
+    pub(super) queued: FxHashMap<TaskKey, Queued>,
+    /// Queued tasks the worker should give back, not yet taken.
+    pub(super) retractions: Vec<(WorkerId, TaskKey)>,
+    /// How many tasks of each request are queued on workers.
+    pub(super) queued_per_req: FxHashMap<ReqId, usize>,
+    /// How many tasks of each priority are queued on workers.
+    pub(super) queued_per_level: BTreeMap<Reverse<i32>, usize>,
     /// Workers the last pass kept free for a waiting multi-node task of higher priority.
     pub(super) held_for_multi_node: HashSet<WorkerId>,
 }
@@ -112,6 +142,7 @@ impl Scheduler {
             cpu_total: cpus,
             reserved: false,
             main_node: false,
+            chainable: FxHashMap::default(),
         };
         self.workers.insert(id, worker);
     }
@@ -119,7 +150,9 @@ impl Scheduler {
     /// Removes a worker; returns the tasks that were running on it, whose resources elsewhere
     /// are released. A multi-node task is lost only with its main node (where its command
     /// runs); losing another of its nodes leaves it running there, as the reference does.
+    /// Tasks queued on it are dropped (the server makes them ready: `TaskRetracted`).
     pub fn remove_worker(&mut self, id: WorkerId) -> Vec<TaskKey> {
+        self.unqueue_on(id);
         let lost = self.tasks_lost_with(id);
         self.workers.remove(&id);
         self.held_for_multi_node.remove(&id);
@@ -143,7 +176,34 @@ impl Scheduler {
         self.ready_count += 1;
     }
 
-    /// Drops every ready task of a job (cancel, abort); returns how many were dropped.
+    /// A task that was assigned but never started (given back by a worker) enters its queue
+    /// at its place in ID order.
+    pub fn return_ready(&mut self, key: TaskKey, req: ReqId, priority: i32) {
+        self.queues
+            .entry((Reverse(priority), key.job, req))
+            .or_default()
+            .insert_in_order(key.task);
+        self.ready_count += 1;
+    }
+
+    /// Tasks `first..=last` of a job, all with the same request and priority, enter their queue.
+    pub fn add_ready_range(
+        &mut self,
+        job: JobId,
+        first: TaskId,
+        last: TaskId,
+        req: ReqId,
+        priority: i32,
+    ) {
+        self.queues
+            .entry((Reverse(priority), job, req))
+            .or_default()
+            .push_range(first, last);
+        self.ready_count += (last - first) as usize + 1;
+    }
+
+    /// Drops every ready task of a job (cancel, abort); returns how many were dropped. (Tasks
+    /// queued on workers are assigned: they leave through [`Scheduler::task_done`].)
     pub fn remove_job(&mut self, job: JobId) -> usize {
         let keys: Vec<QueueKey> = self.queues.keys().filter(|k| k.1 == job).copied().collect();
         let mut removed = 0;
@@ -158,19 +218,24 @@ impl Scheduler {
     pub fn remove_ready(&mut self, job: JobId, tasks: &HashSet<TaskId>) {
         for (k, q) in self.queues.iter_mut() {
             if k.1 == job {
-                let before = q.len();
-                q.retain(|t| !tasks.contains(t));
-                self.ready_count -= before - q.len();
+                self.ready_count -= q.remove(tasks);
             }
         }
         self.queues.retain(|_, q| !q.is_empty());
     }
 
-    /// A running task ended (any outcome): its resources return to the worker(s).
+    /// A placed task ended (any outcome): its resources return to the worker(s), or pass to
+    /// the task queued behind it, which has started on the worker. A task queued on a worker
+    /// (canceled, retracted) just leaves its place in the queue.
     pub fn task_done(&mut self, key: TaskKey) {
         let Some(p) = self.running.remove(&key) else {
+            self.unqueue(key);
             return;
         };
+        if let Some(next) = p.next {
+            self.promote(next, p);
+            return;
+        }
         if p.multi_node {
             for w in &p.workers {
                 if let Some(worker) = self.workers.get_mut(w) {
@@ -183,8 +248,10 @@ impl Scheduler {
         }
     }
 
-    /// Where a placed task runs (root first) and with which resource variant.
+    /// Where a placed task runs (root first) and with which resource variant; a queued task
+    /// runs where and as its predecessor does.
     pub fn placement(&self, key: TaskKey) -> Option<(&[WorkerId], u32)> {
+        let key = self.queued.get(&key).map_or(key, |q| q.after);
         self.running
             .get(&key)
             .map(|p| (p.workers.as_slice(), p.variant))
@@ -329,6 +396,22 @@ impl Scheduler {
                 );
             }
         }
+        self.sanity_check_queued();
+    }
+}
+
+/// Records a running task others may queue behind; entries of ended or chained tasks are only
+/// dropped when used, so the list is compacted when it outgrows the running tasks.
+pub(super) fn push_chainable(
+    w: &mut SWorker,
+    req: ReqId,
+    key: TaskKey,
+    running: &FxHashMap<TaskKey, Placement>,
+) {
+    let slots = w.chainable.entry(req).or_default();
+    slots.push(key);
+    if slots.len() > 2 * w.allocator.running() as usize + 16 {
+        slots.retain(|k| running.get(k).is_some_and(|p| p.next.is_none()));
     }
 }
 

@@ -5,7 +5,8 @@ use crate::resources::CPU_RESOURCE_NAME;
 use serde_json::{json, Value};
 
 impl Scheduler {
-    /// Requests, ready queues (in pass order), workers with their free CPUs, and placements.
+    /// Requests, ready queues (in pass order), workers with their free CPUs, placements, and
+    /// the tasks queued on workers behind running ones.
     pub fn dump(&self) -> Value {
         let queues: Vec<Value> = self
             .queues
@@ -34,12 +35,22 @@ impl Scheduler {
             .map(|(k, p)| json!({"job": k.job, "task": k.task, "workers": p.workers}))
             .collect();
         running.sort_by_key(|v| (v["job"].as_u64(), v["task"].as_u64()));
+        let mut queued: Vec<Value> = self
+            .queued
+            .iter()
+            .map(|(k, q)| {
+                json!({"job": k.job, "task": k.task, "worker": q.worker,
+                    "after": {"job": q.after.job, "task": q.after.task}})
+            })
+            .collect();
+        queued.sort_by_key(|v| (v["job"].as_u64(), v["task"].as_u64()));
         json!({
             "requests": self.requests,
             "queues": queues,
             "ready_tasks": self.ready_count,
             "workers": workers,
             "running": running,
+            "queued": queued,
         })
     }
 }

@@ -8,6 +8,8 @@ mod demand;
 mod demand_tests;
 mod dump;
 mod pass;
+mod queued;
+mod ready;
 #[cfg(test)]
 mod tests;
 mod utilization;

@@ -11,13 +11,21 @@
 //! that could never run on a worker holds nothing there.
 //!
 //! Workers with `--min-utilization` are filled last, from what is left (`utilization`).
+//!
+//! What a queue cannot place in free resources is queued behind running tasks of the same
+//! request (`queued`), unless a higher priority level still waits: its tasks get the resources
+//! that running tasks free. Queued tasks that stand in the way of a waiting higher priority or
+//! a multi-node task, or that an idle worker could run now, are asked back at the end.
 
-use super::core::{time_ok, Assignment, Placement, QueueKey, ReqId, SWorker, Scheduler, TaskKey};
-use crate::protocol::messages::{TaskId, WorkerId};
+use super::core::{
+    push_chainable, time_ok, Assignment, Placement, QueueKey, ReqId, SWorker, Scheduler, TaskKey,
+};
+use super::ready::ReadyQueue;
+use crate::protocol::messages::WorkerId;
 use crate::resources::{
     Allocation, AllocationRequest, ResourceAmount, ResourceRequest, CPU_RESOURCE_NAME,
 };
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 /// State of one pass.
 #[derive(Default)]
@@ -41,12 +49,17 @@ impl Scheduler {
         // tasks of equal priority do not hold resources from each other.
         let mut pending: Vec<(ReqId, usize)> = Vec::new();
         let mut level = None;
+        // The highest level that left tasks waiting for some worker: lower ones queue nothing
+        // behind running tasks, so the resources those free go to the waiting tasks.
+        let mut waiting_level = None;
         for qkey in keys {
             if level != Some(qkey.0) {
-                level = Some(qkey.0);
                 for (req, count) in pending.drain(..) {
-                    self.hold_for(req, count, now_ms, &mut pass);
+                    if self.hold_for(req, count, now_ms, &mut pass) {
+                        waiting_level = waiting_level.or(level);
+                    }
                 }
+                level = Some(qkey.0);
             }
             if pass.blocked.contains(&qkey.2) {
                 continue;
@@ -59,6 +72,10 @@ impl Scheduler {
                 self.schedule_multi_node(qkey, &mut queue, now_ms, &mut pass);
             } else {
                 self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
+                if !queue.is_empty() && waiting_level.is_none() {
+                    let pool = self.compact_order(&pass);
+                    self.queue_behind(qkey, &mut queue, &pool, now_ms, &mut pass.out);
+                }
             }
             self.ready_count -= before - queue.len();
             if !queue.is_empty() {
@@ -69,9 +86,25 @@ impl Scheduler {
         }
         // After the last level only multi-node holds matter (workers with `--min-utilization`
         // and the reservation shown by `hq worker info`).
+        let lower_queued = |s: &Self| {
+            level.is_some_and(|l| {
+                s.queued_per_level
+                    .keys()
+                    .next_back()
+                    .is_some_and(|q| *q > l)
+            })
+        };
         for (req, count) in pending {
-            if self.requests[req as usize].is_multi_node() {
-                self.hold_for_multi_node(req, count, now_ms, &mut pass);
+            let waits = match self.requests[req as usize].is_multi_node() {
+                true => self.hold_for_multi_node(req, count, now_ms, &mut pass),
+                false => {
+                    waiting_level.is_none()
+                        && lower_queued(self)
+                        && self.runnable_somewhere(req, now_ms)
+                }
+            };
+            if waits {
+                waiting_level = waiting_level.or(level);
             }
         }
         self.fill_min_utilization_workers(now_ms, &mut pass);
@@ -81,19 +114,22 @@ impl Scheduler {
             }
         }
         self.held_for_multi_node = std::mem::take(&mut pass.held_workers);
+        self.plan_retractions(waiting_level, now_ms);
         pass.out
     }
 
-    fn hold_for(&mut self, req: ReqId, count: usize, now_ms: u64, pass: &mut Pass) {
+    /// Holds for a queue left with tasks; returns whether they wait for some worker (false:
+    /// no worker could run them).
+    fn hold_for(&mut self, req: ReqId, count: usize, now_ms: u64, pass: &mut Pass) -> bool {
         if self.requests[req as usize].is_multi_node() {
-            self.hold_for_multi_node(req, count, now_ms, pass);
+            self.hold_for_multi_node(req, count, now_ms, pass)
         } else {
-            self.hold_for_queue(req, count, now_ms, pass);
+            self.hold_for_queue(req, count, now_ms, pass)
         }
     }
 
     /// Whether ordinary placement may use the worker in this pass.
-    fn open_for_single_node(w: &SWorker, wid: WorkerId, pass: &Pass) -> bool {
+    pub(super) fn open_for_single_node(w: &SWorker, wid: WorkerId, pass: &Pass) -> bool {
         !w.reserved && w.min_busy_cpus.is_zero() && !pass.held_workers.contains(&wid)
     }
 
@@ -117,7 +153,7 @@ impl Scheduler {
     fn schedule_queue(
         &mut self,
         qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
+        queue: &mut ReadyQueue,
         now_ms: u64,
         pass: &mut Pass,
     ) {
@@ -129,6 +165,7 @@ impl Scheduler {
                 let task = queue.pop_front().unwrap_or_default();
                 self.commit(
                     TaskKey { job: qkey.1, task },
+                    qkey.2,
                     wid,
                     variant,
                     allocation,
@@ -162,11 +199,15 @@ impl Scheduler {
     pub(super) fn commit(
         &mut self,
         key: TaskKey,
+        req: ReqId,
         wid: WorkerId,
         variant: u32,
         allocation: Allocation,
         pass: &mut Pass,
     ) {
+        if let Some(w) = self.workers.get_mut(&wid) {
+            push_chainable(w, req, key, &self.running);
+        }
         self.running.insert(
             key,
             Placement {
@@ -174,6 +215,7 @@ impl Scheduler {
                 variant,
                 allocation: allocation.clone(),
                 multi_node: false,
+                next: None,
             },
         );
         pass.out.push(Assignment {
@@ -181,11 +223,18 @@ impl Scheduler {
             workers: vec![wid],
             variant,
             allocation,
+            after: None,
         });
     }
 
     /// Holds, on up to `count` workers where the request could run, what it is short of.
-    fn hold_for_queue(&mut self, req_id: ReqId, count: usize, now_ms: u64, pass: &mut Pass) {
+    fn hold_for_queue(
+        &mut self,
+        req_id: ReqId,
+        count: usize,
+        now_ms: u64,
+        pass: &mut Pass,
+    ) -> bool {
         let mut order = self.compact_order(pass);
         order.reverse(); // most free first: the worker closest to fitting
         let mut held = 0;
@@ -208,11 +257,27 @@ impl Scheduler {
             }
             held += 1;
         }
+        held > 0
+    }
+
+    /// Whether some worker could run the request (it waits for resources, not in vain).
+    fn runnable_somewhere(&self, req_id: ReqId, now_ms: u64) -> bool {
+        let variants = self.requests[req_id as usize].variants.len();
+        self.workers
+            .keys()
+            .any(|&wid| (0..variants).any(|v| self.could_run(wid, req_id, v, now_ms)))
     }
 
     /// Keeps whole workers of one group for each waiting multi-node task (up to `count`).
-    fn hold_for_multi_node(&mut self, req_id: ReqId, count: usize, now_ms: u64, pass: &mut Pass) {
+    fn hold_for_multi_node(
+        &mut self,
+        req_id: ReqId,
+        count: usize,
+        now_ms: u64,
+        pass: &mut Pass,
+    ) -> bool {
         let req = self.requests[req_id as usize].clone();
+        let mut any = false;
         for _ in 0..count {
             let found = req.variants.iter().find_map(|r| {
                 let mut by_group: BTreeMap<&str, Vec<(bool, u32, WorkerId)>> = BTreeMap::new();
@@ -233,21 +298,23 @@ impl Scheduler {
                     })
                 })
             });
-            let Some(nodes) = found else { return };
+            let Some(nodes) = found else { return any };
             pass.held_workers.extend(nodes);
+            any = true;
         }
+        any
     }
 
     /// Multi-node tasks take whole idle workers of one group.
     fn schedule_multi_node(
         &mut self,
         qkey: QueueKey,
-        queue: &mut VecDeque<TaskId>,
+        queue: &mut ReadyQueue,
         now_ms: u64,
         pass: &mut Pass,
     ) {
         let req = self.requests[qkey.2 as usize].clone();
-        while let Some(task) = queue.front().copied() {
+        while let Some(task) = queue.front() {
             let found = req.variants.iter().enumerate().find_map(|(v, r)| {
                 let mut by_group: BTreeMap<&str, Vec<WorkerId>> = BTreeMap::new();
                 for (id, w) in &self.workers {
@@ -280,6 +347,7 @@ impl Scheduler {
                     variant,
                     allocation: Allocation::default(),
                     multi_node: true,
+                    next: None,
                 },
             );
             pass.out.push(Assignment {
@@ -287,6 +355,7 @@ impl Scheduler {
                 workers: nodes,
                 variant,
                 allocation: Allocation::default(),
+                after: None,
             });
         }
     }

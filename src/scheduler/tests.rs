@@ -51,12 +51,21 @@ fn fills_capacity_and_no_more() {
     }
     let a = s.schedule(0);
     s.sanity_check();
-    assert_eq!(a.len(), 4);
-    assert_eq!(s.ready_count(), 6);
+    assert_eq!(starts(&a).len(), 4);
+    // One more behind each running task.
+    assert_eq!(a.len(), 8);
+    assert_eq!(s.ready_count(), 2);
     s.task_done(a[0].key);
+    let next = a.iter().find(|x| x.after == Some(a[0].key)).unwrap().key;
+    assert!(s.is_running(next), "the task queued behind it took over");
     let b = s.schedule(0);
     s.sanity_check();
-    assert_eq!(b.len(), 1);
+    assert_eq!((starts(&b).len(), b.len()), (0, 1));
+}
+
+/// The assignments that start now (not queued behind a running task).
+fn starts(a: &[Assignment]) -> Vec<&Assignment> {
+    a.iter().filter(|a| a.after.is_none()).collect()
 }
 
 #[test]
@@ -76,13 +85,18 @@ fn higher_priority_first_and_missing_resource_waits() {
     s.add_ready(key(3, 0), gpu, 10);
     let a = s.schedule(0);
     s.sanity_check();
-    assert_eq!(a.len(), 1);
+    assert_eq!(starts(&a).len(), 1);
     assert_eq!(
         a[0].key,
         key(2, 0),
         "the GPU task cannot run; the higher priority CPU task goes first"
     );
-    assert_eq!(s.ready_count(), 2);
+    assert_eq!(
+        a[1].after,
+        Some(key(2, 0)),
+        "the other CPU task queues behind it"
+    );
+    assert_eq!(s.ready_count(), 1);
 }
 
 #[test]
@@ -257,8 +271,10 @@ fn resources_a_waiting_task_has_enough_of_stay_usable() {
         s.add_ready(key(job, 0), foo, 0);
     }
     s.add_ready(key(5, 0), cpus, -1);
-    let jobs: Vec<u32> = s.schedule(0).iter().map(|a| a.key.job).collect();
-    // Jobs 3 and 4 wait for `foo`; they do not keep CPUs from job 5.
+    let a = s.schedule(0);
+    let jobs: Vec<u32> = starts(&a).iter().map(|a| a.key.job).collect();
+    // Jobs 3 and 4 wait for `foo` (queued behind jobs 1 and 2); they do not keep CPUs from
+    // job 5.
     assert_eq!(jobs, vec![1, 2, 5]);
     s.sanity_check();
 }
@@ -377,5 +393,146 @@ fn equal_priorities_do_not_hold_from_each_other() {
     s.add_ready(key(3, 0), two, 0);
     let a = s.schedule(0);
     assert_eq!(a.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(3, 0)]);
+    s.sanity_check();
+}
+
+/// One worker with 2 CPUs and 5 tasks of one CPU: 2 start, 2 queue behind them.
+fn two_running_two_queued() -> (Scheduler, Vec<Assignment>) {
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "2");
+    let r = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..5 {
+        s.add_ready(key(1, t), r, 0);
+    }
+    let a = s.schedule(0);
+    s.sanity_check();
+    (s, a)
+}
+
+/// The assignments queued behind a running task: (task, predecessor).
+fn queued(a: &[Assignment]) -> Vec<(TaskKey, TaskKey)> {
+    a.iter().filter_map(|a| Some((a.key, a.after?))).collect()
+}
+
+#[test]
+fn queues_one_task_behind_each_running_one() {
+    let (mut s, a) = two_running_two_queued();
+    let now: Vec<_> = starts(&a).iter().map(|a| a.key).collect();
+    let queued = queued(&a);
+    assert_eq!(now, vec![key(1, 0), key(1, 1)]);
+    assert_eq!(queued.len(), 2);
+    assert_eq!(s.ready_count(), 1);
+    // The queued task gets the allocation of the task it waits for.
+    let (q, after) = queued[0];
+    let alloc_of = |k| a.iter().find(|x| x.key == k).unwrap().allocation.clone();
+    assert_eq!(alloc_of(q), alloc_of(after));
+    assert_eq!(s.placement(q).map(|p| p.0.to_vec()), Some(vec![1]));
+    // That task ends: the queued one has started in its allocation, nothing was freed.
+    s.task_done(after);
+    assert!(s.is_running(q));
+    assert_eq!(s.queued_count(), 1);
+    s.sanity_check();
+    // The next pass queues the remaining task behind the one that just started (or the other).
+    let b = s.schedule(0);
+    s.sanity_check();
+    assert_eq!(b.len(), 1);
+    assert!(b[0].after.is_some());
+    assert_eq!(s.ready_count(), 0);
+}
+
+#[test]
+fn lost_worker_drops_its_queued_tasks() {
+    let (mut s, _) = two_running_two_queued();
+    assert_eq!(s.queued_on_worker(1).len(), 2);
+    let lost = s.remove_worker(1);
+    assert_eq!(lost.len(), 2);
+    // The server makes them ready again (`TaskRetracted`); the scheduler only forgets them.
+    assert_eq!((s.ready_count(), s.queued_count()), (1, 0));
+    s.sanity_check();
+}
+
+#[test]
+fn a_queued_task_that_ends_leaves_its_predecessor_free_for_another() {
+    let (mut s, a) = two_running_two_queued();
+    let (q, after) = queued(&a)[0];
+    // Canceled while queued: its predecessor may get the last ready task instead.
+    s.task_done(q);
+    assert_eq!(s.queued_count(), 1);
+    s.sanity_check();
+    let b = s.schedule(0);
+    assert_eq!(queued(&b), vec![(key(1, 4), after)]);
+    // The predecessor ends: its resources go to the new task, not back to the worker.
+    s.task_done(after);
+    assert!(s.is_running(key(1, 4)));
+    assert!(!s.worker_is_idle(1));
+    s.sanity_check();
+}
+
+#[test]
+fn idle_worker_takes_queued_tasks_back() {
+    let (mut s, a) = two_running_two_queued();
+    let r = s.intern(&req(&[("cpus", "1")]));
+    // The fifth task is taken by a new worker of one CPU; queued tasks stay.
+    worker(&mut s, 2, "1");
+    let b = s.schedule(0);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].workers, vec![2]);
+    assert!(s.take_retractions().is_empty());
+    // A third worker with 2 CPUs and nothing ready: both queued tasks are asked back.
+    worker(&mut s, 3, "2");
+    assert!(s.schedule(0).is_empty());
+    let asked = s.take_retractions();
+    assert_eq!(asked.len(), 2);
+    assert!(s.schedule(0).is_empty());
+    assert!(s.take_retractions().is_empty(), "asked once");
+    // Worker 1 gives back one (the server makes it ready); the other started meanwhile.
+    let queued = queued(&a);
+    s.task_done(queued[0].0);
+    s.add_ready(queued[0].0, r, 0);
+    s.task_done(queued[1].1);
+    assert!(s.is_running(queued[1].0));
+    assert_eq!(s.ready_count(), 1);
+    s.sanity_check();
+    let c = s.schedule(0);
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].key, c[0].workers.clone()), (queued[0].0, vec![3]));
+    s.sanity_check();
+}
+
+#[test]
+fn a_waiting_higher_priority_takes_back_queued_lower_ones_and_stops_queueing() {
+    let (mut s, a) = two_running_two_queued();
+    let two = s.intern(&req(&[("cpus", "2")]));
+    s.add_ready(key(2, 0), two, 10);
+    // The 2-CPU task waits for both CPUs: the queued 1-CPU tasks would take them over.
+    let b = s.schedule(0);
+    assert!(b.is_empty(), "nothing more is queued: {b:?}");
+    let mut asked: Vec<TaskKey> = s.take_retractions().into_iter().map(|r| r.1).collect();
+    asked.sort();
+    let mut expected: Vec<TaskKey> = queued(&a).iter().map(|q| q.0).collect();
+    expected.sort();
+    assert_eq!(asked, expected);
+    for k in &asked {
+        s.task_done(*k);
+    }
+    for x in starts(&a) {
+        s.task_done(x.key);
+    }
+    let c = s.schedule(0);
+    assert_eq!(c.iter().map(|a| a.key).collect::<Vec<_>>(), vec![key(2, 0)]);
+    s.sanity_check();
+}
+
+#[test]
+fn nothing_is_queued_on_workers_with_min_utilization_or_held_for_multi_node() {
+    let mut s = Scheduler::new();
+    let half = ResourceAmount::parse("0.5").unwrap();
+    s.add_worker(1, &desc("2", &[]), "default".into(), None, half);
+    let one = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..4 {
+        s.add_ready(key(1, t), one, 0);
+    }
+    let a = s.schedule(0);
+    assert_eq!((starts(&a).len(), a.len()), (2, 2));
     s.sanity_check();
 }

@@ -76,6 +76,7 @@ impl Scheduler {
                 self.ready_count -= 1;
                 self.commit(
                     TaskKey { job: qkey.1, task },
+                    qkey.2,
                     wid,
                     variant,
                     allocation,

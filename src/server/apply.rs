@@ -11,7 +11,7 @@
 use super::core::ServerCore;
 use super::journal::JournalEvent;
 use super::outbox::Effect;
-use super::state::Job;
+use super::state::{Job, Stamp};
 use crate::common::placeholders;
 use crate::protocol::messages::*;
 use crate::scheduler::TaskKey;
@@ -118,6 +118,7 @@ impl ServerCore {
             JournalEvent::TaskCrashed { job, task } => self.apply_crashed(time, job, task),
             JournalEvent::Autoalloc(e) => self.autoalloc.state.apply(time, &e),
             JournalEvent::TaskRequeued { job, task } => self.apply_requeued(time, job, task),
+            JournalEvent::TaskRetracted { job, task } => self.apply_retracted(job, task),
         }
     }
 
@@ -185,9 +186,12 @@ impl ServerCore {
         let ready = job.add_groups(groups);
         self.next_job_id = self.next_job_id.max(job_id.saturating_add(1));
         self.jobs.insert(job_id, job);
-        for task in ready {
-            self.effects
-                .push(Effect::Ready(TaskKey { job: job_id, task }));
+        for (first, last) in ready {
+            self.effects.push(Effect::ReadyRange {
+                job: job_id,
+                first,
+                last,
+            });
         }
         self.changed_jobs.insert(job_id);
         self.check_job_completed(time, job_id);
@@ -239,13 +243,28 @@ impl ServerCore {
         self.changed_jobs.insert(job_id);
     }
 
+    /// An execution queued on a worker behind a running one never started there (the worker
+    /// gave it back, or it was lost): the task waits again, with no crash counted.
+    fn apply_retracted(&mut self, job_id: JobId, task: TaskId) {
+        let Some(idx) = self.running_task(job_id, task) else {
+            return;
+        };
+        let job = self.jobs.get_mut(&job_id).expect("running task has a job");
+        if !job.tasks[idx].is_assigned() {
+            log::warn!("journal: task {job_id}@{task} retracted after it started");
+            return;
+        }
+        transition(job, idx, TaskStatus::Waiting, false, &mut self.effects);
+        self.changed_jobs.insert(job_id);
+    }
+
     fn apply_finished(&mut self, time: u64, job_id: JobId, task: TaskId) {
         let Some(idx) = self.live_task(job_id, task) else {
             return;
         };
         let job = self.jobs.get_mut(&job_id).expect("live task has a job");
         transition(job, idx, TaskStatus::Finished, false, &mut self.effects);
-        job.tasks[idx].finished_ms = time;
+        job.tasks[idx].finished_ms = Stamp::new(time);
         for ready in job.release_dependents(task) {
             self.effects.push(Effect::Ready(TaskKey {
                 job: job_id,
@@ -291,7 +310,7 @@ impl ServerCore {
         };
         let task_id = job.tasks[idx].id;
         transition(job, idx, TaskStatus::Failed, stop, &mut self.effects);
-        job.tasks[idx].finished_ms = time;
+        job.tasks[idx].finished_ms = Stamp::new(time);
         job.errors.insert(task_id, error);
         // Dependents were never queued: each had this unfinished dependency.
         job.abort_with_dependents(task_id);
@@ -335,7 +354,7 @@ impl ServerCore {
                 TaskStatus::Running => transition(job, idx, status, true, &mut self.effects),
                 _ => continue,
             }
-            job.tasks[idx].finished_ms = time;
+            job.tasks[idx].finished_ms = Stamp::new(time);
             changed += 1;
         }
         self.changed_jobs.insert(job_id);
@@ -359,7 +378,8 @@ const NEVER_RESTART: &str = "Task was running on a lost worker while never resta
 
 /// Moves a task to `to`, pushing what that means for the scheduler: a queued task leaves its
 /// queue, a running one frees its resources (and is stopped on its worker when `stop`), a task
-/// that waits with nothing unfinished is queued.
+/// that waits with nothing unfinished is queued (one whose execution never started goes back to
+/// its place in ID order, e.g. given back by the worker it was queued on).
 fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Vec<Effect>) {
     let t = &job.tasks[idx];
     if t.status == to {
@@ -369,6 +389,7 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
         job: job.id,
         task: t.id,
     };
+    let never_started = t.is_assigned();
     match t.status {
         TaskStatus::Waiting if t.unfinished_deps == 0 => {
             fx.push(Effect::Unready(key));
@@ -392,7 +413,10 @@ fn transition(job: &mut Job, idx: usize, to: TaskStatus, stop: bool, fx: &mut Ve
     }
     job.set_status(idx, to);
     if to == TaskStatus::Waiting && job.tasks[idx].unfinished_deps == 0 {
-        fx.push(Effect::Ready(key));
+        fx.push(match never_started {
+            true => Effect::Returned(key),
+            false => Effect::Ready(key),
+        });
     }
 }
 

@@ -13,7 +13,7 @@ use super::outbox::{Effect, Outbox, Reply};
 use super::state::Job;
 use crate::protocol::messages::*;
 use crate::scheduler::Scheduler;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Default of `hq server start --max-tasks-per-job`.
 pub const DEFAULT_MAX_TASKS_PER_JOB: u64 = 50_000_000;
@@ -43,7 +43,7 @@ pub struct WorkerEntry {
     /// False once the worker is lost; the actor drops messages to it.
     pub connected: bool,
     /// Bodies this worker holds, so each is sent once.
-    pub bodies_sent: HashSet<BodyKey>,
+    pub bodies_sent: rustc_hash::FxHashSet<BodyKey>,
     /// Core clock (ms) of the last message from the worker.
     pub last_heartbeat: u64,
     /// Set when the worker told us why it leaves, so the disconnect gets that reason.
@@ -85,7 +85,7 @@ pub struct ServerCore {
     /// Clients of `hq journal stream`, sent every committed event.
     pub event_streams: Vec<Reply>,
     /// Jobs whose task counts changed since waiters were last checked.
-    pub changed_jobs: HashSet<JobId>,
+    pub changed_jobs: rustc_hash::FxHashSet<JobId>,
     /// Consequences of applied events, run by [`ServerCore::run_effects`] (dropped in replay).
     pub effects: Vec<Effect>,
     /// Messages leaving the core; the actor drains it after each round.
@@ -126,7 +126,7 @@ impl ServerCore {
             scheduler: Scheduler::new(),
             waiters: Vec::new(),
             event_streams: Vec::new(),
-            changed_jobs: HashSet::new(),
+            changed_jobs: Default::default(),
             effects: Vec::new(),
             outbox: Outbox::default(),
             needs_schedule: false,
@@ -155,16 +155,26 @@ impl ServerCore {
             assert!(*id < self.next_job_id, "job {id} not below the job counter");
             job.sanity_check();
             for t in &job.tasks {
+                let key = crate::scheduler::TaskKey {
+                    job: *id,
+                    task: t.id,
+                };
+                if let Some(w) = self.scheduler.queued_on(key) {
+                    assert!(
+                        t.is_assigned() && t.worker == w && self.is_connected(w),
+                        "task {id}/{} queued on worker {w} but {:?}",
+                        t.id,
+                        t.status
+                    );
+                }
                 match t.status {
                     TaskStatus::Waiting if t.unfinished_deps == 0 => ready += 1,
                     TaskStatus::Running => {
                         running += 1;
-                        let key = crate::scheduler::TaskKey {
-                            job: *id,
-                            task: t.id,
-                        };
+                        let placed = self.scheduler.is_running(key)
+                            || self.scheduler.queued_on(key).is_some();
                         assert!(
-                            self.scheduler.is_running(key) || !self.is_connected(t.worker),
+                            placed || !self.is_connected(t.worker),
                             "task {id}/{} runs on connected worker {} unknown to the scheduler",
                             t.id,
                             t.worker
@@ -180,7 +190,7 @@ impl ServerCore {
             "ready queue length differs from the waiting tasks without unfinished dependencies"
         );
         assert!(
-            self.scheduler.running_count() <= running,
+            self.scheduler.running_count() + self.scheduler.queued_count() <= running,
             "the scheduler places tasks that are not running"
         );
         for (id, w) in &self.workers {

@@ -244,7 +244,7 @@ impl ServerCore {
 
     fn dash_task(&self, job: &Job, idx: usize) -> DashTask {
         let t = &job.tasks[idx];
-        let started = t.next_instance > 0 && t.started_ms > 0;
+        let started = t.next_instance > 0 && t.started_ms.ms() > 0;
         let body = &job.groups[t.group as usize].body;
         let output = |def: &StdioDef| match def {
             StdioDef::Null => TaskOutput::None,
@@ -264,8 +264,9 @@ impl ServerCore {
                     .unwrap_or_default();
                 (t.worker, host)
             }),
-            started_at: started.then_some(t.started_ms),
-            finished_at: (t.status.is_terminal() && t.finished_ms > 0).then_some(t.finished_ms),
+            started_at: started.then_some(t.started_ms.ms()),
+            finished_at: (t.status.is_terminal() && t.finished_ms.ms() > 0)
+                .then_some(t.finished_ms.ms()),
             retries: t.retries as u32,
             crash_count: t.crash_count as u32,
             error: job
@@ -367,7 +368,7 @@ impl ServerCore {
                 let started = self
                     .jobs
                     .get(&k.job)
-                    .and_then(|j| j.index_of(k.task).map(|i| j.tasks[i].started_ms))
+                    .and_then(|j| j.index_of(k.task).map(|i| j.tasks[i].started_ms.ms()))
                     .unwrap_or(0);
                 (k.job, k.task, started)
             })

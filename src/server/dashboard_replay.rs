@@ -137,7 +137,8 @@ impl JournalView {
             | JournalEvent::TaskFinished { job, .. }
             | JournalEvent::TaskRetried { job, .. }
             | JournalEvent::TaskCrashed { job, .. }
-            | JournalEvent::TaskRequeued { job, .. } => {
+            | JournalEvent::TaskRequeued { job, .. }
+            | JournalEvent::TaskRetracted { job, .. } => {
                 self.job_last.insert(*job, time);
             }
             JournalEvent::Autoalloc(e) => {

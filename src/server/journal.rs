@@ -119,6 +119,12 @@ pub enum JournalEvent {
     /// to prefix the inner variant's name).
     #[serde(rename = "autoalloc-")]
     Autoalloc(crate::autoalloc::AllocEvent),
+    /// The task was assigned to a worker queued behind a running task and never started there
+    /// (the worker gave it back or was lost): it waits again, with no crash counted.
+    TaskRetracted {
+        job: JobId,
+        task: TaskId,
+    },
 }
 
 /// The `hw-state` of a `worker-overview` event: `{"state": {...}}` as in the original.
@@ -415,7 +421,8 @@ impl ServerCore {
                 | JournalEvent::TaskFailed { job, .. }
                 | JournalEvent::TaskRetried { job, .. }
                 | JournalEvent::TaskCrashed { job, .. }
-                | JournalEvent::TaskRequeued { job, .. } => keep(*job),
+                | JournalEvent::TaskRequeued { job, .. }
+                | JournalEvent::TaskRetracted { job, .. } => keep(*job),
                 JournalEvent::WorkerConnected { id, .. } | JournalEvent::WorkerLost { id, .. } => {
                     self.workers.get(id).is_some_and(|w| w.connected)
                 }

@@ -70,6 +70,7 @@ impl ServerCore {
         match msg {
             FromWorker::Results(results) => self.on_results(results),
             FromWorker::Started(executions) => self.on_started(id, executions),
+            FromWorker::Retracted(executions) => self.on_retracted(id, executions),
             FromWorker::Notify {
                 job,
                 task,
@@ -142,6 +143,10 @@ impl ServerCore {
             WorkerState::ConnectionLost | WorkerState::HeartbeatLost
         );
         let mut events = vec![JournalEvent::WorkerLost { id, reason }];
+        // Tasks queued there never started: they wait again, no crash counted.
+        for TaskKey { job, task } in self.scheduler.queued_on_worker(id) {
+            events.push(JournalEvent::TaskRetracted { job, task });
+        }
         for TaskKey { job, task } in self.scheduler.tasks_lost_with(id) {
             events.push(match crash {
                 true => JournalEvent::TaskCrashed { job, task },
@@ -181,6 +186,22 @@ impl ServerCore {
                 w.info.last_task_started = Some((job, task, self.now));
             }
         }
+    }
+
+    /// The worker gave back queued executions (asked to, or their time request no longer fits
+    /// its remaining lifetime): they wait again. Others (started meanwhile, stale) are ignored.
+    fn on_retracted(&mut self, worker: WorkerId, executions: Vec<ExecutionKey>) {
+        for (job, task, instance) in executions {
+            let key = TaskKey { job, task };
+            let current = self.jobs.get(&job).is_some_and(|j| {
+                j.index_of(task)
+                    .is_some_and(|i| j.tasks[i].is_assigned() && j.tasks[i].instance() == instance)
+            });
+            if current && self.scheduler.queued_on(key) == Some(worker) {
+                self.commit(JournalEvent::TaskRetracted { job, task });
+            }
+        }
+        self.needs_schedule = true;
     }
 
     /// Applies a batch of results from a worker.
@@ -230,7 +251,8 @@ impl ServerCore {
         })
     }
 
-    /// Runs a scheduling pass and commits the starts; assignments go to the outbox.
+    /// Runs a scheduling pass and commits the assignments (to start now, or queued on the
+    /// worker behind a running task); assignments and retractions go to the outbox.
     pub fn schedule(&mut self) {
         self.needs_schedule = false;
         if self.stopping {
@@ -239,7 +261,19 @@ impl ServerCore {
         for a in self.scheduler.schedule(self.now) {
             self.start_task(a);
         }
+        for (worker, key) in self.scheduler.take_retractions() {
+            if let Some(instance) = self.assigned_instance(key) {
+                self.outbox.retract(worker, key, instance);
+            }
+        }
         self.sync_reservations();
+    }
+
+    /// The instance of an execution assigned but not started (`None`: there is none).
+    fn assigned_instance(&self, key: TaskKey) -> Option<InstanceId> {
+        let j = self.jobs.get(&key.job)?;
+        let t = &j.tasks[j.index_of(key.task)?];
+        t.is_assigned().then(|| t.instance())
     }
 
     /// Tells workers that became held for a multi-node task, or stopped being held, so a held
@@ -263,6 +297,14 @@ impl ServerCore {
             self.scheduler.task_done(a.key);
             return;
         };
+        // Queued behind `r`: the worker starts it in `r`'s allocation when `r` ends.
+        let after = a.after.map(|r| {
+            let j = &self.jobs[&r.job];
+            let t = &j.tasks[j
+                .index_of(r.task)
+                .expect("a queued task's predecessor exists")];
+            (r.job, r.task, t.instance())
+        });
         self.commit(JournalEvent::TaskAssigned {
             job: a.key.job,
             task: a.key.task,
@@ -292,8 +334,9 @@ impl ServerCore {
             retries: task.retries as u32,
             allocation: a.allocation,
             nodes,
+            after,
         };
-        for w in &a.workers {
+        for w in a.workers.iter().filter(|_| after.is_none()) {
             if let Some(worker) = self.workers.get_mut(w) {
                 worker.info.last_task_started = Some((a.key.job, a.key.task, self.now));
             }

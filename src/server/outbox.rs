@@ -21,6 +21,16 @@ pub type Reply = UnboundedSender<ClientResponse>;
 pub enum Effect {
     /// A task is waiting with no unfinished dependency: queue it in the scheduler.
     Ready(TaskKey),
+    /// As `Ready`, for a task whose assigned execution never started (retracted, or its worker
+    /// was lost first): it goes back to its place in ID order, not to the end.
+    Returned(TaskKey),
+    /// The tasks of a job with IDs `first..=last` (those the job has) are ready, as `Ready`
+    /// for each: one effect for a whole array.
+    ReadyRange {
+        job: JobId,
+        first: TaskId,
+        last: TaskId,
+    },
     /// A task that was queued left the waiting state without being started by the scheduler
     /// (aborted, a late result of a restored server).
     Unready(TaskKey),
@@ -45,8 +55,8 @@ pub enum Effect {
 /// Messages leaving the core, batched per worker within one round.
 #[derive(Default)]
 pub struct Outbox {
-    /// Per worker, in this order: control messages (registration, forget), cancels, one
-    /// compute batch, stop.
+    /// Per worker, in this order: control messages (registration, forget), cancels,
+    /// retractions, one compute batch, stop.
     workers: BTreeMap<WorkerId, WorkerBatch>,
     /// Client responses, sent after the round's journal flush.
     pub replies: Vec<(Reply, ClientResponse)>,
@@ -55,7 +65,8 @@ pub struct Outbox {
 #[derive(Default)]
 struct WorkerBatch {
     control: Vec<ToWorker>,
-    cancels: Vec<(JobId, TaskId, InstanceId)>,
+    cancels: Vec<ExecutionKey>,
+    retracts: Vec<ExecutionKey>,
     bodies: Vec<BodyMsg>,
     tasks: Vec<TaskAssignment>,
     stop: bool,
@@ -69,6 +80,11 @@ impl Outbox {
     pub fn cancel(&mut self, worker: WorkerId, key: TaskKey, instance: InstanceId) {
         let batch = self.workers.entry(worker).or_default();
         batch.cancels.push((key.job, key.task, instance));
+    }
+
+    pub fn retract(&mut self, worker: WorkerId, key: TaskKey, instance: InstanceId) {
+        let batch = self.workers.entry(worker).or_default();
+        batch.retracts.push((key.job, key.task, instance));
     }
 
     pub fn compute(&mut self, worker: WorkerId, body: Option<BodyMsg>, task: TaskAssignment) {
@@ -93,6 +109,9 @@ impl Outbox {
             if !b.cancels.is_empty() {
                 out.push((id, ToWorker::Cancel(b.cancels)));
             }
+            if !b.retracts.is_empty() {
+                out.push((id, ToWorker::Retract(b.retracts)));
+            }
             if !b.tasks.is_empty() || !b.bodies.is_empty() {
                 let msg = ToWorker::Compute {
                     bodies: b.bodies,
@@ -115,9 +134,9 @@ impl Outbox {
 impl ServerCore {
     /// Runs the effects of the events applied so far against the scheduler and the outbox.
     pub fn run_effects(&mut self) {
-        let effects = std::mem::take(&mut self.effects);
+        let mut effects = std::mem::take(&mut self.effects);
         let mut unready: Option<(JobId, HashSet<TaskId>)> = None;
-        for effect in effects {
+        for effect in effects.drain(..) {
             if let Effect::Unready(key) = effect {
                 match &mut unready {
                     Some((job, set)) if *job == key.job => {
@@ -134,6 +153,10 @@ impl ServerCore {
             self.run_effect(effect);
         }
         self.flush_unready(unready);
+        // Keep the buffer: most live events push an effect or two.
+        if self.effects.is_empty() {
+            self.effects = effects;
+        }
     }
 
     fn flush_unready(&mut self, batch: Option<(JobId, HashSet<TaskId>)>) {
@@ -144,11 +167,14 @@ impl ServerCore {
 
     fn run_effect(&mut self, effect: Effect) {
         match effect {
-            Effect::Ready(key) => self.enqueue(key),
+            Effect::Ready(key) => self.enqueue(key, false),
+            Effect::Returned(key) => self.enqueue(key, true),
+            Effect::ReadyRange { job, first, last } => self.enqueue_range(job, first, last),
             Effect::Unready(_) => {}
             Effect::DropJob(job) => {
                 self.scheduler.remove_job(job);
             }
+            // A task queued on a worker leaves the scheduler the same way.
             Effect::Release(key) => {
                 self.scheduler.task_done(key);
                 self.needs_schedule = true;
@@ -180,8 +206,47 @@ impl ServerCore {
         }
     }
 
-    /// Queues a waiting task in the scheduler (with its grown request after retries).
-    fn enqueue(&mut self, key: TaskKey) {
+    /// Queues the ready tasks of a job with IDs in `first..=last`: one run of the scheduler's
+    /// queue per stretch of consecutive new tasks of one group, the general path for others.
+    fn enqueue_range(&mut self, job_id: JobId, first: TaskId, last: TaskId) {
+        let Some(job) = self.jobs.get(&job_id) else {
+            return;
+        };
+        let from = job.tasks.partition_point(|t| t.id < first);
+        let to = job.tasks.partition_point(|t| t.id <= last);
+        let mut others = Vec::new();
+        let mut run: Option<(TaskId, TaskId, u32)> = None;
+        let mut flush = |run: Option<(TaskId, TaskId, u32)>| {
+            if let Some((s, e, g)) = run {
+                let group = &job.groups[g as usize];
+                let priority = group.body.priority;
+                self.scheduler
+                    .add_ready_range(job_id, s, e, group.req, priority);
+            }
+        };
+        for t in &job.tasks[from..to] {
+            let fresh = t.status == TaskStatus::Waiting && t.unfinished_deps == 0 && t.retries == 0;
+            match &mut run {
+                Some((_, end, g)) if fresh && *g == t.group && *end + 1 == t.id => *end = t.id,
+                _ => {
+                    flush(run.take());
+                    match fresh {
+                        true => run = Some((t.id, t.id, t.group)),
+                        false => others.push(t.id),
+                    }
+                }
+            }
+        }
+        flush(run);
+        for task in others {
+            self.enqueue(TaskKey { job: job_id, task }, false);
+        }
+        self.needs_schedule = true;
+    }
+
+    /// Queues a waiting task in the scheduler (with its grown request after retries); `in_order`:
+    /// at its place by ID rather than at the end.
+    fn enqueue(&mut self, key: TaskKey, in_order: bool) {
         let Some(job) = self.jobs.get(&key.job) else {
             return;
         };
@@ -197,7 +262,10 @@ impl ServerCore {
         if let Some(grown) = group.body.resources_after(task.retries as u32) {
             req = self.scheduler.intern(&grown);
         }
-        self.scheduler.add_ready(key, req, priority);
+        match in_order {
+            true => self.scheduler.return_ready(key, req, priority),
+            false => self.scheduler.add_ready(key, req, priority),
+        }
         self.needs_schedule = true;
     }
 }

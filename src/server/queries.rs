@@ -98,7 +98,7 @@ impl ServerCore {
             job.tasks_in(selected)
                 .map(|t| {
                     // An assigned task is shown waiting, without a worker, until it starts.
-                    let started = t.started_ms > 0
+                    let started = t.started_ms.ms() > 0
                         && (t.status != TaskStatus::Waiting || t.next_instance > 0);
                     let workers: Vec<WorkerId> = match job.multi_node.get(&t.id) {
                         _ if t.is_assigned() => vec![],
@@ -113,9 +113,9 @@ impl ServerCore {
                         crash_count: t.crash_count as u32,
                         retries: t.retries as u32,
                         workers: workers.into_iter().map(|w| (w, hostname(w))).collect(),
-                        started_at: started.then_some(t.started_ms),
-                        finished_at: (t.finished_ms > 0 && t.status.is_terminal())
-                            .then_some(t.finished_ms),
+                        started_at: started.then_some(t.started_ms.ms()),
+                        finished_at: (t.finished_ms.ms() > 0 && t.status.is_terminal())
+                            .then_some(t.finished_ms.ms()),
                         error: job
                             .errors
                             .get(&t.id)

@@ -1,4 +1,4 @@
-//! Jobs and their tasks as the server keeps them: compact per-task records (≈40 bytes), bodies
+//! Jobs and their tasks as the server keeps them: compact per-task records (40 bytes), bodies
 //! stored once per group, counters kept up to date so listings never scan tasks.
 
 use crate::common::idset::IdSet;
@@ -21,8 +21,25 @@ pub struct Task {
     pub worker: WorkerId,
     /// When the worker reported the current (or last) execution's process started; 0 while an
     /// assigned execution has not started yet.
-    pub started_ms: u64,
-    pub finished_ms: u64,
+    pub started_ms: Stamp,
+    pub finished_ms: Stamp,
+}
+
+/// A time in ms since the Unix epoch in 6 bytes (48 bits last until the year 10889), so that a
+/// task record takes 40 bytes instead of 48 (10 million tasks: 80 MB less).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp([u16; 3]);
+
+impl Stamp {
+    pub fn new(ms: u64) -> Self {
+        let ms = ms.min((1 << 48) - 1);
+        Stamp([ms as u16, (ms >> 16) as u16, (ms >> 32) as u16])
+    }
+
+    pub fn ms(self) -> u64 {
+        let [a, b, c] = self.0.map(u64::from);
+        a | (b << 16) | (c << 32)
+    }
 }
 
 impl Task {
@@ -34,7 +51,7 @@ impl Task {
     /// Assigned to a worker (resources held, instance fixed) but its process has not started:
     /// internally `Running`, shown as waiting.
     pub fn is_assigned(&self) -> bool {
-        self.status == TaskStatus::Running && self.started_ms == 0
+        self.status == TaskStatus::Running && self.started_ms.ms() == 0
     }
 
     /// The state clients see: a task is running once its worker started it.
@@ -173,7 +190,7 @@ impl Job {
             self.assigned -= 1;
         }
         if status == TaskStatus::Running {
-            debug_assert_eq!(t.started_ms, 0, "a task is assigned before it starts");
+            debug_assert_eq!(t.started_ms.ms(), 0, "a task is assigned before it starts");
             self.assigned += 1;
         }
         *stat_mut(&mut self.stats, old) -= 1;
@@ -186,14 +203,14 @@ impl Job {
         let t = &mut self.tasks[idx];
         t.next_instance = t.next_instance.max(instance.saturating_add(1));
         t.worker = worker;
-        t.started_ms = 0;
+        t.started_ms = Stamp::default();
         self.set_status(idx, TaskStatus::Running);
     }
 
     /// The worker started the process of the task's current execution at `time`.
     pub fn mark_started(&mut self, idx: usize, time: u64) {
         if self.tasks[idx].is_assigned() {
-            self.tasks[idx].started_ms = time.max(1);
+            self.tasks[idx].started_ms = Stamp::new(time.max(1));
             self.assigned -= 1;
         }
     }
@@ -289,34 +306,36 @@ impl Job {
         Ok(())
     }
 
-    /// Adds a checked submission's tasks (see [`Job::check_submission`]); returns the IDs that
-    /// are ready now. Tasks whose dependency already failed are aborted.
-    pub fn add_groups(&mut self, groups: Vec<(TaskGroup, ReqId)>) -> Vec<TaskId> {
+    /// Adds a checked submission's tasks (see [`Job::check_submission`]); returns the tasks that
+    /// are ready now, as sorted runs of consecutive IDs. Tasks whose dependency already failed
+    /// are aborted.
+    pub fn add_groups(&mut self, groups: Vec<(TaskGroup, ReqId)>) -> Vec<(TaskId, TaskId)> {
         let first_group = self.groups.len() as u32;
-        let mut new_tasks: Vec<Task> = Vec::new();
+        let added: u64 = groups.iter().map(|(g, _)| g.ids.len()).sum();
+        let old_len = self.tasks.len();
+        let old_max = self.max_task_id();
+        self.tasks.reserve_exact(added as usize);
         for (gi, (g, _)) in groups.iter().enumerate() {
-            for id in g.ids.iter() {
-                new_tasks.push(Task {
-                    id,
-                    group: first_group + gi as u32,
-                    status: TaskStatus::Waiting,
-                    crash_count: 0,
-                    retries: 0,
-                    next_instance: 0,
-                    unfinished_deps: 0,
-                    worker: 0,
-                    started_ms: 0,
-                    finished_ms: 0,
-                });
-            }
+            self.tasks.extend(g.ids.iter().map(|id| Task {
+                id,
+                group: first_group + gi as u32,
+                status: TaskStatus::Waiting,
+                crash_count: 0,
+                retries: 0,
+                next_instance: 0,
+                unfinished_deps: 0,
+                worker: 0,
+                started_ms: Stamp::default(),
+                finished_ms: Stamp::default(),
+            }));
         }
-        let appended_in_order = new_tasks.windows(2).all(|w| w[0].id < w[1].id)
-            && match (self.max_task_id(), new_tasks.first()) {
+        let new = &self.tasks[old_len..];
+        let appended_in_order = new.windows(2).all(|w| w[0].id < w[1].id)
+            && match (old_max, new.first()) {
                 (Some(max), Some(first)) => first.id > max,
                 _ => true,
             };
-        self.stats.waiting += new_tasks.len() as u32;
-        self.tasks.extend(new_tasks);
+        self.stats.waiting += added as u32;
         if !appended_in_order {
             self.tasks.sort_unstable_by_key(|t| t.id);
         }
@@ -333,16 +352,17 @@ impl Job {
     }
 
     /// Counts unfinished dependencies of the groups from `first_group` on, records dependents,
-    /// aborts tasks whose dependency already failed; returns the ready tasks.
-    fn link_dependencies(&mut self, first_group: usize) -> Vec<TaskId> {
-        let mut ready = Vec::new();
+    /// aborts tasks whose dependency already failed; returns the ready tasks as sorted runs.
+    fn link_dependencies(&mut self, first_group: usize) -> Vec<(TaskId, TaskId)> {
+        let mut ready: Vec<(TaskId, TaskId)> = Vec::new();
+        let mut ready_with_deps = Vec::new();
         let mut doomed = Vec::new();
         for gi in first_group..self.groups.len() {
-            let ids: Vec<TaskId> = self.groups[gi].ids.iter().collect();
             if self.groups[gi].deps.is_empty() {
-                ready.extend(ids);
+                ready.extend_from_slice(self.groups[gi].ids.ranges());
                 continue;
             }
+            let ids: Vec<TaskId> = self.groups[gi].ids.iter().collect();
             for t in ids {
                 let deps: Vec<TaskId> = self.groups[gi].deps.of_task(t).collect();
                 let mut unfinished = 0;
@@ -364,18 +384,28 @@ impl Job {
                 if failed {
                     doomed.push(t);
                 } else if unfinished == 0 {
-                    ready.push(t);
+                    ready_with_deps.push(t);
                 }
             }
         }
         for t in doomed {
             self.abort_with_dependents(t);
         }
-        ready.retain(|t| {
+        // Only tasks with dependencies can have been aborted just now.
+        ready_with_deps.retain(|t| {
             self.index_of(*t)
                 .is_some_and(|i| self.tasks[i].status == TaskStatus::Waiting)
         });
-        ready
+        ready.extend(ready_with_deps.into_iter().map(|t| (t, t)));
+        ready.sort_unstable();
+        let mut runs: Vec<(TaskId, TaskId)> = Vec::with_capacity(ready.len());
+        for (s, e) in ready {
+            match runs.last_mut() {
+                Some((_, end)) if end.checked_add(1) == Some(s) => *end = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        runs
     }
 
     /// Aborts `root` (if still waiting) and everything depending on it, transitively.
@@ -398,6 +428,9 @@ impl Job {
 
     /// A dependency finished: returns dependents that became ready.
     pub fn release_dependents(&mut self, finished: TaskId) -> Vec<TaskId> {
+        if self.dependents.is_empty() {
+            return vec![];
+        }
         let Some(deps) = self.dependents.remove(&finished) else {
             return vec![];
         };
@@ -515,5 +548,18 @@ fn stat_mut(stats: &mut TaskStats, status: TaskStatus) -> &mut u32 {
         TaskStatus::Failed => &mut stats.failed,
         TaskStatus::Canceled => &mut stats.canceled,
         TaskStatus::Aborted => &mut stats.aborted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_record_is_40_bytes_and_stamps_keep_milliseconds() {
+        assert_eq!(std::mem::size_of::<Task>(), 40);
+        let now = 1_764_590_000_123u64;
+        assert_eq!(Stamp::new(now).ms(), now);
+        assert_eq!(Stamp::new(0).ms(), 0);
     }
 }

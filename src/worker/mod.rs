@@ -8,7 +8,9 @@ pub mod launcher;
 pub mod manager;
 mod notify;
 pub mod overview;
+pub mod queue;
 pub mod reaper;
+mod report;
 pub mod spawn;
 pub mod streamer;
 
@@ -34,6 +36,8 @@ pub struct WorkerOptions {
     pub heartbeat: Duration,
     pub idle_timeout: Option<Duration>,
     pub time_limit: Option<Duration>,
+    /// How often queued tasks are checked against the remaining lifetime (`queue.rs`).
+    pub retract_check_interval: Duration,
     pub on_server_lost: String,
     /// `--min-utilization` (0 to 1).
     pub min_utilization: crate::resources::ResourceAmount,
@@ -91,8 +95,10 @@ type ExecutionKey = (JobId, TaskId, InstanceId);
 type RunningTasks = HashMap<ExecutionKey, Running>;
 
 /// A running execution as the worker loop knows it.
+/// Its entry stays until its result is sent (a task queued behind it starts then).
 struct Running {
-    cancel: oneshot::Sender<()>,
+    /// Stops it; taken once the stop is asked for.
+    cancel: Option<oneshot::Sender<()>>,
     /// Proves a notification comes from this execution (part of its `HQ_ACCESS_KEY`).
     secret: String,
 }
@@ -156,6 +162,7 @@ pub async fn run(
         idle_timeout,
         bodies: HashMap::new(),
         running: HashMap::new(),
+        queue: Default::default(),
         late: Vec::new(),
         reserved: false,
         started: Instant::now(),
@@ -319,6 +326,8 @@ struct WorkerLoop {
     idle_timeout: Option<Duration>,
     bodies: HashMap<BodyKey, Arc<BodyMsg>>,
     running: RunningTasks,
+    /// Tasks queued behind running executions.
+    queue: queue::TaskQueue,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
     /// Held for a multi-node task (`SetReserved`): no idle timeout meanwhile.
@@ -347,6 +356,8 @@ impl WorkerLoop {
 
         let mut idle_since = Instant::now();
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        let mut retract_check = tokio::time::interval(self.opts.retract_check_interval);
+        let mut unsent = report::Unsent::default();
         // Taken out for the loop (the select below borrows it), put back at the end.
         let mut notify_rx = std::mem::replace(&mut self.notify_rx, mpsc::unbounded_channel().1);
         let mut overview = self.overview.take();
@@ -357,44 +368,50 @@ impl WorkerLoop {
                     sender.send(&FromWorker::Overview(state)).await?;
                 }
                 msg = receiver.recv::<ToWorker>() => match msg {
-                    Ok(Some(ToWorker::Stop)) => break WorkerExit::Stopped,
+                    Ok(Some(ToWorker::Stop)) => {
+                        let _ = unsent.flush(&mut sender).await;
+                        break WorkerExit::Stopped;
+                    }
                     Ok(Some(ToWorker::SetReserved(held))) => {
                         self.reserved = held;
                         idle_since = Instant::now();
                     }
-                    Ok(Some(msg)) => self.on_message(msg, &senders),
+                    Ok(Some(msg)) => {
+                        if let Some(reply) = self.on_message(msg, &senders) {
+                            sender.send(&reply).await?;
+                        }
+                    }
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
+                            self.late.append(&mut unsent.results);
                             self.finish_running(&mut done_rx).await;
                         }
                         break WorkerExit::ServerLost;
                     }
                 },
                 Some(key) = started_rx.recv() => {
-                    let mut keys = vec![key];
-                    while let Ok(k) = started_rx.try_recv() {
-                        keys.push(k);
-                    }
-                    sender.send(&FromWorker::Started(keys)).await?;
+                    unsent.started.push(key);
+                    unsent.started.extend(std::iter::from_fn(|| started_rx.try_recv().ok()));
+                    unsent.arm();
                 }
                 Some(result) = done_rx.recv() => {
-                    // A task reports its start before its result: send pending starts first.
-                    let keys: Vec<ExecutionKey> = std::iter::from_fn(|| started_rx.try_recv().ok()).collect();
-                    if !keys.is_empty() {
-                        sender.send(&FromWorker::Started(keys)).await?;
-                    }
+                    // A task reports its start before its result: take pending starts first.
+                    unsent.started.extend(std::iter::from_fn(|| started_rx.try_recv().ok()));
                     let mut results = vec![result];
-                    while let Ok(r) = done_rx.try_recv() {
-                        results.push(r);
-                    }
+                    results.extend(std::iter::from_fn(|| done_rx.try_recv().ok()));
                     for r in &results {
-                        self.running.remove(&(r.job, r.task, r.instance));
+                        self.ended(&(r.job, r.task, r.instance), &senders);
                     }
                     if self.running.is_empty() {
                         idle_since = Instant::now();
                     }
-                    sender.send(&FromWorker::Results(results)).await?;
+                    unsent.results.extend(results);
+                    match self.report_now() {
+                        true => unsent.flush(&mut sender).await?,
+                        false => unsent.arm(),
+                    }
                 }
+                _ = report::until(unsent.deadline()) => unsent.flush(&mut sender).await?,
                 Some(req) = notify_rx.recv() => {
                     let result = self.notification(req.key, req.message);
                     if let Ok(msg) = &result {
@@ -403,13 +420,20 @@ impl WorkerLoop {
                     let _ = req.ack.send(result.map(|_| ()));
                 }
                 _ = heartbeat.tick() => sender.send(&FromWorker::Heartbeat).await?,
+                _ = retract_check.tick() => {
+                    if let Some(given) = self.expired_queued() {
+                        sender.send(&FromWorker::Retracted(given)).await?;
+                    }
+                }
                 _ = check.tick() => {
                     if self.opts.time_limit.is_some_and(|t| started.elapsed() >= t) {
+                        let _ = unsent.flush(&mut sender).await;
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::TimeLimitReached)).await;
                         break WorkerExit::TimeLimit;
                     }
                     let idle = self.running.is_empty() && !self.reserved;
                     if idle && self.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                        let _ = unsent.flush(&mut sender).await;
                         let _ = sender.send(&FromWorker::Leaving(WorkerState::IdleTimeout)).await;
                         break WorkerExit::IdleTimeout;
                     }
@@ -418,6 +442,7 @@ impl WorkerLoop {
                     if how == Shutdown::Terminate {
                         break WorkerExit::Terminated;
                     }
+                    let _ = unsent.flush(&mut sender).await;
                     let _ = sender.send(&FromWorker::Leaving(WorkerState::Stopped)).await;
                     break WorkerExit::Signal;
                 }
@@ -432,43 +457,50 @@ impl WorkerLoop {
         Ok(exit)
     }
 
-    /// The message for the server if the notification comes from a running execution.
-    fn notification(
-        &self,
-        key: crate::common::notify::AccessKey,
-        message: Vec<u8>,
-    ) -> Result<FromWorker, String> {
-        let exec = (key.job, key.task, key.instance);
-        match self.running.get(&exec) {
-            Some(r) if r.secret == key.secret => Ok(FromWorker::Notify {
-                job: key.job,
-                task: key.task,
-                instance: key.instance,
-                message,
-            }),
-            _ => Err("the task is not running on this worker".into()),
-        }
-    }
-
-    fn on_message(&mut self, msg: ToWorker, senders: &TaskSenders) {
+    /// Handles a message from the server; returns the answer to send, if any.
+    fn on_message(&mut self, msg: ToWorker, senders: &TaskSenders) -> Option<FromWorker> {
         match msg {
             ToWorker::Compute { bodies, tasks } => {
                 for b in bodies {
                     self.bodies.insert(b.key, Arc::new(b));
                 }
                 for a in tasks {
-                    self.start(a, senders);
+                    match a.after {
+                        Some(after)
+                            if self.running.contains_key(&after) || self.queue.contains(&after) =>
+                        {
+                            self.queue.hold(after, a)
+                        }
+                        _ => self.start(a, senders),
+                    }
                 }
             }
             ToWorker::Cancel(keys) => {
                 for key in keys {
-                    if let Some(running) = self.running.remove(&key) {
-                        let _ = running.cancel.send(());
+                    if self.queue.remove(&key) {
+                        continue;
+                    }
+                    let running = self.running.get_mut(&key);
+                    if let Some(cancel) = running.and_then(|r| r.cancel.take()) {
+                        let _ = cancel.send(());
                     }
                 }
             }
+            ToWorker::Retract(keys) => {
+                let given = keys.into_iter().filter(|k| self.queue.remove(k)).collect();
+                return Some(FromWorker::Retracted(given));
+            }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
             ToWorker::Registered { .. } | ToWorker::Stop | ToWorker::SetReserved(_) => {}
+        }
+        None
+    }
+
+    /// An execution ended: the task queued behind it starts in its allocation.
+    fn ended(&mut self, key: &ExecutionKey, senders: &TaskSenders) {
+        self.running.remove(key);
+        if let Some(next) = self.queue.take_after(key) {
+            self.start(next, senders);
         }
     }
 
@@ -507,7 +539,7 @@ impl WorkerLoop {
             secret: secret.clone(),
         };
         let running = Running {
-            cancel: cancel_tx,
+            cancel: Some(cancel_tx),
             secret,
         };
         self.running.insert(key, running);
@@ -535,6 +567,8 @@ impl WorkerLoop {
 
     /// Lets running tasks end on their own (`--on-server-lost finish-running`).
     async fn finish_running(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        // Queued tasks never start: the server puts them back when it notices the loss.
+        self.queue.clear();
         while !self.running.is_empty() {
             match done_rx.recv().await {
                 Some(r) => {
@@ -548,9 +582,12 @@ impl WorkerLoop {
 
     /// Stops every running task and waits until their process groups are gone.
     async fn stop_all(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        self.queue.clear();
         let mut pending = self.running.len();
         for (_, running) in self.running.drain() {
-            let _ = running.cancel.send(());
+            if let Some(cancel) = running.cancel {
+                let _ = cancel.send(());
+            }
         }
         while pending > 0 {
             if done_rx.recv().await.is_none() {

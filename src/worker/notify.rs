@@ -3,6 +3,7 @@
 //! the execution's secret, forwards the message to the server and answers.
 
 use crate::common::notify::{self, AccessKey};
+use crate::protocol::messages::FromWorker;
 use rand::distributions::{Alphanumeric, DistString};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr;
@@ -91,4 +92,24 @@ async fn forward(
         .send(NotifyRequest { key, message, ack })
         .map_err(|_| stopping())?;
     answer.await.unwrap_or_else(|_| Err(stopping()))
+}
+
+impl super::WorkerLoop {
+    /// The message for the server if the notification comes from a running execution.
+    pub(super) fn notification(
+        &self,
+        key: AccessKey,
+        message: Vec<u8>,
+    ) -> Result<FromWorker, String> {
+        let exec = (key.job, key.task, key.instance);
+        match self.running.get(&exec) {
+            Some(r) if r.secret == key.secret => Ok(FromWorker::Notify {
+                job: key.job,
+                task: key.task,
+                instance: key.instance,
+                message,
+            }),
+            _ => Err("the task is not running on this worker".into()),
+        }
+    }
 }

@@ -28,6 +28,10 @@ use tokio::io::Interest;
 /// Stack of the short-lived child between `clone` and `execve`.
 const CHILD_STACK: usize = 64 * 1024;
 
+thread_local! {
+    static CHILD_STACKS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// What the task process gets.
 pub struct SpawnRequest<'a> {
     pub args: &'a [String],
@@ -205,7 +209,11 @@ pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
         death_signal: req.death_signal,
         error: 0,
     };
-    let mut stack = vec![0u8; CHILD_STACK];
+    // One stack per thread, reused: CLONE_VFORK suspends this thread until the child is done
+    // with it, so two children never share it (a fresh zeroed 64 KiB per task cost a memset
+    // and page faults).
+    let mut stack = CHILD_STACKS.with(|s| s.take());
+    stack.resize(CHILD_STACK, 0);
     // SAFETY: the child shares our memory but runs on `stack` and only makes async-signal-safe
     // calls on data that outlives it: CLONE_VFORK suspends this thread until the child has
     // called execve or exited. All signals are blocked meanwhile, so no handler of ours runs
@@ -230,7 +238,7 @@ pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
         }
         pid
     };
-    drop(stack);
+    CHILD_STACKS.with(|s| s.set(stack));
     // SAFETY: the child wrote it (if at all) before `clone` returned.
     let child_error = unsafe { std::ptr::read_volatile(&child.error) };
     if child_error != 0 {

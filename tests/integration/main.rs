@@ -22,6 +22,7 @@ mod open_jobs;
 mod overview;
 mod placeholders;
 mod progress;
+mod queued;
 mod readme;
 mod resilience;
 mod resources;

@@ -8,13 +8,23 @@ fn array_runs_to_completion_and_workers_forget_the_job() {
     let mut h = Harness::new();
     let job = h.submit(new_job(vec![group("0-3", body("1"))]));
     let w = h.add_worker("2");
-    let first = h.start();
+    let msgs = h.round();
+    let first = started(&msgs);
     assert_eq!(first.len(), 2, "two CPUs, two tasks");
+    // The other two wait on the worker, one behind each running task.
+    let second = queued(&msgs);
+    assert_eq!(second.iter().map(|s| s.2).collect::<Vec<_>>(), vec![2, 3]);
+    // Assigned there (clients see them waiting until the worker reports their start).
+    assert!(h.task(job, 2).is_assigned());
     for (_, j, t, i) in first {
         h.result(j, t, i, TaskOutcome::Finished);
     }
-    let second = h.start();
-    assert_eq!(second.iter().map(|s| s.2).collect::<Vec<_>>(), vec![2, 3]);
+    // Their predecessors ended, so the worker started them: no new assignment.
+    assert!(h.start().is_empty());
+    h.core
+        .on_worker_message(w, FromWorker::Started(vec![(job, 2, 0), (job, 3, 0)]));
+    assert!(!h.task(job, 2).is_assigned() && !h.task(job, 3).is_assigned());
+    assert_eq!(h.status(job, 3), TaskStatus::Running);
     for (_, j, t, i) in second {
         h.result(j, t, i, TaskOutcome::Finished);
     }
@@ -131,7 +141,9 @@ fn cancel_stops_running_tasks_and_keeps_the_reason() {
         ))]
     );
     let msgs = h.round();
-    assert!(msgs.contains(&(w, ToWorker::Cancel(vec![(job, task, instance)]))));
+    // The next task waited on the worker behind the running one: dropped there too.
+    let cancel = ToWorker::Cancel(vec![(job, task, instance), (job, task + 1, 0)]);
+    assert!(msgs.contains(&(w, cancel)), "{msgs:?}");
     assert_eq!(h.core.jobs[&job].stats.canceled, 3);
     assert_eq!(
         h.core.jobs[&job].cancel_reason.as_deref(),

@@ -5,6 +5,7 @@
 mod dashboard;
 mod lifecycle;
 mod limits;
+mod queued;
 mod starts;
 
 use super::core::{CoreConfig, ServerCore};
@@ -249,12 +250,25 @@ impl Harness {
     }
 }
 
-/// Executions started by a round's messages.
+/// Executions started by a round's messages (not those queued behind a running one).
 pub fn started(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+    assigned(msgs, false)
+}
+
+/// Executions a round's messages queue on workers behind running ones.
+pub fn queued(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
+    assigned(msgs, true)
+}
+
+fn assigned(
+    msgs: &[(WorkerId, ToWorker)],
+    queued: bool,
+) -> Vec<(WorkerId, JobId, TaskId, InstanceId)> {
     msgs.iter()
         .flat_map(|(w, m)| match m {
             ToWorker::Compute { tasks, .. } => tasks
                 .iter()
+                .filter(|a| a.after.is_some() == queued)
                 .map(|a| (*w, a.job, a.task, a.instance))
                 .collect(),
             _ => vec![],
@@ -293,7 +307,7 @@ pub fn snapshot(core: &ServerCore) -> Vec<String> {
                 t.retries,
                 t.next_instance,
                 t.unfinished_deps,
-                t.finished_ms,
+                t.finished_ms.ms(),
                 job.errors.get(&t.id)
             ));
         }

@@ -1,0 +1,303 @@
+//! Tasks queued on workers beyond their free resources, so a freed slot never waits for the
+//! server: when every fitting resource is taken, a pass queues each remaining ready task behind
+//! one running task of the same request on a worker (at most one behind each). The worker
+//! starts it in that task's allocation the moment the task ends, and the scheduler hands the
+//! allocation over in [`Scheduler::task_done`] without releasing it. A queued task is still
+//! waiting: it is not counted as ready and holds nothing. It returns to its ready queue when
+//! its worker is lost. The pass asks its worker to give it back ([`Scheduler::take_retractions`],
+//! answered through [`Scheduler::retracted`]) when another worker has room for it, when a
+//! higher priority waits for resources (the slot it would take over), and when its worker is
+//! kept free for a waiting multi-node task.
+
+use super::core::{deadline_ok, push_chainable, Placement, QueueKey, Queued};
+use super::{Assignment, Scheduler, TaskKey};
+use crate::protocol::messages::WorkerId;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashSet};
+
+impl Scheduler {
+    /// Queues tasks of `queue` behind running tasks of the same request, round-robin over the
+    /// workers, after the free resources are used up.
+    pub(super) fn queue_behind(
+        &mut self,
+        qkey: QueueKey,
+        queue: &mut super::ready::ReadyQueue,
+        pool: &[WorkerId],
+        now_ms: u64,
+        out: &mut Vec<Assignment>,
+    ) {
+        let req_id = qkey.2;
+        let has_slots = |id: &WorkerId| {
+            self.workers
+                .get(id)
+                .filter(|w| !w.reserved)
+                .and_then(|w| w.chainable.get(&req_id))
+                .is_some_and(|c| !c.is_empty())
+        };
+        let mut candidates: Vec<WorkerId> = pool.iter().copied().filter(has_slots).collect();
+        let mut i = 0;
+        while !queue.is_empty() && !candidates.is_empty() {
+            if i >= candidates.len() {
+                i = 0;
+            }
+            let wid = candidates[i];
+            match self.chain_slot(wid, req_id, now_ms) {
+                Some(after) => {
+                    let task = queue.pop_front().unwrap_or_default();
+                    let key = TaskKey { job: qkey.1, task };
+                    let p = self.running.get_mut(&after).expect("chain slot is running");
+                    p.next = Some(key);
+                    let queued = Queued {
+                        after,
+                        worker: wid,
+                        qkey,
+                        retracting: false,
+                    };
+                    self.queued.insert(key, queued);
+                    *self.queued_per_req.entry(req_id).or_default() += 1;
+                    *self.queued_per_level.entry(qkey.0).or_default() += 1;
+                    out.push(Assignment {
+                        key,
+                        workers: vec![wid],
+                        variant: p.variant,
+                        allocation: p.allocation.clone(),
+                        after: Some(after),
+                    });
+                    i += 1;
+                }
+                None => {
+                    candidates.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    /// A running task of `req` on `wid` with nothing queued behind it whose variant's time
+    /// request the worker still allows; stale entries are dropped on the way.
+    fn chain_slot(&mut self, wid: WorkerId, req: u32, now_ms: u64) -> Option<TaskKey> {
+        let worker = self.workers.get_mut(&wid)?;
+        let slots = worker.chainable.get_mut(&req)?;
+        while let Some(key) = slots.pop() {
+            let Some(p) = self.running.get(&key) else {
+                continue;
+            };
+            if p.next.is_some() || p.workers[0] != wid {
+                continue;
+            }
+            let variant = &self.requests[req as usize].variants[p.variant as usize];
+            if deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// The queued task `next` starts in the allocation of the task that just ended.
+    pub(super) fn promote(&mut self, next: TaskKey, mut p: Placement) {
+        p.next = None;
+        let wid = p.workers[0];
+        let Some(q) = self.take_queued(next) else {
+            debug_assert!(false, "a placement points to a task that is not queued");
+            if let Some(w) = self.workers.get_mut(&wid) {
+                w.allocator.release(&p.allocation);
+            }
+            return;
+        };
+        if let Some(w) = self.workers.get_mut(&wid) {
+            push_chainable(w, q.qkey.2, next, &self.running);
+        }
+        self.running.insert(next, p);
+    }
+
+    /// Queued tasks the pass wants back, with the worker to ask.
+    pub fn take_retractions(&mut self) -> Vec<(WorkerId, TaskKey)> {
+        std::mem::take(&mut self.retractions)
+    }
+
+    /// Whether the task is queued on a worker; returns that worker.
+    pub fn queued_on(&self, key: TaskKey) -> Option<WorkerId> {
+        self.queued.get(&key).map(|q| q.worker)
+    }
+
+    /// How many tasks are queued on workers.
+    pub fn queued_count(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// The tasks queued on a worker, in order.
+    pub fn queued_on_worker(&self, worker: WorkerId) -> Vec<TaskKey> {
+        let mut keys: Vec<TaskKey> = self
+            .queued
+            .iter()
+            .filter(|(_, q)| q.worker == worker)
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Forgets a queued task (it ended, or waits again: the server makes it ready then).
+    pub(super) fn unqueue(&mut self, key: TaskKey) {
+        self.unlink(key);
+    }
+
+    /// Drops the tasks queued on a worker that is going away.
+    pub(super) fn unqueue_on(&mut self, worker: WorkerId) {
+        for key in self.queued_on_worker(worker) {
+            self.unlink(key);
+        }
+    }
+
+    /// Removes a queued task from behind its running task, which may get another.
+    fn unlink(&mut self, key: TaskKey) -> Option<Queued> {
+        let q = self.take_queued(key)?;
+        if let Some(p) = self.running.get_mut(&q.after) {
+            p.next = None;
+            if let Some(w) = self.workers.get_mut(&q.worker) {
+                push_chainable(w, q.qkey.2, q.after, &self.running);
+            }
+        }
+        Some(q)
+    }
+
+    fn take_queued(&mut self, key: TaskKey) -> Option<Queued> {
+        let q = self.queued.remove(&key)?;
+        if let Some(n) = self.queued_per_req.get_mut(&q.qkey.2) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued_per_req.remove(&q.qkey.2);
+            }
+        }
+        if let Some(n) = self.queued_per_level.get_mut(&q.qkey.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued_per_level.remove(&q.qkey.0);
+            }
+        }
+        Some(q)
+    }
+
+    /// After a pass: queued tasks whose request has no ready task left and that fit the free
+    /// resources of another worker are asked back, as many as fit there.
+    /// Runs only while some request has queued tasks and no ready ones (the tail of a job),
+    /// and then looks at every worker: one that went idle earlier is not in any pass's hints.
+    pub(super) fn plan_retractions(&mut self, waiting_level: Option<Reverse<i32>>, now_ms: u64) {
+        if self.queued_per_req.is_empty() {
+            return;
+        }
+        self.retract_in_the_way(waiting_level);
+        let waiting: HashSet<u32> = self.queues.keys().map(|k| k.2).collect();
+        if self.queued_per_req.keys().all(|r| waiting.contains(r)) {
+            return;
+        }
+        let mut by_req: BTreeMap<u32, Vec<(TaskKey, WorkerId)>> = BTreeMap::new();
+        for (k, q) in &self.queued {
+            if !q.retracting && !waiting.contains(&q.qkey.2) {
+                by_req.entry(q.qkey.2).or_default().push((*k, q.worker));
+            }
+        }
+        if by_req.is_empty() {
+            return;
+        }
+        for list in by_req.values_mut() {
+            list.sort_unstable();
+        }
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for wid in ids {
+            self.retract_for(wid, &mut by_req, now_ms);
+        }
+    }
+
+    /// Picks queued tasks (of any worker, its own included) that fit `wid`'s free resources.
+    fn retract_for(
+        &mut self,
+        wid: WorkerId,
+        by_req: &mut BTreeMap<u32, Vec<(TaskKey, WorkerId)>>,
+        now_ms: u64,
+    ) {
+        if self.held_for_multi_node.contains(&wid) {
+            return;
+        }
+        let Some(w) = self
+            .workers
+            .get_mut(&wid)
+            .filter(|w| !w.reserved && w.min_busy_cpus.is_zero())
+        else {
+            return;
+        };
+        let mut held = Vec::new();
+        for (req, list) in by_req.iter_mut() {
+            let variants = &self.requests[*req as usize].variants;
+            while !list.is_empty() {
+                let fits = variants.iter().find_map(|r| {
+                    if !deadline_ok(w.deadline_ms, r.min_time_secs, now_ms) {
+                        return None;
+                    }
+                    w.allocator.try_allocate(r)
+                });
+                let Some(allocation) = fits else { break };
+                held.push(allocation);
+                let (key, on) = list.remove(0);
+                if let Some(q) = self.queued.get_mut(&key) {
+                    q.retracting = true;
+                }
+                self.retractions.push((on, key));
+            }
+        }
+        for a in &held {
+            w.allocator.release(a);
+        }
+    }
+
+    /// Queued tasks of a lower priority than `top`, the highest level with ready tasks waiting
+    /// for resources, would take the slot that task
+    /// waits for, and queued tasks on workers kept for a multi-node task keep them busy: both
+    /// are asked back.
+    fn retract_in_the_way(&mut self, top: Option<Reverse<i32>>) {
+        let lower_queued = match (top, self.queued_per_level.keys().next_back()) {
+            (Some(top), Some(lowest)) => *lowest > top,
+            _ => false,
+        };
+        if !lower_queued && self.held_for_multi_node.is_empty() {
+            return;
+        }
+        let mut keys: Vec<(TaskKey, WorkerId)> = self
+            .queued
+            .iter_mut()
+            .filter(|(_, q)| !q.retracting)
+            .filter(|(_, q)| {
+                top.is_some_and(|t| q.qkey.0 > t) || self.held_for_multi_node.contains(&q.worker)
+            })
+            .map(|(k, q)| {
+                q.retracting = true;
+                (*k, q.worker)
+            })
+            .collect();
+        keys.sort_unstable();
+        self.retractions
+            .extend(keys.into_iter().map(|(k, w)| (w, k)));
+    }
+
+    /// Invariants of queued tasks (tests call it through `sanity_check`).
+    pub(super) fn sanity_check_queued(&self) {
+        for (key, q) in &self.queued {
+            let p = self.running.get(&q.after);
+            assert!(
+                p.is_some_and(|p| p.next == Some(*key) && p.workers == [q.worker]),
+                "queued task {key:?} is not behind a running task of its worker"
+            );
+            assert!(
+                !self.running.contains_key(key),
+                "{key:?} queued and running"
+            );
+        }
+        for (key, p) in &self.running {
+            if let Some(next) = p.next {
+                assert!(
+                    self.queued.get(&next).is_some_and(|q| q.after == *key),
+                    "{key:?} points to {next:?}, which is not queued behind it"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Tasks the server queues on a busy worker ahead of time (behind a running task) are not
+//! stuck there: another worker with room gets them back, and a lost worker's queued tasks run
+//! elsewhere without counting a crash. A worker hands back by itself queued tasks whose time
+//! request outlives it (`--retract-check-interval`).
+
+use crate::utils::{wait_until, HqEnv};
+
+/// Task 1 waits until the file `release` exists; every other task ends at once.
+fn blocking_array(env: &HqEnv, ids: &str) -> u32 {
+    let script = format!(
+        "if [ $HQ_TASK_ID = 1 ]; then while [ ! -e {} ]; do sleep 0.05; done; fi",
+        env.file("release").display()
+    );
+    env.submit(&["--array", ids, "--", "bash", "-c", &script])
+}
+
+fn task_info(env: &HqEnv, job: u32, task: u32) -> serde_json::Value {
+    env.run(&[
+        "task",
+        "info",
+        &job.to_string(),
+        &task.to_string(),
+        "--output-mode",
+        "json",
+    ])
+    .json()[0]
+        .clone()
+}
+
+fn state(env: &HqEnv, job: u32, task: u32) -> String {
+    task_info(env, job, task)["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn an_idle_worker_takes_a_task_queued_on_a_busy_one() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    let job = blocking_array(&env, "1-2");
+    wait_until("task 1 to run", || state(&env, job, 1) == "running");
+    // Task 2 waits on worker 1 behind task 1; worker 2 has room for it.
+    env.start_worker(&["--cpus", "1"]);
+    wait_until("task 2 to finish", || state(&env, job, 2) == "finished");
+    assert_eq!(task_info(&env, job, 2)["worker"], 2);
+    assert_eq!(state(&env, job, 1), "running");
+    env.write("release", "");
+    env.wait_job(job);
+}
+
+#[test]
+fn tasks_queued_on_a_lost_worker_run_elsewhere_without_a_crash() {
+    let mut env = HqEnv::with_server();
+    let first = env.start_worker(&["--cpus", "1"]);
+    let job = blocking_array(&env, "1-2");
+    wait_until("task 1 to run", || state(&env, job, 1) == "running");
+    env.signal(first, libc::SIGKILL);
+    env.wait_exit(first);
+    env.write("release", "");
+    env.start_worker(&["--cpus", "2"]);
+    env.wait_job(job);
+    let (one, two) = (task_info(&env, job, 1), task_info(&env, job, 2));
+    assert_eq!(
+        (&one["state"], &two["state"]),
+        (&"finished".into(), &"finished".into())
+    );
+    assert_eq!(
+        one["crash_count"], 1,
+        "task 1 ran on the lost worker: {one}"
+    );
+    assert_eq!(two["crash_count"], 0, "task 2 only waited there: {two}");
+    assert_eq!(two["worker"], 2);
+}
+
+fn scheduler_dump(env: &HqEnv) -> serde_json::Value {
+    env.ok(&["server", "debug-dump", "dump.json"]);
+    let dump: serde_json::Value = serde_json::from_str(&env.read("dump.json")).unwrap();
+    dump["tako"].clone()
+}
+
+#[test]
+fn a_worker_hands_back_queued_tasks_whose_time_request_it_no_longer_lives_for() {
+    let mut env = HqEnv::with_server();
+    // Lives 8 s; the tasks ask for 5 s, so task 2 queues there at once but no longer fits
+    // after 3 s.
+    env.start_worker(&[
+        "--cpus",
+        "1",
+        "--time-limit",
+        "8s",
+        "--retract-check-interval",
+        "200ms",
+    ]);
+    let script = format!(
+        "if [ $HQ_TASK_ID = 1 ]; then while [ ! -e {} ]; do sleep 0.05; done; fi",
+        env.file("release").display()
+    );
+    let job = env.submit(&[
+        "--array",
+        "1-2",
+        "--time-request",
+        "5s",
+        "--",
+        "bash",
+        "-c",
+        &script,
+    ]);
+    wait_until("task 2 to be queued on worker 1", || {
+        scheduler_dump(&env)["queued"][0]["task"] == 2
+    });
+    // Given back while worker 1 still runs task 1 (not when the worker ends).
+    wait_until("task 2 to be handed back", || {
+        let d = scheduler_dump(&env);
+        d["ready_tasks"] == 1
+            && d["running"][0]["task"] == 1
+            && d["queued"] == serde_json::json!([])
+    });
+    assert_eq!(state(&env, job, 2), "waiting");
+    env.start_worker(&["--cpus", "1"]);
+    wait_until("task 2 to finish", || state(&env, job, 2) == "finished");
+    assert_eq!(task_info(&env, job, 2)["worker"], 2);
+    env.write("release", "");
+    env.wait_job(job);
+}

@@ -83,7 +83,8 @@ impl SimWorker {
             return false;
         }
         let deadline = self.deadline_ms;
-        let placed = req.variants.iter().any(|r| {
+        let placed = req.by_weight().any(|v| {
+            let r = &req.variants[v];
             deadline_ok(deadline, r.min_time_secs, now_ms)
                 && self.allocator.try_allocate(r).is_some()
         });
@@ -114,7 +115,10 @@ impl Scheduler {
     pub fn demand(&self, query: &DemandQuery<'_>, now_ms: u64) -> DemandReport {
         let mut sim = Sim::new(self, query, now_ms);
         let mut blocked: HashSet<u32> = HashSet::new();
-        for (key, queue) in &self.queues {
+        for key in self.pass_order() {
+            let Some(queue) = self.queues.get(&key) else {
+                continue;
+            };
             let count = queue.len() as u64;
             sim.report.ready += count;
             let req = &self.requests[key.2 as usize];
@@ -232,7 +236,9 @@ impl<'q> Sim<'q> {
     fn place_multi_node(&mut self, req: &ResourceRequestVariants, count: u64) -> u64 {
         let mut left = count;
         while left > 0 {
-            let placed = req.variants.iter().any(|r| self.place_one_multi_node(r));
+            let placed = req
+                .by_weight()
+                .any(|v| self.place_one_multi_node(&req.variants[v]));
             if !placed {
                 break;
             }

@@ -64,7 +64,7 @@ pub async fn run(
 }
 
 /// The actor loop: handle every pending event, then end the round and ship its messages.
-async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>) {
+pub(super) async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut senders: HashMap<WorkerId, mpsc::UnboundedSender<ToWorker>> = HashMap::new();
     loop {
         let mut stop = false;

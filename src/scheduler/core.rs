@@ -124,9 +124,14 @@ impl Scheduler {
     /// their variants: a request worth more per unit of resource it takes); then older jobs.
     pub(super) fn pass_order(&self) -> Vec<QueueKey> {
         let mut keys: Vec<QueueKey> = self.queues.keys().copied().collect();
-        // Stable: keys come in (priority, job, request) order, which ties keep.
-        keys.sort_by_cached_key(|k| (k.0, Reverse(self.requests[k.2 as usize].max_weight())));
+        self.sort_for_pass(&mut keys);
         keys
+    }
+
+    /// Sorts queue keys given in (priority, job, request) order into [`Self::pass_order`].
+    pub(super) fn sort_for_pass(&self, keys: &mut [QueueKey]) {
+        // Stable: ties keep the (priority, job, request) order.
+        keys.sort_by_cached_key(|k| (k.0, Reverse(self.requests[k.2 as usize].max_weight())));
     }
 
     /// A worker joins. `min_utilization` (0 to 1) is its `--min-utilization`.

@@ -53,7 +53,8 @@ pub struct SubmitOpts {
     /// Kill and fail a task running longer than this
     #[arg(long, value_parser = parse_duration)]
     pub time_limit: Option<Duration>,
-    /// Resource weight for the scheduler
+    /// Resource weight (> 0, default 1): within one priority, heavier tasks are placed first and
+    /// a task takes its heaviest variant that fits
     #[arg(long)]
     pub weight: Option<f64>,
     /// Higher runs first

@@ -85,7 +85,8 @@ impl SimWorker {
             return false;
         }
         let deadline = self.deadline_ms;
-        let placed = req.variants.iter().any(|r| {
+        let placed = req.by_weight().any(|v| {
+            let r = &req.variants[v];
             deadline_ok(deadline, r.min_time_secs, now_ms)
                 && self.allocator.try_allocate(r).is_some()
         });
@@ -126,7 +127,10 @@ impl Scheduler {
         for q in self.queued.values() {
             *counts.entry(q.qkey).or_default() += 1;
         }
-        for (key, count) in counts {
+        let mut keys: Vec<QueueKey> = counts.keys().copied().collect();
+        self.sort_for_pass(&mut keys);
+        for key in keys {
+            let count = counts[&key];
             sim.report.ready += count;
             let req = &self.requests[key.2 as usize];
             if blocked.contains(&key.2) {
@@ -243,7 +247,9 @@ impl<'q> Sim<'q> {
     fn place_multi_node(&mut self, req: &ResourceRequestVariants, count: u64) -> u64 {
         let mut left = count;
         while left > 0 {
-            let placed = req.variants.iter().any(|r| self.place_one_multi_node(r));
+            let placed = req
+                .by_weight()
+                .any(|v| self.place_one_multi_node(&req.variants[v]));
             if !placed {
                 break;
             }

@@ -28,6 +28,7 @@ mod resilience;
 mod resources;
 mod resources_cli;
 mod run;
+mod scheduling;
 mod security;
 mod server;
 mod streaming;

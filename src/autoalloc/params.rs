@@ -336,7 +336,7 @@ pub fn dq(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub fn params(manager: ManagerKind) -> QueueParams {

@@ -205,7 +205,12 @@ pub async fn run(g: &GlobalOpts, cmd: AllocCommand) -> CliResult {
             print_log(g, log)
         }
         AllocCommand::DryRun(args) => {
-            let (params, _) = args.into_params()?;
+            let (params, dry_run) = args.into_params()?;
+            if !dry_run {
+                return Err(CliError::Usage(
+                    "`--no-dry-run` cannot be used with `hq alloc dry-run`, which only makes the test submission; use `hq alloc add ... --no-dry-run`".into(),
+                ));
+            }
             let log = connect(g).await?.alloc_dry_run(params).await?;
             print_log(g, log)
         }

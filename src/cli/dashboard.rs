@@ -1,6 +1,7 @@
 //! `hq dashboard`: the terminal UI, or one frame as text with `--once`.
 
 use super::{CliError, CliResult, GlobalOpts};
+use crate::autoalloc::QueueId;
 use crate::dashboard::app::Screen;
 use crate::dashboard::Source;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
@@ -12,10 +13,11 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub once: bool,
     /// Size of the `--once` frame, `WIDTHxHEIGHT` (default: the terminal's, else 120x40)
-    #[arg(long, value_name = "WxH")]
+    #[arg(long, value_name = "WxH", requires = "once")]
     pub size: Option<String>,
-    /// Start on this screen: `overview`, `jobs`, `workers` or `timeline`
-    #[arg(long, default_value = "overview", value_parser = ["overview", "jobs", "workers", "timeline"])]
+    /// Start on this screen: `overview`, `jobs`, `workers`, `timeline` or `allocations`
+    /// (the allocation queues of `hq alloc`)
+    #[arg(long, default_value = "overview", value_parser = ["overview", "jobs", "workers", "timeline", "allocations"])]
     pub screen: String,
     /// Start on this job's screen
     #[arg(long, conflicts_with = "worker")]
@@ -24,8 +26,11 @@ pub struct DashboardArgs {
     #[arg(long, requires = "job")]
     pub task: Option<TaskId>,
     /// Start on this worker's screen
-    #[arg(long)]
+    #[arg(long, conflicts_with = "queue")]
     pub worker: Option<WorkerId>,
+    /// Start on this allocation queue's screen (its allocations, last decision and error)
+    #[arg(long, conflicts_with = "job")]
+    pub queue: Option<QueueId>,
     /// With `--task`: show stderr instead of stdout
     #[arg(long, requires = "task")]
     pub stderr: bool,
@@ -39,6 +44,9 @@ pub struct DashboardArgs {
 }
 
 fn start_screen(args: &DashboardArgs) -> Screen {
+    if let Some(q) = args.queue {
+        return Screen::Queue(q);
+    }
     match (args.job, args.task, args.worker) {
         (Some(job), Some(task), _) => Screen::Output {
             job,
@@ -51,6 +59,7 @@ fn start_screen(args: &DashboardArgs) -> Screen {
             "jobs" => Screen::Jobs,
             "workers" => Screen::Workers,
             "timeline" => Screen::Timeline,
+            "allocations" => Screen::Queues,
             _ => Screen::Overview,
         },
     }

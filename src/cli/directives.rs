@@ -19,8 +19,6 @@ const MAX_READ: usize = 32 * 1024;
 struct DirectiveArgs {
     #[command(flatten)]
     opts: SubmitOpts,
-    #[arg(trailing_var_arg = true)]
-    rest: Vec<String>,
 }
 
 /// What the head of a script says: the shebang's words and the `#HQ` words.
@@ -136,25 +134,26 @@ fn with_directives(opts: SubmitOpts, words: &[String]) -> Result<SubmitOpts, Cli
         return Ok(opts);
     }
     let words = super::aliases::rewrite_directive_words(words);
-    let parsed = DirectiveArgs::try_parse_from(&words).map_err(|e| {
+    let invalid = |why: String| {
         CliError::Runtime(format!(
-            "You have used invalid parameter(s) after a #HQ directive.\n{e}"
+            "You have used invalid parameter(s) after a #HQ directive.\n{why}"
         ))
-    })?;
+    };
+    let parsed = DirectiveArgs::try_parse_from(&words).map_err(|e| invalid(e.to_string()))?;
+    if parsed.opts.directives != SubmitOpts::defaults().directives {
+        return Err(invalid(
+            "`--directives` only works on the command line (`hq submit --directives ...`), \
+             not inside a #HQ directive"
+                .into(),
+        ));
+    }
     Ok(merge(opts, parsed.opts))
-}
-
-/// The options as clap fills them when none is given.
-fn defaults() -> SubmitOpts {
-    DirectiveArgs::try_parse_from(Vec::<String>::new())
-        .map(|a| a.opts)
-        .unwrap_or_default()
 }
 
 /// Command-line options win for single values; repeatable ones are merged; array sources from
 /// the command line replace the file's.
 fn merge(cli: SubmitOpts, file: SubmitOpts) -> SubmitOpts {
-    let d = defaults();
+    let d = SubmitOpts::defaults();
     let cli_array = cli.array.is_some() || cli.each_line.is_some() || cli.from_json.is_some();
     let pick = |c: String, f: String, default: &str| if c == default { f } else { c };
     SubmitOpts {

@@ -113,7 +113,7 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
         }
         JobCommand::Forget { selector, filter } => {
             let filter = match filter {
-                Some(f) => parse_job_states(&f)?,
+                Some(f) => forget_states(&f)?,
                 None => crate::client::COMPLETED_STATES.to_vec(),
             };
             let selector = parse_selector(&selector)?;
@@ -210,6 +210,22 @@ pub async fn run(g: &GlobalOpts, cmd: JobCommand) -> CliResult {
             )
         }
         JobCommand::SubmitFile(args) => super::submission::submit_file(g, *args).await,
+    }
+}
+
+/// `hq job forget --filter`: only states of completed jobs (a job in another state is never
+/// forgotten, so such a filter would silently match nothing).
+fn forget_states(text: &str) -> Result<Vec<JobStatus>, CliError> {
+    let states = parse_job_states(text)?;
+    let words = text.split(',').map(str::trim);
+    match words
+        .zip(&states)
+        .find(|(_, s)| !crate::client::COMPLETED_STATES.contains(s))
+    {
+        Some((word, _)) => Err(CliError::Usage(format!(
+            "invalid value `{word}` for `--filter` of `hq job forget`: only completed jobs can be forgotten; use finished, failed, aborted or canceled"
+        ))),
+        None => Ok(states),
     }
 }
 

@@ -26,6 +26,7 @@ mod submit;
 mod task;
 mod worker;
 
+pub use alloc_print::status_word as alloc_status_word;
 pub use worker::state_word as worker_state_word;
 
 use crate::client::{ClientError, Session};

@@ -37,6 +37,9 @@ fn is_job_file(command: &[String]) -> bool {
 pub async fn run(g: &GlobalOpts, args: RunArgs) -> CliResult {
     let out = g.out();
     let file = is_job_file(&args.command).then(|| PathBuf::from(&args.command[0]));
+    if let Some(f) = &file {
+        refuse_submit_flags(f, &args.opts)?;
+    }
     if args.dry_run {
         return match &file {
             Some(f) => dry_run(f, None),
@@ -45,9 +48,22 @@ pub async fn run(g: &GlobalOpts, args: RunArgs) -> CliResult {
             )),
         };
     }
-    let request = match &file {
-        Some(f) => plan_file(f, None)?,
-        None => build_request(&args.opts, &args.command)?,
+    let (request, on_notify) = match &file {
+        Some(f) => (plan_file(f, None)?, None),
+        None => {
+            let (opts, command) = super::directives::apply(args.opts, args.command)?;
+            if let Some(job) = opts.job {
+                return Err(CliError::Usage(format!(
+                    "`--job {job}` cannot be used with `hq run`: its embedded server starts without jobs; use `hq submit --job {job}` with a running server"
+                )));
+            }
+            let on_notify = opts
+                .on_notify
+                .as_deref()
+                .map(super::notify::parse_command)
+                .transpose()?;
+            (build_request(&opts, &command)?, on_notify)
+        }
     };
     log::set_max_level(if g.debug {
         log::LevelFilter::Debug
@@ -58,15 +74,40 @@ pub async fn run(g: &GlobalOpts, args: RunArgs) -> CliResult {
         super::embedded::local_resources(args.worker_cpus.as_deref(), &args.worker_resources)?;
     super::embedded::check_feasible(&request, &resources)?;
     let embedded = super::embedded::EmbeddedCluster::start(resources).await?;
-    let result = run_on(&embedded, request, &out).await;
+    let callbacks = on_notify.map(super::notify::Callbacks::start);
+    let result = run_on(&embedded, request, &out, callbacks.as_ref()).await;
+    if let Some(c) = callbacks {
+        c.finish().await;
+    }
     embedded.stop().await;
     result
+}
+
+/// A job file carries every job setting itself: the `hq submit` flags would be ignored
+/// (`--wait` and `--progress` only say what `hq run` always does).
+fn refuse_submit_flags(file: &Path, opts: &SubmitOpts) -> CliResult {
+    let mut given = opts.given_flags();
+    given.retain(|f| f != "--wait" && f != "--progress");
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "{} cannot be used with a job file: `hq run {}` takes every job setting from the file. \
+         Write them in the file (docs/jobfile.md), or use `hq run [FLAGS] -- COMMAND` for a command",
+        given
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        file.display()
+    )))
 }
 
 async fn run_on(
     cluster: &super::embedded::EmbeddedCluster,
     request: SubmitRequest,
     out: &Out,
+    callbacks: Option<&super::notify::Callbacks>,
 ) -> CliResult {
     let mut session = Session::connect(&cluster.server_dir).await?;
     let job = session.submit(request).await?;
@@ -77,7 +118,7 @@ async fn run_on(
     };
     let started = std::time::Instant::now();
     let selector = IdSelector::Ids(IdSet::from_range(job, job));
-    let result = wait(&mut session, selector.clone(), false, style, out, None).await?;
+    let result = wait(&mut session, selector.clone(), false, style, out, callbacks).await?;
     // Only what the summary shows: the tasks of a small job (their output is printed), or the
     // first task of a larger one (where the output went); never every task of a huge job.
     let summary = session.job_details(selector.clone(), false, None).await?;

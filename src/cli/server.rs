@@ -67,7 +67,9 @@ pub struct StartArgs {
     #[arg(long, default_value_t = crate::server::DEFAULT_MAX_TASKS_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     pub max_tasks_per_job: u64,
-    /// Cap on one scheduling computation
+    /// Cap on one scheduling computation: a pass that reaches it stops placing tasks and the
+    /// rest are placed in the next pass, run right after
+
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub scheduler_time_limit: Duration,
 }
@@ -189,6 +191,7 @@ async fn start(g: &GlobalOpts, args: StartArgs) -> CliResult {
         disable_worker_auth: args.disable_worker_authentication_and_encryption,
         listen: std::net::Ipv4Addr::UNSPECIFIED.into(),
         max_tasks_per_job: args.max_tasks_per_job,
+        scheduler_time_limit: args.scheduler_time_limit,
     };
     let dir_for_print = server_dir.clone();
     let on_started = move |s: &StartedServer| {

@@ -21,7 +21,7 @@ pub struct SubmitFileArgs {
     #[arg(long)]
     pub job: Option<JobId>,
     /// Print the plan without submitting (no server needed)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["wait", "progress"])]
     pub dry_run: bool,
     /// Wait until the job completes
     #[arg(long, conflicts_with = "progress")]

@@ -21,7 +21,7 @@ pub struct SubmitArgs {
 }
 
 /// Options shared by `hq submit` and `hq run`.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
 pub struct SubmitOpts {
     /// Job name (default: the program's file name)
     #[arg(long)]
@@ -53,7 +53,8 @@ pub struct SubmitOpts {
     /// Kill and fail a task running longer than this
     #[arg(long, value_parser = parse_duration)]
     pub time_limit: Option<Duration>,
-    /// Resource weight for the scheduler
+    /// Resource weight (> 0, default 1): within one priority, heavier tasks are placed first and
+    /// a task takes its heaviest variant that fits
     #[arg(long)]
     pub weight: Option<f64>,
     /// Higher runs first
@@ -106,6 +107,39 @@ pub struct SubmitOpts {
     /// `hq task notify MESSAGE`, appended as the last argument
     #[arg(long, value_name = "CMD")]
     pub on_notify: Option<String>,
+}
+
+/// [`SubmitOpts`] alone, to learn its defaults and flag names.
+#[derive(clap::Parser)]
+#[command(no_binary_name = true)]
+struct OnlySubmitOpts {
+    #[command(flatten)]
+    opts: SubmitOpts,
+}
+
+impl SubmitOpts {
+    /// The options as clap fills them when none is given.
+    pub fn defaults() -> SubmitOpts {
+        <OnlySubmitOpts as clap::Parser>::try_parse_from(Vec::<String>::new())
+            .map(|a| a.opts)
+            .unwrap_or_default()
+    }
+
+    /// The flags (`--cpus`, ...) whose values differ from the defaults, in declaration order.
+    pub fn given_flags(&self) -> Vec<String> {
+        let (Ok(mine), Ok(defaults)) = (
+            serde_json::to_value(self),
+            serde_json::to_value(Self::defaults()),
+        ) else {
+            return vec![];
+        };
+        let command = <OnlySubmitOpts as clap::CommandFactory>::command();
+        command
+            .get_arguments()
+            .filter(|a| mine.get(a.get_id().as_str()) != defaults.get(a.get_id().as_str()))
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect()
+    }
 }
 
 /// All of stdin, read once (`--stdin`; `--directives stdin` parses the same bytes).
@@ -379,7 +413,10 @@ fn request_variants(o: &SubmitOpts) -> Result<ResourceRequestVariants, CliError>
         Some(w) => ResourceAmount((w * 10_000.0).round() as u64),
         None => ResourceAmount::ONE,
     };
-    let time_request = o.time_request.map(|d| d.as_secs()).unwrap_or(0);
+    let time_request = o
+        .time_request
+        .map(crate::common::duration::whole_secs_up)
+        .unwrap_or(0);
     let mut variants = variants_from_cli(o.cpus.as_deref(), &o.resources, time_request, o.nodes)
         .map_err(|e| usage(e.to_string()))?;
     for v in &mut variants.variants {

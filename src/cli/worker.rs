@@ -32,7 +32,7 @@ pub enum WorkerCommand {
         #[arg(long)]
         all: bool,
         /// `running` or `offline`
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all", value_parser = ["running", "offline"])]
         filter: Option<String>,
     },
     /// Show details of workers

@@ -63,6 +63,12 @@ fn humantime_form(text: &str) -> Result<Duration, String> {
 }
 
 /// Prints a duration in humantime form, rounded to whole seconds when it is longer than one.
+/// Whole seconds, rounded up: a time request of `500ms` still asks for a worker that lives on
+/// (requests are kept in seconds, as the reference's JSON shows them).
+pub fn whole_secs_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 pub fn format_duration(d: Duration) -> String {
     if d.as_secs() >= 1 {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()

@@ -3,6 +3,8 @@
 //! so navigation is tested without a terminal.
 
 use super::data::DashboardData;
+use crate::autoalloc::info::AllocationInfo;
+use crate::autoalloc::QueueId;
 use crate::protocol::messages::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -23,14 +25,19 @@ pub enum Screen {
     Workers,
     Worker(WorkerId),
     Timeline,
+    /// Allocation queues (`hq alloc`).
+    Queues,
+    /// One queue's allocations.
+    Queue(QueueId),
 }
 
 /// The top-level screens, in tab order, with their keys.
-pub const TABS: [(char, &str, Screen); 4] = [
+pub const TABS: [(char, &str, Screen); 5] = [
     ('1', "Overview", Screen::Overview),
     ('2', "Jobs", Screen::Jobs),
     ('3', "Workers", Screen::Workers),
     ('4', "Timeline", Screen::Timeline),
+    ('5', "Allocations", Screen::Queues),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +65,8 @@ pub struct App {
     pub task_row: usize,
     pub worker_row: usize,
     pub worker_task_row: usize,
+    pub queue_row: usize,
+    pub allocation_row: usize,
     pub filter: String,
     pub editing_filter: bool,
     pub task_filter: Option<TaskStatus>,
@@ -80,6 +89,7 @@ impl App {
             Screen::Overview => {}
             Screen::Job(_) => stack.extend([Screen::Jobs, start]),
             Screen::Worker(_) => stack.extend([Screen::Workers, start]),
+            Screen::Queue(_) => stack.extend([Screen::Queues, start]),
             other => stack.push(other.clone()),
         }
         App {
@@ -88,6 +98,8 @@ impl App {
             task_row: 0,
             worker_row: 0,
             worker_task_row: 0,
+            queue_row: 0,
+            allocation_row: 0,
             filter: String::new(),
             editing_filter: false,
             task_filter: None,
@@ -114,6 +126,7 @@ impl App {
                 v.task_filter = self.task_filter;
             }
             Screen::Worker(id) => v.worker = Some(*id),
+            Screen::Queue(id) => v.queue = Some(*id),
             _ => {}
         }
         v
@@ -135,6 +148,42 @@ impl App {
             .values()
             .filter(|w| {
                 f.is_empty() || w.hostname.to_lowercase().contains(&f) || w.id.to_string() == f
+            })
+            .collect()
+    }
+
+    /// Queues after the `/` filter (ID, manager or name).
+    pub fn visible_queues<'a>(&self, data: &'a DashboardData) -> Vec<&'a DashQueue> {
+        let f = self.filter.to_lowercase();
+        data.queues
+            .iter()
+            .filter(|q| {
+                f.is_empty()
+                    || q.id.to_string() == f
+                    || q.manager.display_name().to_lowercase().contains(&f)
+                    || q.name
+                        .as_ref()
+                        .is_some_and(|n| n.to_lowercase().contains(&f))
+            })
+            .collect()
+    }
+
+    /// Loaded allocations of the queue on screen after the `/` filter (ID or state).
+    pub fn visible_allocations<'a>(&self, data: &'a DashboardData) -> Vec<&'a AllocationInfo> {
+        let f = self.filter.to_lowercase();
+        let shown = match self.screen() {
+            Screen::Queue(id) => data.queue_detail.as_ref().filter(|d| d.id == *id),
+            _ => None,
+        };
+        shown
+            .iter()
+            .flat_map(|d| d.allocations.iter())
+            .filter(|a| {
+                f.is_empty()
+                    || a.id.to_lowercase().contains(&f)
+                    || crate::cli::alloc_status_word(a.status)
+                        .to_lowercase()
+                        .contains(&f)
             })
             .collect()
     }
@@ -197,7 +246,7 @@ impl App {
                 let i = TABS.iter().position(|t| t.2 == self.tab()).unwrap_or(0);
                 return self.switch_tab((i + 1) % TABS.len());
             }
-            KeyCode::Char(c @ '1'..='4') => return self.switch_tab(c as usize - '1' as usize),
+            KeyCode::Char(c @ '1'..='5') => return self.switch_tab(c as usize - '1' as usize),
             KeyCode::Char('c') => {
                 if let Some(id) = self.selected_job(data) {
                     self.popup = Some(Popup::ConfirmCancel(id));
@@ -294,15 +343,23 @@ impl App {
                 .as_ref()
                 .and_then(|d| d.tasks.get(self.worker_task_row))
                 .map(|(job, _, _)| Screen::Job(*job)),
-            Screen::Output { .. } | Screen::Timeline => None,
+            Screen::Queues => self
+                .visible_queues(data)
+                .get(self.queue_row)
+                .map(|q| Screen::Queue(q.id)),
+            Screen::Output { .. } | Screen::Timeline | Screen::Queue(_) => None,
         };
         let Some(next) = next else {
             return Action::None;
         };
-        if let Screen::Job(_) = next {
-            self.task_row = 0;
-            self.task_offset = 0;
-            self.task_filter = None;
+        match next {
+            Screen::Job(_) => {
+                self.task_row = 0;
+                self.task_offset = 0;
+                self.task_filter = None;
+            }
+            Screen::Queue(_) => self.allocation_row = 0,
+            _ => {}
         }
         self.filter.clear();
         self.stack.push(next);
@@ -326,6 +383,14 @@ impl App {
             Screen::Worker(_) => {
                 let n = data.worker_detail.as_ref().map_or(0, |d| d.tasks.len());
                 step(&mut self.worker_task_row, n)
+            }
+            Screen::Queues => {
+                let n = self.visible_queues(data).len();
+                step(&mut self.queue_row, n)
+            }
+            Screen::Queue(_) => {
+                let n = self.visible_allocations(data).len();
+                step(&mut self.allocation_row, n)
             }
             Screen::Job(_) => return self.move_task(delta, data),
             _ => {}
@@ -380,6 +445,12 @@ impl App {
         }
         let n = data.worker_detail.as_ref().map_or(0, |d| d.tasks.len());
         clamp(&mut self.worker_task_row, n);
+        let (queues, allocations) = (
+            self.visible_queues(data).len(),
+            self.visible_allocations(data).len(),
+        );
+        clamp(&mut self.queue_row, queues);
+        clamp(&mut self.allocation_row, allocations);
     }
 
     /// The task whose output is on screen, from the loaded page.

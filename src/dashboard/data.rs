@@ -33,6 +33,10 @@ pub struct DashboardData {
     pub tasks: Option<TaskPage>,
     pub job_detail: Option<DashJobDetail>,
     pub worker_detail: Option<DashWorkerDetail>,
+    /// Allocation queues, without their allocations.
+    pub queues: Vec<DashQueue>,
+    /// The newest allocations of the queue on screen.
+    pub queue_detail: Option<DashQueueDetail>,
     pub timeline: VecDeque<TimelineEntry>,
     /// The timeline came with the feed (a replayed journal), not from watching.
     pub replayed: bool,
@@ -97,6 +101,12 @@ impl DashboardData {
         }
         if feed.full || feed.worker_detail.is_some() {
             self.worker_detail = feed.worker_detail;
+        }
+        if let Some(queues) = feed.queues {
+            self.queues = queues;
+        }
+        if feed.full || feed.queue_detail.is_some() {
+            self.queue_detail = feed.queue_detail;
         }
     }
 

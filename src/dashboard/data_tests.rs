@@ -123,7 +123,112 @@ pub fn snapshot() -> DashboardFeed {
             work_dir: "/tmp/hq-worker/work".into(),
             allocation: None,
         }),
+        queues: Some(queues()),
+        queue_detail: Some(queue_detail()),
         ..Default::default()
+    }
+}
+
+/// A Slurm queue with one queued and one running allocation, and a PBS queue paused after
+/// failed submissions.
+pub fn queues() -> Vec<DashQueue> {
+    use crate::autoalloc::info::QueueState;
+    use crate::autoalloc::state::DecisionInfo;
+    let slurm = DashQueue {
+        id: 1,
+        manager: crate::autoalloc::ManagerKind::Slurm,
+        name: None,
+        state: QueueState::Active,
+        backlog: 1,
+        workers_per_alloc: 1,
+        max_worker_count: Some(10),
+        time_limit_secs: 3600,
+        args: vec!["-p".into(), "general".into()],
+        queued: 1,
+        running: 1,
+        allocations: 3,
+        last_decision: Some(DecisionInfo {
+            at: T0 - 5_000,
+            action: "nothing".into(),
+            reason: "backlog full: 1 allocation(s) queued (backlog 1)".into(),
+            unrunnable: vec![(
+                2,
+                "asks for `gpus`, which workers of this queue do not have".into(),
+            )],
+        }),
+        last_failure: None,
+        rate_limited_until: None,
+    };
+    let pbs = DashQueue {
+        id: 2,
+        manager: crate::autoalloc::ManagerKind::Pbs,
+        name: Some("gpu".into()),
+        state: QueueState::Paused {
+            reason: Some("paused after 3 failed submissions in a row".into()),
+        },
+        backlog: 2,
+        workers_per_alloc: 2,
+        max_worker_count: None,
+        time_limit_secs: 1800,
+        args: vec!["-q".into(), "qgpu".into()],
+        queued: 0,
+        running: 0,
+        allocations: 0,
+        last_decision: None,
+        last_failure: Some(crate::autoalloc::SubmitFailure {
+            command: "qsub /srv/hq/autoalloc/2/003/hq-submit.sh".into(),
+            message: "`qsub` exited with code 3".into(),
+            exit_code: Some(3),
+            stdout: String::new(),
+            stderr: "qsub: Unknown queue qgpu\n".into(),
+            script: Some("/srv/hq/autoalloc/2/003/hq-submit.sh".into()),
+        }),
+        rate_limited_until: None,
+    };
+    vec![slurm, pbs]
+}
+
+/// The allocations of queue 1, newest first.
+pub fn queue_detail() -> DashQueueDetail {
+    use crate::autoalloc::info::AllocationInfo;
+    use crate::autoalloc::{AllocStatus, AllocationEnd};
+    let alloc =
+        |id: &str, status, queued: u64, started: Option<u64>, end: Option<AllocationEnd>| {
+            AllocationInfo {
+                id: id.into(),
+                target_worker_count: 1,
+                connected_workers: (status == AllocStatus::Running) as u32,
+                status,
+                queued_at: T0 - queued,
+                started_at: started.map(|s| T0 - s),
+                ended_at: end.is_some().then_some(T0 - 60_000),
+                workdir: format!("/srv/hq/autoalloc/1/{id}"),
+                end,
+            }
+        };
+    DashQueueDetail {
+        id: 1,
+        total: 3,
+        allocations: vec![
+            alloc("1236", AllocStatus::Queued, 720_000, None, None),
+            alloc(
+                "1235",
+                AllocStatus::Running,
+                1_500_000,
+                Some(1_400_000),
+                None,
+            ),
+            alloc(
+                "1234",
+                AllocStatus::Failed,
+                3_000_000,
+                Some(2_900_000),
+                Some(AllocationEnd::Failed {
+                    counted: true,
+                    reason: "the worker crashed 5s after it connected".into(),
+                }),
+            ),
+        ],
     }
 }
 
@@ -193,6 +298,25 @@ fn new_jobs_and_completions_reach_the_timeline() {
     assert_eq!(
         texts,
         vec!["job 3 `post` submitted", "job 1 `simulate` failed"]
+    );
+}
+
+#[test]
+fn queues_are_replaced_only_when_sent() {
+    let mut d = DashboardData::default();
+    d.apply(snapshot());
+    assert_eq!(d.queues.len(), 2);
+    assert_eq!(d.queue_detail.as_ref().unwrap().allocations.len(), 3);
+    // An update without queues keeps them; one with them replaces the list.
+    d.apply(update(T0 + 500));
+    assert_eq!(d.queues.len(), 2);
+    let mut u = update(T0 + 1000);
+    u.queues = Some(queues().into_iter().skip(1).collect());
+    d.apply(u);
+    assert_eq!(d.queues.iter().map(|q| q.id).collect::<Vec<_>>(), vec![2]);
+    assert!(
+        d.queue_detail.is_some(),
+        "the detail stays until a new one comes"
     );
 }
 

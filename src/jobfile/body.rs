@@ -323,7 +323,7 @@ fn request(req: &Spanned<RawRequest>) -> Result<ResourceRequest, Diag> {
         ..Default::default()
     };
     if let Some(t) = &raw.time_request {
-        out.min_time_secs = duration(t, "time request")?.as_secs();
+        out.min_time_secs = crate::common::duration::whole_secs_up(duration(t, "time request")?);
     }
     if let Some(w) = &raw.weight {
         let units = fixed_point(*w.get_ref())

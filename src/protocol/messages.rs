@@ -1,14 +1,16 @@
 //! Every message that crosses a socket, in one versioned file. Any change to a type here must
 //! bump [`PROTOCOL_VERSION`]: peers compare it in the handshake and refuse a mismatch.
 
-use crate::autoalloc::info::QueueInfo;
+use crate::autoalloc::info::{AllocationInfo, QueueInfo, QueueState};
+use crate::autoalloc::state::DecisionInfo;
+use crate::autoalloc::SubmitFailure;
 use crate::autoalloc::{ManagerKind, QueueId, QueueParams};
 use crate::common::idset::IdSet;
 use crate::resources::{Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestVariants};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format; compared in the handshake.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// Version of `hq` itself, also compared (access files carry it too).
 pub const HQ_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -781,6 +783,8 @@ pub struct DashboardView {
     pub task_filter: Option<TaskStatus>,
     /// The worker whose history and tasks are shown.
     pub worker: Option<WorkerId>,
+    /// The allocation queue whose allocations are shown.
+    pub queue: Option<QueueId>,
 }
 
 /// Most task rows in one feed message.
@@ -789,6 +793,10 @@ pub const DASHBOARD_PAGE_LIMIT: u32 = 500;
 pub const DASHBOARD_JOB_LIMIT: usize = 500;
 /// Most workers in the feed (running ones first, then the most recent).
 pub const DASHBOARD_WORKER_LIMIT: usize = 2000;
+/// Most allocation queues in the feed.
+pub const DASHBOARD_QUEUE_LIMIT: usize = 100;
+/// Most allocations of the viewed queue in the feed (the newest ones).
+pub const DASHBOARD_ALLOCATION_LIMIT: usize = 200;
 
 /// One feed message. With `full`, the client replaces its model; otherwise it updates the rows
 /// that are present, removes `removed_jobs`/`removed_workers` and keeps everything else.
@@ -817,6 +825,43 @@ pub struct DashboardFeed {
     /// (time, text) of past events, oldest first, when the server has them (a replayed
     /// journal); it replaces the timeline the client derives itself.
     pub timeline: Vec<(u64, String)>,
+    /// Allocation queues without their allocations (always in a full message; in an update
+    /// only when changed).
+    pub queues: Option<Vec<DashQueue>>,
+    /// The viewed queue's newest allocations, when changed.
+    pub queue_detail: Option<DashQueueDetail>,
+}
+
+/// An allocation queue as the dashboard lists it: parameters, counts, and what it did last.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashQueue {
+    pub id: QueueId,
+    pub manager: ManagerKind,
+    pub name: Option<String>,
+    pub state: QueueState,
+    pub backlog: u32,
+    pub workers_per_alloc: u32,
+    pub max_worker_count: Option<u32>,
+    pub time_limit_secs: u64,
+    /// Arguments given to `sbatch`/`qsub`.
+    pub args: Vec<String>,
+    pub queued: u32,
+    pub running: u32,
+    /// Allocations the server remembers (active and recent finished ones).
+    pub allocations: u32,
+    pub last_decision: Option<DecisionInfo>,
+    /// The last submission failure (stdout and stderr cut to a few thousand characters).
+    pub last_failure: Option<SubmitFailure>,
+    pub rate_limited_until: Option<u64>,
+}
+
+/// The viewed queue's allocations, newest first, at most [`DASHBOARD_ALLOCATION_LIMIT`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashQueueDetail {
+    pub id: QueueId,
+    /// Allocations the server remembers of this queue.
+    pub total: u32,
+    pub allocations: Vec<AllocationInfo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -200,7 +200,8 @@ impl ResourceRequest {
     }
 }
 
-/// The alternatives of one task (1 to 32); the first that fits wins.
+/// The alternatives of one task (1 to 32); the heaviest that fits wins, equal weights in the
+/// order given (see [`ResourceRequestVariants::by_weight`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ResourceRequestVariants {
     pub variants: Vec<ResourceRequest>,
@@ -218,6 +219,29 @@ impl ResourceRequestVariants {
 
     pub fn is_multi_node(&self) -> bool {
         self.variants.first().is_some_and(|v| v.n_nodes > 0)
+    }
+
+    /// The largest weight of a variant: how much the scheduler values the task (resources.md
+    /// "Weights").
+    pub fn max_weight(&self) -> ResourceAmount {
+        self.variants
+            .iter()
+            .map(|v| v.weight)
+            .max()
+            .unwrap_or(ResourceAmount::ONE)
+    }
+
+    /// Variant indices in the order the scheduler tries them: higher weight first, equal
+    /// weights in the order given (so without weights, the first variant that fits wins).
+    pub fn by_weight(&self) -> impl Iterator<Item = usize> + '_ {
+        let n = self.variants.len().min(MAX_VARIANTS);
+        let mut order = [0u8; MAX_VARIANTS];
+        for (i, o) in order.iter_mut().enumerate().take(n) {
+            *o = i as u8;
+        }
+        // Stable: ties keep their order. At most 32 entries, sorted without allocating.
+        order[..n].sort_by_key(|&i| std::cmp::Reverse(self.variants[i as usize].weight));
+        order.into_iter().take(n).map(usize::from)
     }
 
     pub fn validate(&self) -> Result<(), ResourceError> {
@@ -243,6 +267,23 @@ mod tests {
 
     fn parse(text: &str) -> Result<AllocationRequest, ResourceError> {
         AllocationRequest::parse(text)
+    }
+
+    #[test]
+    fn variants_are_tried_heaviest_first_ties_in_order() {
+        let v = |w: u64| ResourceRequest {
+            weight: ResourceAmount(w),
+            ..ResourceRequest::default_cpu()
+        };
+        let rv = ResourceRequestVariants {
+            variants: vec![v(10_000), v(30_000), v(10_000), v(30_000)],
+        };
+        assert_eq!(rv.by_weight().collect::<Vec<_>>(), [1, 3, 0, 2]);
+        assert_eq!(rv.max_weight(), ResourceAmount(30_000));
+        let plain = ResourceRequestVariants {
+            variants: vec![v(10_000), v(10_000)],
+        };
+        assert_eq!(plain.by_weight().collect::<Vec<_>>(), [0, 1]);
     }
 
     #[test]

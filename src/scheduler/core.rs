@@ -22,8 +22,8 @@ pub struct TaskKey {
 /// An interned request: every task of an array shares one.
 pub type ReqId = u32;
 
-/// Ready tasks with the same priority, job and request form one queue; higher priority first,
-/// then older jobs first.
+/// Ready tasks with the same priority, job and request form one queue. Passes visit them in
+/// [`Scheduler::pass_order`].
 pub(super) type QueueKey = (Reverse<i32>, JobId, ReqId);
 
 /// What a pass decided for one task.
@@ -117,6 +117,21 @@ impl Scheduler {
 
     pub fn request(&self, id: ReqId) -> &ResourceRequestVariants {
         &self.requests[id as usize]
+    }
+
+    /// The ready queues in the order a pass (and the what-if of `demand`) visits them: higher
+    /// priority first; within one priority, heavier requests first (the largest weight of
+    /// their variants: a request worth more per unit of resource it takes); then older jobs.
+    pub(super) fn pass_order(&self) -> Vec<QueueKey> {
+        let mut keys: Vec<QueueKey> = self.queues.keys().copied().collect();
+        self.sort_for_pass(&mut keys);
+        keys
+    }
+
+    /// Sorts queue keys given in (priority, job, request) order into [`Self::pass_order`].
+    pub(super) fn sort_for_pass(&self, keys: &mut [QueueKey]) {
+        // Stable: ties keep the (priority, job, request) order.
+        keys.sort_by_cached_key(|k| (k.0, Reverse(self.requests[k.2 as usize].max_weight())));
     }
 
     /// A worker joins. `min_utilization` (0 to 1) is its `--min-utilization`.

@@ -2,9 +2,11 @@
 //! tasks could use right now. It walks the real ready queues in the real order with the real
 //! allocator, on copies: connected workers' free capacity first, then the workers of allocations
 //! already waiting in the manager, then new hypothetical workers, filled first-fit so demand is
-//! packed into as few workers as possible. Nothing in the scheduler changes.
+//! packed into as few workers as possible. Tasks queued on a worker behind a running task count
+//! as ready: they wait for that task, and a new worker could run them now. Nothing in the
+//! scheduler changes.
 
-use super::core::{deadline_ok, SWorker, Scheduler};
+use super::core::{deadline_ok, QueueKey, SWorker, Scheduler};
 use crate::resources::fit::why_never_runs_on;
 use crate::resources::{
     ResourceDescriptor, ResourceRequest, ResourceRequestVariants, WorkerAllocator,
@@ -83,7 +85,8 @@ impl SimWorker {
             return false;
         }
         let deadline = self.deadline_ms;
-        let placed = req.variants.iter().any(|r| {
+        let placed = req.by_weight().any(|v| {
+            let r = &req.variants[v];
             deadline_ok(deadline, r.min_time_secs, now_ms)
                 && self.allocator.try_allocate(r).is_some()
         });
@@ -114,8 +117,20 @@ impl Scheduler {
     pub fn demand(&self, query: &DemandQuery<'_>, now_ms: u64) -> DemandReport {
         let mut sim = Sim::new(self, query, now_ms);
         let mut blocked: HashSet<u32> = HashSet::new();
-        for (key, queue) in &self.queues {
-            let count = queue.len() as u64;
+        // Tasks queued on a worker behind a running one wait for that task to end: a new
+        // worker could run them now, so they count like ready tasks of their queue.
+        let mut counts: BTreeMap<QueueKey, u64> = self
+            .queues
+            .iter()
+            .map(|(key, queue)| (*key, queue.len() as u64))
+            .collect();
+        for q in self.queued.values() {
+            *counts.entry(q.qkey).or_default() += 1;
+        }
+        let mut keys: Vec<QueueKey> = counts.keys().copied().collect();
+        self.sort_for_pass(&mut keys);
+        for key in keys {
+            let count = counts[&key];
             sim.report.ready += count;
             let req = &self.requests[key.2 as usize];
             if blocked.contains(&key.2) {
@@ -232,7 +247,9 @@ impl<'q> Sim<'q> {
     fn place_multi_node(&mut self, req: &ResourceRequestVariants, count: u64) -> u64 {
         let mut left = count;
         while left > 0 {
-            let placed = req.variants.iter().any(|r| self.place_one_multi_node(r));
+            let placed = req
+                .by_weight()
+                .any(|v| self.place_one_multi_node(&req.variants[v]));
             if !placed {
                 break;
             }

@@ -74,12 +74,14 @@ fn free_capacity_of_connected_workers_is_used_first() {
     let r = s.demand(&query(&shape, &[], 10), 0);
     assert_eq!((r.fit_existing, r.new_workers), (2, 2));
     // After a real pass the worker is full, with a task queued behind each running one: the
-    // queued ones need no new worker, the other 6 still need 2.
+    // queued ones wait for a running task, so they count with the other 6: 8 tasks for
+    // workers of 2 CPUs are 4 new workers.
     let placed = s.schedule(0);
     let queued = placed.iter().filter(|a| a.after.is_some()).count();
     assert_eq!((placed.len(), queued), (4, 2));
-    let r = s.demand(&query(&shape, &[], 10), 0);
-    assert_eq!((r.ready, r.fit_existing, r.new_workers), (6, 0, 2));
+    let small = desc("2", &[]);
+    let r = s.demand(&query(&small, &[], 10), 0);
+    assert_eq!((r.ready, r.fit_existing, r.new_workers), (8, 0, 4));
 }
 
 #[test]

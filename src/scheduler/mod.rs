@@ -8,6 +8,8 @@ mod demand;
 mod demand_tests;
 mod dump;
 mod pass;
+#[cfg(test)]
+mod pass_tests;
 mod queued;
 mod ready;
 #[cfg(test)]
@@ -16,3 +18,4 @@ mod utilization;
 
 pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};
 pub use self::demand::{DemandQuery, DemandReport, Unrunnable};
+pub use self::pass::{PassResult, PLACEMENTS_PER_CHECK};

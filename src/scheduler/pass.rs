@@ -12,6 +12,14 @@
 //!
 //! Workers with `--min-utilization` are filled last, from what is left (`utilization`).
 //!
+//! Within one priority, heavier requests (`--weight`) are placed first ([`Scheduler::pass_order`])
+//! and a task takes its heaviest variant that fits; weights hold nothing back, so lighter
+//! tasks fill what is left.
+//!
+//! Time limit (`--scheduler-time-limit`): the caller's `out_of_time` is asked every
+//! [`PLACEMENTS_PER_CHECK`] placements; once it says yes, the pass stops placing and leaves
+//! the remaining ready tasks for the next pass, which the caller runs soon ([`PassResult`]).
+//!
 //! What a queue cannot place in free resources is queued behind running tasks of the same
 //! request (`queued`), unless a higher priority level still waits: its tasks get the resources
 //! that running tasks free. Queued tasks that stand in the way of a waiting higher priority or
@@ -27,10 +35,26 @@ use crate::resources::{
 };
 use std::collections::{BTreeMap, HashSet};
 
+/// Placements between two looks at the clock: a pass always places this many tasks (or all it
+/// can), so even a zero time limit makes progress.
+pub const PLACEMENTS_PER_CHECK: u32 = 64;
+
+/// What one pass decided.
+#[derive(Debug, Default)]
+pub struct PassResult {
+    pub assignments: Vec<Assignment>,
+    /// The pass stopped at its time limit; ready tasks it did not get to wait for another pass,
+    /// which should run soon (no event may come to trigger it).
+    pub cut_short: bool,
+}
+
 /// State of one pass.
-#[derive(Default)]
-pub(super) struct Pass {
+pub(super) struct Pass<'t> {
     pub(super) out: Vec<Assignment>,
+    out_of_time: &'t mut dyn FnMut() -> bool,
+    since_check: u32,
+    /// The time limit was reached: nothing more is placed.
+    pub(super) stopped: bool,
     /// Requests that left tasks in an earlier (higher) queue: later queues with the same
     /// request wait, so jobs of equal priority keep their order.
     blocked: HashSet<ReqId>,
@@ -40,11 +64,46 @@ pub(super) struct Pass {
     pub(super) held_workers: HashSet<WorkerId>,
 }
 
+impl<'t> Pass<'t> {
+    fn new(out_of_time: &'t mut dyn FnMut() -> bool) -> Self {
+        Pass {
+            out: Vec::new(),
+            out_of_time,
+            since_check: 0,
+            stopped: false,
+            blocked: HashSet::new(),
+            holds: Vec::new(),
+            held_workers: HashSet::new(),
+        }
+    }
+
+    /// Counts a placement; returns whether the pass must stop (time limit reached).
+    fn placed(&mut self) -> bool {
+        self.since_check += 1;
+        if self.since_check >= PLACEMENTS_PER_CHECK {
+            self.since_check = 0;
+            self.stopped = (self.out_of_time)();
+        }
+        self.stopped
+    }
+}
+
 impl Scheduler {
-    /// One scheduling pass: assigns as many ready tasks as fit, in priority order.
+    /// One scheduling pass without a time limit: assigns as many ready tasks as fit, in pass
+    /// order.
     pub fn schedule(&mut self, now_ms: u64) -> Vec<Assignment> {
-        let mut pass = Pass::default();
-        let keys: Vec<QueueKey> = self.queues.keys().copied().collect();
+        self.schedule_within(now_ms, &mut || false).assignments
+    }
+
+    /// One scheduling pass that stops placing once `out_of_time` says so (asked every
+    /// [`PLACEMENTS_PER_CHECK`] placements; the scheduler itself reads no clock).
+    pub fn schedule_within(
+        &mut self,
+        now_ms: u64,
+        out_of_time: &mut dyn FnMut() -> bool,
+    ) -> PassResult {
+        let mut pass = Pass::new(out_of_time);
+        let keys = self.pass_order();
         // Holds of the current priority level, applied before the first lower-priority queue:
         // tasks of equal priority do not hold resources from each other.
         let mut pending: Vec<(ReqId, usize)> = Vec::new();
@@ -53,6 +112,9 @@ impl Scheduler {
         // behind running tasks, so the resources those free go to the waiting tasks.
         let mut waiting_level = None;
         for qkey in keys {
+            if pass.stopped {
+                break;
+            }
             if level != Some(qkey.0) {
                 for (req, count) in pending.drain(..) {
                     if self.hold_for(req, count, now_ms, &mut pass) {
@@ -72,7 +134,7 @@ impl Scheduler {
                 self.schedule_multi_node(qkey, &mut queue, now_ms, &mut pass);
             } else {
                 self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
-                if !queue.is_empty() && waiting_level.is_none() {
+                if !queue.is_empty() && waiting_level.is_none() && !pass.stopped {
                     let pool = self.compact_order(&pass);
                     self.queue_behind(qkey, &mut queue, &pool, now_ms, &mut pass.out);
                 }
@@ -107,7 +169,9 @@ impl Scheduler {
                 waiting_level = waiting_level.or(level);
             }
         }
-        self.fill_min_utilization_workers(now_ms, &mut pass);
+        if !pass.stopped {
+            self.fill_min_utilization_workers(now_ms, &mut pass);
+        }
         for (wid, alloc) in pass.holds.drain(..) {
             if let Some(w) = self.workers.get_mut(&wid) {
                 w.allocator.release(&alloc);
@@ -115,7 +179,10 @@ impl Scheduler {
         }
         self.held_for_multi_node = std::mem::take(&mut pass.held_workers);
         self.plan_retractions(waiting_level, now_ms);
-        pass.out
+        PassResult {
+            cut_short: pass.stopped,
+            assignments: pass.out,
+        }
     }
 
     /// Holds for a queue left with tasks; returns whether they wait for some worker (false:
@@ -171,6 +238,9 @@ impl Scheduler {
                     allocation,
                     pass,
                 );
+                if pass.placed() {
+                    return;
+                }
             }
             if queue.is_empty() {
                 return;
@@ -178,7 +248,8 @@ impl Scheduler {
         }
     }
 
-    /// The first variant of a request that fits the worker now, allocated.
+    /// The heaviest variant of a request that fits the worker now (equal weights: the first),
+    /// allocated.
     pub(super) fn try_place(
         &mut self,
         req: ReqId,
@@ -187,7 +258,8 @@ impl Scheduler {
     ) -> Option<(u32, Allocation)> {
         let worker = self.workers.get_mut(&wid)?;
         let req = &self.requests[req as usize];
-        req.variants.iter().enumerate().find_map(|(v, r)| {
+        req.by_weight().find_map(|v| {
+            let r = &req.variants[v];
             if !time_ok(worker, r.min_time_secs, now_ms) {
                 return None;
             }
@@ -315,7 +387,8 @@ impl Scheduler {
     ) {
         let req = self.requests[qkey.2 as usize].clone();
         while let Some(task) = queue.front() {
-            let found = req.variants.iter().enumerate().find_map(|(v, r)| {
+            let found = req.by_weight().find_map(|v| {
+                let r = &req.variants[v];
                 let mut by_group: BTreeMap<&str, Vec<WorkerId>> = BTreeMap::new();
                 for (id, w) in &self.workers {
                     let free = !w.reserved && w.allocator.is_idle();
@@ -357,6 +430,9 @@ impl Scheduler {
                 allocation: Allocation::default(),
                 after: None,
             });
+            if pass.placed() {
+                return;
+            }
         }
     }
 }

@@ -227,9 +227,10 @@ impl Scheduler {
         };
         let mut held = Vec::new();
         for (req, list) in by_req.iter_mut() {
-            let variants = &self.requests[*req as usize].variants;
+            let variants = &self.requests[*req as usize];
             while !list.is_empty() {
-                let fits = variants.iter().find_map(|r| {
+                let fits = variants.by_weight().find_map(|v| {
+                    let r = &variants.variants[v];
                     if !deadline_ok(w.deadline_ms, r.min_time_secs, now_ms) {
                         return None;
                     }

@@ -2,9 +2,9 @@
 //! F of the worker's CPUs busy (resources.md). They are filled at the end of a pass from the
 //! queues that still have tasks.
 //!
-//! The set is found by a bounded depth-first search over the queues in priority order, taking
+//! The set is found by a bounded depth-first search over the queues in pass order, taking
 //! as many tasks of a queue as fit before trying fewer, so the first set found prefers higher
-//! priorities (and older jobs) the way ordinary placement does. Once the worker is busy enough,
+//! priorities (then heavier requests, older jobs) the way ordinary placement does. Once the worker is busy enough,
 //! further tasks only add to it and are placed like anywhere else.
 
 use super::core::{QueueKey, Scheduler, TaskKey};
@@ -12,7 +12,7 @@ use super::pass::Pass;
 use crate::protocol::messages::WorkerId;
 use crate::resources::{Allocation, ResourceAmount, CPU_RESOURCE_NAME};
 
-/// Queues the search looks at (the first ones in priority order).
+/// Queues the search looks at (the first ones in pass order).
 const MAX_QUEUES: usize = 32;
 /// Allocation attempts per worker and pass before the search gives up (assigning nothing).
 const BUDGET: u32 = 10_000;
@@ -51,11 +51,11 @@ impl Scheduler {
             target: w.min_busy_cpus,
             total: w.cpu_total,
             queues: self
-                .queues
-                .iter()
-                .filter(|(k, _)| !self.requests[k.2 as usize].is_multi_node())
+                .pass_order()
+                .into_iter()
+                .filter(|k| !self.requests[k.2 as usize].is_multi_node())
                 .take(MAX_QUEUES)
-                .map(|(k, q)| (*k, q.len()))
+                .filter_map(|k| self.queues.get(&k).map(|q| (k, q.len())))
                 .collect(),
             budget: BUDGET,
         };

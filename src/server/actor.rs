@@ -1,6 +1,7 @@
 //! The actor: one task owns the [`ServerCore`]; connection handlers and timers send it
 //! [`Event`]s. A round handles every queued event, schedules once, flushes the journal and then
-//! ships the outbox (worker batches, client replies). This is the only place that sends.
+//! ships the outbox (worker batches, client replies). This is the only place that sends. A
+//! round whose pass stopped at the scheduler's time limit is followed at once by another.
 
 use super::conn;
 use super::core::{now_ms, ServerCore};
@@ -63,10 +64,19 @@ pub async fn run(
 }
 
 /// The actor loop: handle every pending event, then end the round and ship its messages.
-async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>) {
+pub(super) async fn run_actor(mut core: ServerCore, mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut senders: HashMap<WorkerId, mpsc::UnboundedSender<ToWorker>> = HashMap::new();
-    while let Some(event) = rx.recv().await {
-        let mut stop = handle_event(&mut core, &mut senders, event);
+    loop {
+        let mut stop = false;
+        if core.pass_cut_short {
+            // The last pass stopped at `--scheduler-time-limit`: let the connections deliver
+            // what came in meanwhile, then run another round (and pass) without waiting.
+            tokio::task::yield_now().await;
+            core.now = now_ms();
+        } else {
+            let Some(event) = rx.recv().await else { break };
+            stop = handle_event(&mut core, &mut senders, event);
+        }
         while !stop {
             match rx.try_recv() {
                 Ok(event) => stop = handle_event(&mut core, &mut senders, event),

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 /// Default of `hq server start --max-tasks-per-job`.
 pub const DEFAULT_MAX_TASKS_PER_JOB: u64 = 50_000_000;
 
+/// Default of `hq server start --scheduler-time-limit`.
+pub const DEFAULT_SCHEDULER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Limits and defaults the core enforces (from `hq server start` flags).
 #[derive(Clone, Debug)]
 pub struct CoreConfig {
@@ -26,6 +29,9 @@ pub struct CoreConfig {
     /// Most tasks one job may hold; a submission that would exceed it is refused before
     /// anything is allocated.
     pub max_tasks_per_job: u64,
+    /// Longest one scheduling pass may keep placing tasks; the rest waits for the next pass,
+    /// which the actor runs right after handling the events that came in meanwhile.
+    pub scheduler_time_limit: std::time::Duration,
 }
 
 impl Default for CoreConfig {
@@ -33,6 +39,7 @@ impl Default for CoreConfig {
         CoreConfig {
             idle_timeout_ms: None,
             max_tasks_per_job: DEFAULT_MAX_TASKS_PER_JOB,
+            scheduler_time_limit: DEFAULT_SCHEDULER_TIME_LIMIT,
         }
     }
 }
@@ -91,6 +98,9 @@ pub struct ServerCore {
     /// Messages leaving the core; the actor drains it after each round.
     pub outbox: Outbox,
     pub needs_schedule: bool,
+    /// The last pass stopped at the time limit: the actor schedules again without waiting
+    /// for an event.
+    pub pass_cut_short: bool,
     pub stopping: bool,
     /// The event journal, when the server runs with `--journal`.
     pub journal: Option<super::journal::Journal>,
@@ -130,6 +140,7 @@ impl ServerCore {
             effects: Vec::new(),
             outbox: Outbox::default(),
             needs_schedule: false,
+            pass_cut_short: false,
             stopping: false,
             journal: None,
             history: Default::default(),

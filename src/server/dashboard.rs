@@ -44,6 +44,8 @@ pub(super) struct FeedState {
     page: Option<TaskPage>,
     job_detail: Option<DashJobDetail>,
     worker_detail: Option<DashWorkerDetail>,
+    queues: Option<Vec<DashQueue>>,
+    queue_detail: Option<DashQueueDetail>,
     totals: TaskStats,
     job_count: u32,
 }
@@ -162,6 +164,9 @@ impl ServerCore {
         feed.tasks = changed(&mut sub.page, page, full);
         feed.job_detail = changed(&mut sub.job_detail, detail, full);
         feed.worker_detail = changed(&mut sub.worker_detail, wdetail, full);
+        feed.queues = changed(&mut sub.queues, Some(self.dash_queues()), full);
+        let qdetail = sub.view.queue.and_then(|id| self.dash_queue_detail(id));
+        feed.queue_detail = changed(&mut sub.queue_detail, qdetail, full);
         let changed = full
             || (sub.totals, sub.job_count) != (feed.totals, feed.job_count)
             || !is_empty(&feed);
@@ -346,6 +351,9 @@ impl ServerCore {
                 "{busy} ready tasks wait for free resources on the connected workers"
             ));
         }
+        if ready_per_group.iter().any(|n| *n > 0) {
+            reasons.extend(self.allocation_wait_reason());
+        }
         reasons
     }
 
@@ -417,6 +425,8 @@ fn is_empty(f: &DashboardFeed) -> bool {
         && f.tasks.is_none()
         && f.job_detail.is_none()
         && f.worker_detail.is_none()
+        && f.queues.is_none()
+        && f.queue_detail.is_none()
 }
 
 fn dash_job(j: &Job) -> DashJob {

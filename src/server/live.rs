@@ -251,14 +251,24 @@ impl ServerCore {
         })
     }
 
-    /// Runs a scheduling pass and commits the assignments (to start now, or queued on the
-    /// worker behind a running task); assignments and retractions go to the outbox.
+    /// Runs a scheduling pass, capped by `--scheduler-time-limit`, and commits the assignments
+    /// (to start now, or queued on the worker behind a running task); assignments and
+    /// retractions go to the outbox. A pass cut short sets `pass_cut_short`, and the actor runs
+    /// the next one without waiting for an event.
     pub fn schedule(&mut self) {
         self.needs_schedule = false;
+        self.pass_cut_short = false;
         if self.stopping {
             return;
         }
-        for a in self.scheduler.schedule(self.now) {
+        let limit = self.config.scheduler_time_limit;
+        let started = std::time::Instant::now();
+        let pass = self
+            .scheduler
+            .schedule_within(self.now, &mut || started.elapsed() >= limit);
+        self.pass_cut_short = pass.cut_short;
+        self.needs_schedule |= pass.cut_short;
+        for a in pass.assignments {
             self.start_task(a);
         }
         for (worker, key) in self.scheduler.take_retractions() {

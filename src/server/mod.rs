@@ -21,6 +21,7 @@ mod autoalloc_requests;
 mod conn;
 mod core;
 mod dashboard;
+mod dashboard_alloc;
 mod dashboard_replay;
 mod event_json;
 mod explain;
@@ -36,7 +37,9 @@ mod state;
 mod tests;
 mod waiters;
 
-pub use self::core::{now_ms, CoreConfig, ServerCore, DEFAULT_MAX_TASKS_PER_JOB};
+pub use self::core::{
+    now_ms, CoreConfig, ServerCore, DEFAULT_MAX_TASKS_PER_JOB, DEFAULT_SCHEDULER_TIME_LIMIT,
+};
 pub use self::dashboard_replay::JournalView;
 pub use self::live::worker_state_reason;
 pub use self::outbox::{Effect, Outbox};
@@ -65,6 +68,8 @@ pub struct ServerOptions {
     pub listen: IpAddr,
     /// `--max-tasks-per-job`.
     pub max_tasks_per_job: u64,
+    /// `--scheduler-time-limit`.
+    pub scheduler_time_limit: Duration,
 }
 
 impl ServerOptions {
@@ -82,6 +87,7 @@ impl ServerOptions {
             disable_worker_auth: false,
             listen: IpAddr::from([0, 0, 0, 0]),
             max_tasks_per_job: DEFAULT_MAX_TASKS_PER_JOB,
+            scheduler_time_limit: DEFAULT_SCHEDULER_TIME_LIMIT,
         }
     }
 }
@@ -182,6 +188,7 @@ pub async fn start(
     let config = CoreConfig {
         idle_timeout_ms: opts.idle_timeout.map(|d| d.as_millis() as u64),
         max_tasks_per_job: opts.max_tasks_per_job,
+        scheduler_time_limit: opts.scheduler_time_limit,
     };
     let mut core = ServerCore::new(placeholder_info(), config);
     core.info.server_uid = record.server_uid.clone();

@@ -291,12 +291,12 @@ async fn stop_group(child: &mut TaskChild, pgid: Option<i32>, marker: &str) {
     if let Some(pgid) = pgid {
         kill_group(pgid, libc::SIGINT);
         if !marker.is_empty() {
-            super::reaper::signal_marked(marker, libc::SIGINT);
+            super::reaper::signal_marked(marker, libc::SIGINT, pgid);
         }
         let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
         kill_group(pgid, libc::SIGKILL);
         if !marker.is_empty() {
-            super::reaper::signal_marked(marker, libc::SIGKILL);
+            super::reaper::signal_marked(marker, libc::SIGKILL, pgid);
         }
     }
     let _ = child.wait().await;

@@ -32,16 +32,23 @@ pub fn marked_processes(proc_root: &Path, value: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Sends `signal` to every marked process.
-pub fn signal_marked(value: &str, signal: i32) -> usize {
-    let pids = marked_processes(Path::new("/proc"), value);
-    for pid in &pids {
-        // SAFETY: kill(2) only sends a signal; a process that is already gone yields ESRCH.
+/// Sends `signal` to every marked process outside the process group `group`, which the caller
+/// signals with killpg: a process must not get the signal twice (a SIGINT handler would run
+/// twice).
+pub fn signal_marked(value: &str, signal: i32, group: i32) -> usize {
+    let mut sent = 0;
+    for pid in marked_processes(Path::new("/proc"), value) {
+        // SAFETY: getpgid and kill(2) only read a process's group and send a signal; a process
+        // that is already gone yields ESRCH.
         unsafe {
-            libc::kill(*pid, signal);
+            if libc::getpgid(pid) == group {
+                continue;
+            }
+            libc::kill(pid, signal);
         }
+        sent += 1;
     }
-    pids.len()
+    sent
 }
 
 #[cfg(test)]

@@ -37,6 +37,26 @@ fn cancel_kills_a_child_that_traps_sigint() {
 }
 
 #[test]
+fn cancel_sends_sigint_once_then_sigkill() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&[]);
+    // The handler logs each SIGINT and then blocks, so only SIGKILL ends the task; a second
+    // SIGINT would run it again while it blocks.
+    let script = "import os, signal, time\n\
+                  def on_int(sig, frame):\n    \
+                  open('ints', 'a').write('int\\n')\n    \
+                  time.sleep(3600)\n\
+                  signal.signal(signal.SIGINT, on_int)\n\
+                  open('task.pid', 'w').write(str(os.getpid()))\n\
+                  time.sleep(3600)\n";
+    let job = env.submit(&["--", "python3", "-c", script]);
+    let task = read_pid(&env, "task.pid");
+    env.ok(&["job", "cancel", &job.to_string()]);
+    wait_until("the SIGINT-handling task to die", || !pid_alive(task));
+    assert_eq!(env.read("ints"), "int\n", "one SIGINT, then SIGKILL");
+}
+
+#[test]
 fn time_limit_kills_the_process_group() {
     let mut env = HqEnv::with_server();
     env.start_worker(&[]);

@@ -130,6 +130,8 @@ fn navigates_into_a_job_and_a_task_output_in_a_real_terminal() {
     tmux.keys(&["4"]);
     tmux.wait_for("Timeline of the journal");
     tmux.wait_for("job 1 `sh` submitted");
+    tmux.keys(&["5"]);
+    tmux.wait_for("hq alloc add slurm --time-limit 1h -- -p PARTITION");
     tmux.keys(&["?"]);
     tmux.wait_for("Keys");
     // `q` quits even with the help pop-up open.
@@ -182,4 +184,106 @@ fn replay_shows_a_journal_offline() {
     );
     let r = env.fails(&["dashboard", "replay", "--once"]);
     assert!(r.stderr.contains("needs the journal file"), "{}", r.stderr);
+}
+
+/// A server whose PATH starts with fake Slurm commands, with one queue (no dry run).
+fn env_with_slurm_fakes(fakes: &[(&str, &str)], extra_env: &[(&str, &str)]) -> HqEnv {
+    let mut env = HqEnv::new();
+    for (name, body) in fakes {
+        let dir = crate::autoalloc::fake_program(&env, name, body);
+        env.prepend_path(&dir);
+    }
+    env.set_env("HQ_AUTOALLOC_DELAYS_MS", "0,50");
+    for (k, v) in extra_env {
+        env.set_env(k, v);
+    }
+    env.start_server(&[]);
+    env.ok(&[
+        "alloc",
+        "add",
+        "slurm",
+        "--time-limit",
+        "1h",
+        "--no-dry-run",
+        "--cpus",
+        "1",
+        "--",
+        "-p",
+        "nowhere",
+    ]);
+    env
+}
+
+#[test]
+fn a_failing_sbatch_is_on_the_allocations_screen() {
+    let env = env_with_slurm_fakes(
+        &[(
+            "sbatch",
+            "echo 'sbatch: error: invalid partition specified: nowhere' >&2; exit 3",
+        )],
+        &[("HQ_AUTOALLOC_MAX_SUBMISSION_FAILS", "1")],
+    );
+    env.submit(&["--", "true"]);
+    wait_until("the queue to pause", || {
+        crate::autoalloc::queues(&env)[0]["state"] == "Paused"
+    });
+    let frame = env.ok(&[
+        "dashboard",
+        "--once",
+        "--size",
+        "120x30",
+        "--screen",
+        "allocations",
+    ]);
+    for text in [
+        "Allocation queues: 1",
+        "Slurm",
+        "PAUSED",
+        "-p nowhere",
+        "`sbatch` exited with code 3",
+        "Exit code: 3",
+        "invalid partition specified: nowhere",
+        "hq alloc resume 1",
+    ] {
+        assert!(frame.contains(text), "`{text}` is missing:\n{frame}");
+    }
+    let queue = env.ok(&["dashboard", "--once", "--size", "120x30", "--queue", "1"]);
+    assert!(queue.contains("Allocations: none submitted yet"), "{queue}");
+    assert!(queue.contains("Last decision"), "{queue}");
+}
+
+#[test]
+fn a_queued_allocation_is_why_a_job_waits() {
+    let env = env_with_slurm_fakes(
+        &[
+            ("sbatch", "echo 'Submitted batch job 77'"),
+            ("squeue", "echo '77 PENDING'"),
+            ("scancel", "exit 0"),
+        ],
+        &[],
+    );
+    let job = env.submit(&["--", "true"]);
+    crate::autoalloc::wait_allocations(&env, 1, "the allocation", |a| !a.is_empty());
+    let frame = env.ok(&[
+        "dashboard",
+        "--once",
+        "--size",
+        "120x30",
+        "--job",
+        &job.to_string(),
+    ]);
+    assert!(
+        frame.contains("Waiting: allocation 77 (queue 1) queued for"),
+        "{frame}"
+    );
+    let overview = env.ok(&["dashboard", "--once", "--size", "120x30"]);
+    assert!(
+        overview.contains("Allocations: 1 queue, 1 queued, 0 running"),
+        "{overview}"
+    );
+    let queue = env.ok(&["dashboard", "--once", "--size", "120x30", "--queue", "1"]);
+    assert!(queue.contains("Allocations: 1 (newest first)"), "{queue}");
+    assert!(queue.contains("77") && queue.contains("QUEUED"), "{queue}");
+    let r = env.fails(&["dashboard", "--once", "--queue", "1", "--job", "1"]);
+    assert!(r.stderr.contains("--queue"), "{}", r.stderr);
 }

@@ -52,6 +52,9 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
             "No hardware reports: start workers with `--overview-interval 2s`",
         )),
     }
+    if let Some(line) = allocations_line(data) {
+        lines.push(line);
+    }
     f.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Cluster ")),
         cluster,
@@ -70,6 +73,30 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {
         tasks,
     );
     job_table(f, rest, app, data, " Jobs (newest first; Enter opens) ");
+}
+
+/// `Allocations: 2 queues (1 paused), 1 queued, 3 running`, when queues exist.
+fn allocations_line(data: &DashboardData) -> Option<Line<'static>> {
+    if data.queues.is_empty() {
+        return None;
+    }
+    let paused = data
+        .queues
+        .iter()
+        .filter(|q| q.state != crate::autoalloc::info::QueueState::Active)
+        .count();
+    let queued: u32 = data.queues.iter().map(|q| q.queued).sum();
+    let running: u32 = data.queues.iter().map(|q| q.running).sum();
+    let n = data.queues.len();
+    Some(Line::from(format!(
+        "Allocations: {n} queue{}{}, {queued} queued, {running} running",
+        if n == 1 { "" } else { "s" },
+        if paused > 0 {
+            format!(" ({paused} paused)")
+        } else {
+            String::new()
+        }
+    )))
 }
 
 pub fn job_list(f: &mut Frame, area: Rect, app: &App, data: &DashboardData) {

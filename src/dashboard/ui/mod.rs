@@ -2,6 +2,7 @@
 //! the frame around them (tabs, key hints, pop-ups). Also renders a frame to plain text, for
 //! `hq dashboard --once` and the snapshot tests.
 
+mod alloc;
 mod jobs;
 mod workers;
 
@@ -39,6 +40,8 @@ pub fn draw(f: &mut Frame, app: &App, data: &DashboardData) {
             Screen::Workers => workers::worker_list(f, body, app, data),
             Screen::Worker(id) => workers::worker(f, body, app, data, id),
             Screen::Timeline => workers::timeline(f, body, data),
+            Screen::Queues => alloc::queue_list(f, body, app, data),
+            Screen::Queue(id) => alloc::queue(f, body, app, data, id),
         }
     }
     footer(f, bottom, app);
@@ -103,9 +106,15 @@ fn footer(f: &mut Frame, area: Rect, app: &App) {
 /// Lines of the help pop-up (also in docs/dashboard.md).
 pub const HELP: &[(&str, &str)] = &[
     ("q", "quit (from anywhere)"),
-    ("1 2 3 4, Tab", "Overview, Jobs, Workers, Timeline"),
+    (
+        "1 2 3 4 5, Tab",
+        "Overview, Jobs, Workers, Timeline, Allocations",
+    ),
     ("↑ ↓ j k", "move the selection (PgUp PgDn g G: faster)"),
-    ("Enter", "open: job → tasks → task output; worker → its job"),
+    (
+        "Enter",
+        "open: job → tasks → output; worker → its job; queue → allocations",
+    ),
     ("Esc Backspace", "back (or clear the filter)"),
     ("/", "filter the list by name, host or ID"),
     ("f", "job screen: show tasks of one state"),
@@ -124,7 +133,7 @@ fn help(f: &mut Frame) {
             ])
         })
         .collect();
-    let area = centered(f.area(), 70, HELP.len() as u16 + 2);
+    let area = centered(f.area(), 84, HELP.len() as u16 + 2);
     f.render_widget(Clear, area);
     f.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Keys ")),

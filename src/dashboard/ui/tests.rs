@@ -88,6 +88,62 @@ fn timeline_screen() {
 }
 
 #[test]
+fn allocation_queues_screen() {
+    insta::assert_snapshot!("queues", screen(Screen::Queues));
+}
+
+#[test]
+fn paused_queue_shows_its_last_error() {
+    let mut app = App::new(Screen::Queues);
+    app.on_key(key(KeyCode::Down), &model());
+    let text = render_text(&app, &model(), 100, 30);
+    assert!(text.contains("Exit code: 3"), "{text}");
+    assert!(text.contains("qsub: Unknown queue qgpu"), "{text}");
+    assert!(text.contains("hq alloc resume 2"), "{text}");
+}
+
+#[test]
+fn allocation_queue_screen() {
+    insta::assert_snapshot!("queue", screen(Screen::Queue(1)));
+}
+
+#[test]
+fn no_queues_explains_how_to_add_one() {
+    let mut d = DashboardData::default();
+    let mut s = snapshot();
+    s.queues = Some(vec![]);
+    s.queue_detail = None;
+    d.apply(s);
+    insta::assert_snapshot!(
+        "queues_empty",
+        render_text(&App::new(Screen::Queues), &d, 100, 16)
+    );
+}
+
+#[test]
+fn navigation_into_a_queue_and_back() {
+    let d = model();
+    let mut app = App::default();
+    assert_eq!(app.on_key(key(KeyCode::Char('5')), &d), Action::ViewChanged);
+    assert_eq!(app.screen(), &Screen::Queues);
+    assert_eq!(app.on_key(key(KeyCode::Char('j')), &d), Action::None);
+    assert_eq!(app.queue_row, 1);
+    app.on_key(key(KeyCode::Up), &d);
+    assert_eq!(app.on_key(key(KeyCode::Enter), &d), Action::ViewChanged);
+    assert_eq!(app.screen(), &Screen::Queue(1));
+    assert_eq!(app.view().queue, Some(1));
+    app.on_key(key(KeyCode::Down), &d);
+    app.on_key(key(KeyCode::Down), &d);
+    app.on_key(key(KeyCode::Down), &d);
+    assert_eq!(app.allocation_row, 2, "three allocations");
+    assert_eq!(app.on_key(key(KeyCode::Esc), &d), Action::ViewChanged);
+    assert_eq!(app.screen(), &Screen::Queues);
+    assert_eq!(app.view().queue, None);
+    app.on_key(key(KeyCode::Enter), &d);
+    assert_eq!(app.on_key(key(KeyCode::Char('q')), &d), Action::Quit);
+}
+
+#[test]
 fn help_popup() {
     let mut app = App::default();
     let d = model();

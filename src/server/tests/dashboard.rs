@@ -97,3 +97,62 @@ fn wait_reasons_name_what_no_worker_has() {
     let detail = feeds(&mut h, &tx).pop().unwrap().job_detail.unwrap();
     assert_eq!(detail.wait_reasons, vec!["no connected worker has `gpus`"]);
 }
+
+#[test]
+fn queues_ship_without_allocations_and_the_viewed_queue_ships_its_newest() {
+    use crate::autoalloc::params::tests::params;
+    use crate::autoalloc::{AllocEvent, ManagerKind};
+    let mut h = Harness::new();
+    let job = h.submit(new_job(vec![group("0-9", body("1"))]));
+    let state = &mut h.core.autoalloc.state;
+    let now = h.core.now;
+    let created = AllocEvent::QueueCreated {
+        queue_id: 1,
+        params: Box::new(params(ManagerKind::Slurm)),
+    };
+    state.apply(now, &created);
+    for i in 0..300u32 {
+        let queued = AllocEvent::AllocationQueued {
+            queue_id: 1,
+            allocation_id: (1000 + i).to_string(),
+            worker_count: 1,
+            index: i + 1,
+            workdir: format!("/a/{i}"),
+        };
+        state.apply(now + i as u64, &queued);
+    }
+    h.tick(12 * 60_000 + 500);
+    h.round();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let view = DashboardView {
+        job: Some(job),
+        ..Default::default()
+    };
+    h.core
+        .handle_request(ClientRequest::Dashboard { view }, tx.clone());
+    let snapshot = feeds(&mut h, &tx).pop().unwrap();
+    let queues = snapshot.queues.unwrap();
+    assert_eq!((queues.len(), queues[0].queued), (1, 300));
+    assert!(snapshot.queue_detail.is_none(), "no queue on screen");
+    let reasons = snapshot.job_detail.unwrap().wait_reasons;
+    assert!(
+        reasons.contains(
+            &"allocation 1000 (queue 1) queued for 12m, 299 more allocations queued".to_string()
+        ),
+        "{reasons:?}"
+    );
+    let view = DashboardView {
+        queue: Some(1),
+        ..Default::default()
+    };
+    h.core
+        .handle_request(ClientRequest::DashboardView(view), tx.clone());
+    let detail = feeds(&mut h, &tx).pop().unwrap().queue_detail.unwrap();
+    assert_eq!(detail.total, 300);
+    assert_eq!(detail.allocations.len(), DASHBOARD_ALLOCATION_LIMIT);
+    assert_eq!(detail.allocations[0].id, "1299", "newest first");
+    // Nothing changed: the next update carries neither queues nor allocations.
+    h.tick(1_000);
+    h.round();
+    assert!(feeds(&mut h, &tx).is_empty());
+}

@@ -190,3 +190,61 @@ fn details_of_more_tasks_than_one_answer_carries_are_refused() {
     });
     assert!(matches!(reply, ClientResponse::JobDetails { .. }));
 }
+
+#[test]
+fn a_pass_cut_short_by_the_time_limit_leaves_the_rest_to_the_next_round() {
+    let mut h = Harness::with_config(CoreConfig {
+        scheduler_time_limit: std::time::Duration::ZERO,
+        ..CoreConfig::default()
+    });
+    h.add_worker("200");
+    h.submit(new_job(vec![group("0-149", body("1"))]));
+    let per_pass = crate::scheduler::PLACEMENTS_PER_CHECK as usize;
+    let mut sizes = Vec::new();
+    loop {
+        let assigned = h.assign();
+        sizes.push(assigned.len());
+        if !h.core.pass_cut_short {
+            break;
+        }
+        // The next round schedules though no event came in.
+        assert!(h.core.needs_schedule);
+    }
+    assert_eq!(sizes, [per_pass, per_pass, 150 - 2 * per_pass]);
+}
+
+#[tokio::test]
+async fn the_actor_runs_the_next_pass_without_waiting_for_an_event() {
+    use super::super::actor::{run_actor, Event};
+    use tokio::sync::oneshot;
+    let config = CoreConfig {
+        scheduler_time_limit: std::time::Duration::ZERO,
+        ..CoreConfig::default()
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let actor = tokio::spawn(run_actor(ServerCore::new(info(), config), rx));
+    let (to_worker, mut worker) = mpsc::unbounded_channel();
+    let (id, _) = oneshot::channel();
+    let registration = Box::new(worker_config("200"));
+    let _ = tx.send(Event::WorkerRegister(registration, vec![], to_worker, id));
+    let (reply, _replies) = mpsc::unbounded_channel();
+    let submit = new_job(vec![group("0-149", body("1"))]);
+    let _ = tx.send(Event::Client(
+        ClientRequest::Submit(Box::new(submit)),
+        reply,
+    ));
+    // The worker never reports a start: only the actor's own follow-up passes assign the rest.
+    let mut assigned = 0;
+    while assigned < 150 {
+        let wait = std::time::Duration::from_secs(10);
+        let msg = tokio::time::timeout(wait, worker.recv()).await;
+        match msg.expect("the rest of the array is assigned without new events") {
+            Some(ToWorker::Compute { tasks, .. }) => assigned += tasks.len(),
+            Some(_) => {}
+            None => panic!("the actor dropped the worker"),
+        }
+    }
+    assert_eq!(assigned, 150);
+    let _ = tx.send(Event::Shutdown);
+    actor.await.unwrap();
+}

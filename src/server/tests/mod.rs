@@ -140,28 +140,34 @@ impl Harness {
     }
 
     pub fn add_worker(&mut self, cpus: &str) -> WorkerId {
-        let resources = ResourceDescriptor::new(vec![ResourceDescriptorItem {
-            name: "cpus".into(),
-            kind: parse_cpu_definition(cpus).unwrap(),
-        }]);
-        let config = WorkerConfiguration {
-            hostname: "node".into(),
-            work_dir: "/tmp".into(),
-            group: "default".into(),
-            resources,
-            heartbeat_ms: 8000,
-            idle_timeout_ms: None,
-            time_limit_ms: None,
-            on_server_lost: "stop".into(),
-            pid: 1,
-            listen_address: String::new(),
-            min_utilization: Default::default(),
-            allocation: None,
-            overview_interval_ms: None,
-        };
-        self.core.register_worker(config, vec![])
+        self.core.register_worker(worker_config(cpus), vec![])
     }
+}
 
+/// The registration of a worker with `cpus`.
+pub fn worker_config(cpus: &str) -> WorkerConfiguration {
+    let resources = ResourceDescriptor::new(vec![ResourceDescriptorItem {
+        name: "cpus".into(),
+        kind: parse_cpu_definition(cpus).unwrap(),
+    }]);
+    WorkerConfiguration {
+        hostname: "node".into(),
+        work_dir: "/tmp".into(),
+        group: "default".into(),
+        resources,
+        heartbeat_ms: 8000,
+        idle_timeout_ms: None,
+        time_limit_ms: None,
+        on_server_lost: "stop".into(),
+        pid: 1,
+        listen_address: String::new(),
+        min_utilization: Default::default(),
+        allocation: None,
+        overview_interval_ms: None,
+    }
+}
+
+impl Harness {
     /// Ends a round as the actor does; returns the messages for workers.
     pub fn round(&mut self) -> Vec<(WorkerId, ToWorker)> {
         super::actor::end_round(&mut self.core, false);

@@ -1,6 +1,6 @@
 //! Recent events kept in memory when the server runs without a journal, so `hq journal replay`
 //! and `hq journal stream` still have past events to show. Bounded: at most
-//! [`HISTORY_BYTES`] of encoded events are kept, the oldest are dropped first.
+//! [`HISTORY_BYTES`] of encoded events are kept (in one buffer), the oldest are dropped first.
 
 use super::journal::JournalEvent;
 use std::collections::VecDeque;
@@ -8,10 +8,11 @@ use std::collections::VecDeque;
 /// Most bytes of encoded events kept.
 pub const HISTORY_BYTES: usize = 8 << 20;
 
+/// Records in one buffer, each a 4-byte length and the postcard of `(time_ms, event)`, oldest
+/// first: a task's events take their encoded size (about 10 bytes), not a heap block each.
 #[derive(Default)]
 pub struct EventHistory {
-    /// postcard of `(time_ms, event)`, oldest first.
-    records: VecDeque<Vec<u8>>,
+    data: VecDeque<u8>,
     bytes: usize,
     dropped: u64,
 }
@@ -21,13 +22,15 @@ impl EventHistory {
         let Ok(record) = postcard::to_allocvec(&(time, event)) else {
             return;
         };
-        self.bytes += record.len();
-        self.records.push_back(record);
+        self.data.extend((record.len() as u32).to_le_bytes());
+        self.data.extend(record);
+        self.bytes = self.data.len();
         while self.bytes > HISTORY_BYTES {
-            let Some(old) = self.records.pop_front() else {
+            let Some(len) = self.record_len(0) else {
                 break;
             };
-            self.bytes -= old.len();
+            self.data.drain(..4 + len);
+            self.bytes = self.data.len();
             if self.dropped == 0 {
                 log::warn!(
                     "without --journal the server keeps only the most recent {} MiB of events \
@@ -37,13 +40,33 @@ impl EventHistory {
             }
             self.dropped += 1;
         }
+        // Give back what a burst of large events left allocated.
+        if self.data.capacity() > 2 * HISTORY_BYTES {
+            self.data.shrink_to(HISTORY_BYTES + (HISTORY_BYTES >> 2));
+        }
+    }
+
+    /// Length of the record whose header starts at `at`.
+    fn record_len(&self, at: usize) -> Option<usize> {
+        let header: Vec<u8> = self
+            .data
+            .range(at..at.checked_add(4)?.min(self.data.len()))
+            .copied()
+            .collect();
+        let header: [u8; 4] = header.try_into().ok()?;
+        Some(u32::from_le_bytes(header) as usize)
     }
 
     /// The kept events, oldest first.
     pub fn events(&self) -> impl Iterator<Item = (u64, JournalEvent)> + '_ {
-        self.records
-            .iter()
-            .filter_map(|r| postcard::from_bytes::<(u64, JournalEvent)>(r).ok())
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let len = self.record_len(at)?;
+            let record: Vec<u8> = self.data.range(at + 4..at + 4 + len).copied().collect();
+            at += 4 + len;
+            Some(record)
+        })
+        .filter_map(|r| postcard::from_bytes::<(u64, JournalEvent)>(&r).ok())
     }
 
     /// How many events were dropped to stay within the bound.

@@ -7,6 +7,7 @@ mod alloc_print;
 mod dashboard;
 mod deploy_ssh;
 mod directives;
+mod doc;
 mod embedded;
 mod explain;
 mod job;
@@ -123,6 +124,8 @@ pub enum Command {
     OutputLog(output_log::OutputLogArgs),
     /// Run a job on an embedded server and local worker, then exit (no setup needed)
     Run(Box<run::RunArgs>),
+    /// Print (or open) the address of the documentation page for a topic
+    Doc(doc::DocArgs),
     /// Print a shell completion script
     GenerateCompletion {
         #[arg(value_enum)]
@@ -227,6 +230,7 @@ async fn dispatch(opts: Opts) -> CliResult {
         Command::Alloc(cmd) => alloc::run(&g, cmd).await,
         Command::OutputLog(args) => output_log::run(&g, args),
         Command::Dashboard(args) => dashboard::run(&g, args).await,
+        Command::Doc(args) => doc::run(args),
         Command::GenerateCompletion { shell } => {
             log::info!("Generating completion file for {shell}...");
             let mut cmd = <Opts as clap::CommandFactory>::command();

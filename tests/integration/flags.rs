@@ -152,3 +152,41 @@ fn a_sub_second_time_request_still_asks_for_lifetime() {
     assert_eq!(min_time(0), Some(serde_json::json!(1.0)), "{info}");
     assert_eq!(min_time(1), Some(serde_json::json!(2.0)), "{info}");
 }
+
+#[test]
+fn doc_prints_or_opens_the_page_of_a_topic() {
+    let env = HqEnv::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let base = format!("https://it4innovations.github.io/hyperqueue/v{version}/");
+    assert_eq!(env.ok(&["doc"]), format!("{base}\n"));
+    // Aliases name the same page.
+    for topic in ["autoalloc", "slurm", "pbs"] {
+        assert_eq!(
+            env.ok(&["doc", topic]),
+            format!("{base}deployment/allocation/\n")
+        );
+    }
+    assert_eq!(env.ok(&["doc", "python"]), format!("{base}python/\n"));
+    let r = env.run(&["doc", "bogus"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("possible values"), "{}", r.stderr);
+    // `--open` hands the address to xdg-open.
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    let log = env.path().join("opened");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let r = env.run_env(&["doc", "faq", "--open"], &[("PATH", &path)]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("{base}faq/\n")
+    );
+}

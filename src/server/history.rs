@@ -15,15 +15,20 @@ pub struct EventHistory {
     data: VecDeque<u8>,
     bytes: usize,
     dropped: u64,
+    /// Encoding buffer, reused: an event is encoded here, then copied into `data`.
+    scratch: Vec<u8>,
 }
 
 impl EventHistory {
     pub fn push(&mut self, time: u64, event: &JournalEvent) {
-        let Ok(record) = postcard::to_allocvec(&(time, event)) else {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let Ok(record) = postcard::to_extend(&(time, event), scratch) else {
             return;
         };
         self.data.extend((record.len() as u32).to_le_bytes());
-        self.data.extend(record);
+        self.data.extend(record.iter());
+        self.scratch = record;
         self.bytes = self.data.len();
         while self.bytes > HISTORY_BYTES {
             let Some(len) = self.record_len(0) else {
@@ -48,12 +53,14 @@ impl EventHistory {
 
     /// Length of the record whose header starts at `at`.
     fn record_len(&self, at: usize) -> Option<usize> {
-        let header: Vec<u8> = self
-            .data
-            .range(at..at.checked_add(4)?.min(self.data.len()))
-            .copied()
-            .collect();
-        let header: [u8; 4] = header.try_into().ok()?;
+        let end = at.checked_add(4)?;
+        if end > self.data.len() {
+            return None;
+        }
+        let mut header = [0u8; 4];
+        for (h, b) in header.iter_mut().zip(self.data.range(at..end)) {
+            *h = *b;
+        }
         Some(u32::from_le_bytes(header) as usize)
     }
 

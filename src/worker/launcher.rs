@@ -138,7 +138,7 @@ async fn execute(
         return TaskOutcome::Failed("Cannot execute an empty command".into());
     }
     let stdin_data = &body.body.program.stdin;
-    let mut child = match start_process(p, a, stdin_data, stdout, stderr) {
+    let mut child = match start_process(p, a, stdin_data, stdout, stderr).await {
         Ok(c) => c,
         Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
     };
@@ -227,7 +227,7 @@ impl TaskChild {
 
 /// Starts the task's process in its own process group, with the parent-death signal set:
 /// with the cheap [`spawn::spawn`] when it can, else with `tokio::process` (which forks).
-fn start_process(
+async fn start_process(
     p: &Prepared,
     a: &TaskAssignment,
     stdin_data: &[u8],
@@ -253,7 +253,7 @@ fn start_process(
             stderr: stderr.as_ref(),
             death_signal: libc::SIGTERM,
         };
-        match spawn::spawn(&req) {
+        match spawn::spawn(&req).await {
             Ok(process) => return Ok(TaskChild::Fast(process)),
             Err(spawn::SpawnError::Io(e)) => return Err(e),
             Err(spawn::SpawnError::Unsupported) => {}

@@ -5,6 +5,13 @@
 //! with `clone(CLONE_VM | CLONE_VFORK)` on a small stack of its own, and it runs only
 //! async-signal-safe calls before `execve`. The exit is awaited through a pidfd.
 //!
+//! `CLONE_VFORK` suspends the calling thread until the child has called `execve` (a few hundred
+//! microseconds for a small program), so the clone runs on dedicated spawner threads, not on
+//! the worker's event loop: the loop keeps taking results and messages meanwhile, and several
+//! tasks start at once on several cores. The threads live as long as the worker, so the
+//! parent-death signal (which the kernel ties to the creating thread) still means "the worker
+//! died".
+//!
 //! The child ends up as `std::process::Command` would make it: stdio on fds 0-2, the working
 //! directory, its own process group, handled signals and SIGPIPE back to default, an empty
 //! signal mask, the parent-death signal, and `PATH` looked up like `execvp` (with the `PATH`
@@ -21,12 +28,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 /// Stack of the short-lived child between `clone` and `execve`.
 const CHILD_STACK: usize = 64 * 1024;
+
+/// Most spawner threads (at most one per core is useful: each waits for its child's `execve`).
+const MAX_SPAWNERS: usize = 8;
 
 thread_local! {
     static CHILD_STACKS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
@@ -116,6 +127,20 @@ struct ChildArgs {
     error: libc::c_int,
 }
 
+/// A child ready to be cloned on a spawner thread: [`ChildArgs`] with the data its pointers
+/// point into, and its own copies of the output files (open until the clone returned).
+struct Prepared {
+    child: ChildArgs,
+    _args: Vec<CString>,
+    _env: BTreeMap<OsString, CString>,
+    _files: Vec<File>,
+}
+
+// SAFETY: the raw pointers in `child.argv` and `child.envp` point into the heap buffers of
+// `_args` and `_env` (which move with the value without moving those buffers) or into the
+// static base environment; nothing else refers to them.
+unsafe impl Send for Prepared {}
+
 /// Paths `execvp` would try for `program`, given the `PATH` in effect.
 fn candidates(program: &str, env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<CString>> {
     if program.contains('/') {
@@ -167,8 +192,69 @@ fn task_environment(env: &[(&OsStr, &OsStr)]) -> io::Result<BTreeMap<OsString, C
         .collect()
 }
 
-/// Starts the process described by `req`.
-pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
+/// Starts the process described by `req` on a spawner thread.
+pub async fn spawn(req: &SpawnRequest<'_>) -> Result<TaskProcess, SpawnError> {
+    let prepared = prepare(req)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    run_on_spawner(Box::new(move || {
+        // Nobody waits any more (the task was dropped meanwhile): do not leave the child behind.
+        if let Err(Ok((pid, _))) = tx.send(prepared.start()) {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }));
+    let (pid, pidfd) = rx
+        .await
+        .map_err(|_| SpawnError::Io(io::Error::other("the spawner thread stopped")))??;
+    // SAFETY: the AsyncFd owns the pidfd, which stays open and the same until it is dropped.
+    let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
+        .map_err(|e| SpawnError::Io(e.into()))?;
+    Ok(TaskProcess {
+        pid,
+        pidfd,
+        status: None,
+    })
+}
+
+type SpawnJob = Box<dyn FnOnce() + Send>;
+
+/// Hands a job to the spawner threads, started on first use (one per core, at most
+/// [`MAX_SPAWNERS`]); they never end, see the module docs.
+fn run_on_spawner(job: SpawnJob) {
+    static JOBS: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for i in 0..threads.clamp(1, MAX_SPAWNERS) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hq-spawner-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().map(|r| r.recv());
+                    match job {
+                        Ok(Ok(job)) => job(),
+                        _ => break,
+                    }
+                });
+            if let Err(e) = spawned {
+                log::warn!("cannot start a spawner thread: {e}");
+            }
+        }
+        Mutex::new(tx)
+    });
+    let sent = jobs.lock().map(|tx| tx.send(job));
+    if let Ok(Err(mpsc::SendError(job))) = sent {
+        // No spawner thread could be started: start here (drops the reply if that fails).
+        job();
+    }
+}
+
+/// Builds everything the child needs, on the caller's thread.
+fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
     let Some(program) = req.args.first() else {
         return Err(SpawnError::Io(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -184,9 +270,12 @@ pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
             .collect::<io::Result<_>>()?;
         let env = task_environment(req.env)?;
         let cwd = cstring(OsStr::new(req.cwd).as_bytes())?;
-        Ok((null, args, env, cwd, candidates(program, req.env)?))
+        let stdout = req.stdout.map(File::try_clone).transpose()?;
+        let stderr = req.stderr.map(File::try_clone).transpose()?;
+        let files = (stdout, stderr);
+        Ok((null, args, env, cwd, candidates(program, req.env)?, files))
     })();
-    let (null, args, env, cwd, candidates) = prepared.map_err(SpawnError::Io)?;
+    let (null, args, env, cwd, candidates, (stdout, stderr)) = prepared.map_err(SpawnError::Io)?;
     let end = std::iter::once(std::ptr::null());
     let argv = args.iter().map(|c| c.as_ptr()).chain(end.clone()).collect();
     let envp = base_environment()
@@ -196,71 +285,87 @@ pub fn spawn(req: &SpawnRequest) -> Result<TaskProcess, SpawnError> {
         .chain(env.values().map(|kv| kv.as_ptr()))
         .chain(end)
         .collect();
-    let mut child = ChildArgs {
+    let child = ChildArgs {
         argv,
         envp,
         candidates,
         cwd,
         fds: [
             null,
-            req.stdout.map_or(null, |f| f.as_raw_fd()),
-            req.stderr.map_or(null, |f| f.as_raw_fd()),
+            stdout.as_ref().map_or(null, |f| f.as_raw_fd()),
+            stderr.as_ref().map_or(null, |f| f.as_raw_fd()),
         ],
         death_signal: req.death_signal,
         error: 0,
     };
-    // One stack per thread, reused: CLONE_VFORK suspends this thread until the child is done
-    // with it, so two children never share it (a fresh zeroed 64 KiB per task cost a memset
-    // and page faults).
-    let mut stack = CHILD_STACKS.with(|s| s.take());
-    stack.resize(CHILD_STACK, 0);
-    // SAFETY: the child shares our memory but runs on `stack` and only makes async-signal-safe
-    // calls on data that outlives it: CLONE_VFORK suspends this thread until the child has
-    // called execve or exited. All signals are blocked meanwhile, so no handler of ours runs
-    // in the child before it resets them.
-    let pid = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let top = stack.as_mut_ptr().add(CHILD_STACK);
-        let top = top.sub(top as usize % 16);
-        let pid = libc::clone(
-            child_main,
-            top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            &mut child as *mut ChildArgs as *mut libc::c_void,
-        );
-        let clone_error = io::Error::last_os_error();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if pid < 0 {
-            return Err(SpawnError::Io(clone_error));
-        }
-        pid
-    };
-    CHILD_STACKS.with(|s| s.set(stack));
-    // SAFETY: the child wrote it (if at all) before `clone` returned.
-    let child_error = unsafe { std::ptr::read_volatile(&child.error) };
-    if child_error != 0 {
-        // The child has exited; reap it.
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(if child_error == ENOEXEC_MARK {
-            SpawnError::Unsupported
-        } else {
-            SpawnError::Io(io::Error::from_raw_os_error(child_error))
-        });
-    }
-    let pidfd = pidfd_open(pid).map_err(SpawnError::Io)?;
-    // SAFETY: the AsyncFd owns the pidfd, which stays open and the same until it is dropped.
-    let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
-        .map_err(|e| SpawnError::Io(e.into()))?;
-    Ok(TaskProcess {
-        pid,
-        pidfd,
-        status: None,
+    Ok(Prepared {
+        child,
+        _args: args,
+        _env: env,
+        _files: stdout.into_iter().chain(stderr).collect(),
     })
+}
+
+impl Prepared {
+    /// Clones the child (this thread waits until it called `execve`); returns its PID and a
+    /// pidfd. The copies of the output files are closed on return.
+    fn start(mut self) -> Result<(libc::pid_t, OwnedFd), SpawnError> {
+        let child = &mut self.child;
+        // One stack per thread, reused: CLONE_VFORK suspends this thread until the child is
+        // done with it, so two children never share it (a fresh zeroed 64 KiB per task cost a
+        // memset and page faults).
+        let mut stack = CHILD_STACKS.with(|s| s.take());
+        stack.resize(CHILD_STACK, 0);
+        // SAFETY: the child shares our memory but runs on `stack` and only makes
+        // async-signal-safe calls on data that outlives it: CLONE_VFORK suspends this thread
+        // until the child has called execve or exited. All signals are blocked meanwhile, so no
+        // handler of ours runs in the child before it resets them.
+        let pid = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            let top = stack.as_mut_ptr().add(CHILD_STACK);
+            let top = top.sub(top as usize % 16);
+            let pid = libc::clone(
+                child_main,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                child as *mut ChildArgs as *mut libc::c_void,
+            );
+            let clone_error = io::Error::last_os_error();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            if pid < 0 {
+                return Err(SpawnError::Io(clone_error));
+            }
+            pid
+        };
+        CHILD_STACKS.with(|s| s.set(stack));
+        // SAFETY: the child wrote it (if at all) before `clone` returned.
+        let child_error = unsafe { std::ptr::read_volatile(&child.error) };
+        if child_error != 0 {
+            // The child has exited; reap it.
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            return Err(if child_error == ENOEXEC_MARK {
+                SpawnError::Unsupported
+            } else {
+                SpawnError::Io(io::Error::from_raw_os_error(child_error))
+            });
+        }
+        match pidfd_open(pid) {
+            Ok(fd) => Ok((pid, fd)),
+            Err(e) => {
+                // SAFETY: signalling and reaping our own child, which we cannot watch.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+                Err(SpawnError::Io(e))
+            }
+        }
+    }
 }
 
 /// What the child reports for ENOEXEC: `execvp` would retry with `/bin/sh`.
@@ -408,19 +513,19 @@ mod tests {
             return;
         }
         let ok = args(&["true"]);
-        let mut p = spawn(&request(&ok, &[])).unwrap();
+        let mut p = spawn(&request(&ok, &[])).await.unwrap();
         assert!(p.wait().await.unwrap().success());
         let fail = args(&["sh", "-c", "exit 3"]);
-        let mut p = spawn(&request(&fail, &[])).unwrap();
+        let mut p = spawn(&request(&fail, &[])).await.unwrap();
         assert_eq!(p.wait().await.unwrap().code(), Some(3));
         let missing = args(&["surely-not-a-program-xyz"]);
-        match spawn(&request(&missing, &[])) {
+        match spawn(&request(&missing, &[])).await {
             Err(SpawnError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::NotFound),
             _ => panic!("expected NotFound"),
         }
         let no_path = [(OsStr::new("PATH"), OsStr::new("/nonexistent"))];
         assert!(matches!(
-            spawn(&request(&ok, &no_path)),
+            spawn(&request(&ok, &no_path)).await,
             Err(SpawnError::Io(_))
         ));
     }
@@ -437,7 +542,7 @@ mod tests {
         let mut req = request(&a, &env);
         req.cwd = dir.path();
         req.stdout = Some(&out);
-        let mut p = spawn(&req).unwrap();
+        let mut p = spawn(&req).await.unwrap();
         assert!(p.wait().await.unwrap().success());
         let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
         let cwd = dir.path().canonicalize().unwrap();
@@ -456,7 +561,7 @@ mod tests {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let a = vec![script.display().to_string()];
         assert!(matches!(
-            spawn(&request(&a, &[])),
+            spawn(&request(&a, &[])).await,
             Err(SpawnError::Unsupported)
         ));
     }

@@ -198,7 +198,7 @@ mod tests {
                     job: 1,
                     task,
                     instance: 0,
-                    workers: vec![2],
+                    workers: vec![2].into(),
                     variant: 0,
                 },
             )

@@ -14,17 +14,22 @@ use super::{
     ResourceRequestEntry, ResourceRequestVariants,
 };
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 
 mod coupled;
 
 const FULL: u32 = FRACTIONS_PER_UNIT as u32;
 
-/// What one task got: per pool, the amount and (for indexed pools) which labels.
+/// What one task got: per pool, the amount and (for indexed pools) which labels. Kept inline
+/// for the common single-pool case (no heap block per placement; same encoding as a `Vec`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
-    pub resources: Vec<ResourceAllocation>,
+    pub resources: SmallVec<[ResourceAllocation; 1]>,
 }
+
+/// Labels taken from one pool with the amount of each; up to two are kept inline.
+pub type Indices = SmallVec<[(u32, ResourceAmount); 2]>;
 
 /// `resource` is the index of the pool in the worker's descriptor; `indices` are label indices
 /// within that pool (flattened over groups) with the amount taken from each: whole labels in
@@ -33,7 +38,7 @@ pub struct Allocation {
 pub struct ResourceAllocation {
     pub resource: u32,
     pub amount: ResourceAmount,
-    pub indices: Vec<(u32, ResourceAmount)>,
+    pub indices: Indices,
 }
 
 impl Allocation {
@@ -235,7 +240,7 @@ impl IndexedPool {
         req: &AllocationRequest,
         only: Option<u64>,
         scratch: &mut Scratch,
-    ) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
+    ) -> Option<(ResourceAmount, Indices)> {
         let Some((amount, spread, strict)) = spread_of(req) else {
             return self.allocate_all();
         };
@@ -275,7 +280,7 @@ impl IndexedPool {
         } else {
             (None, None)
         };
-        let mut indices = Vec::with_capacity(n as usize + usize::from(frac > 0));
+        let mut indices = Indices::with_capacity(n as usize + usize::from(frac > 0));
         let mut frac_label = partial_label;
         for (g, &take) in takes.iter().enumerate() {
             let want = take + u32::from(frac_group == Some(g));
@@ -300,7 +305,7 @@ impl IndexedPool {
         Some((amount, indices))
     }
 
-    fn allocate_all(&mut self) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
+    fn allocate_all(&mut self) -> Option<(ResourceAmount, Indices)> {
         if self.total_full == 0 || self.total_full != self.label_count() {
             return None;
         }
@@ -474,7 +479,7 @@ impl WorkerAllocator {
             false => Vec::new(),
         };
         let mut out = Allocation {
-            resources: Vec::with_capacity(req.resources.len()),
+            resources: SmallVec::with_capacity(req.resources.len()),
         };
         for (i, entry) in req.resources.iter().enumerate() {
             let only = groups.iter().find(|(e, _)| *e == i).map(|(_, m)| *m);
@@ -566,11 +571,11 @@ impl WorkerAllocator {
                 PoolState::Sum { free, .. } => {
                     let take = amount.map_or(*free, |a| a.0.min(*free));
                     *free -= take;
-                    (ResourceAmount(take), Vec::new())
+                    (ResourceAmount(take), Indices::new())
                 }
                 PoolState::Indexed(p) => {
                     let max = amount.map_or(u64::MAX, |a| a.0.div_ceil(u64::from(FULL)));
-                    let mut indices = Vec::new();
+                    let mut indices = Indices::new();
                     let mut pos = 0;
                     while (indices.len() as u64) < max {
                         let Some(i) = p.next_full(pos, p.free.len()) else {
@@ -670,7 +675,7 @@ fn allocate_sum(
     free: &mut u64,
     size: u64,
     req: &AllocationRequest,
-) -> Option<(ResourceAmount, Vec<(u32, ResourceAmount)>)> {
+) -> Option<(ResourceAmount, Indices)> {
     let want = match req.amount() {
         None if size > 0 && *free == size => size,
         None => return None,
@@ -678,7 +683,7 @@ fn allocate_sum(
         Some(_) => return None,
     };
     *free -= want;
-    Some((ResourceAmount(want), Vec::new()))
+    Some((ResourceAmount(want), Indices::new()))
 }
 
 #[cfg(test)]

@@ -422,7 +422,7 @@ mod tests {
         let alloc = ResourceAllocation {
             resource: 1,
             amount: ResourceAmount::new(1, 5000),
-            indices: vec![(4, ResourceAmount::ONE), (0, ResourceAmount(5000))],
+            indices: vec![(4, ResourceAmount::ONE), (0, ResourceAmount(5000))].into(),
         };
         assert_eq!(desc.labels_of(&alloc), vec!["e", "a"]);
         assert_eq!(desc.name_of(&alloc), Some("gpus"));

@@ -22,6 +22,10 @@ pub struct TaskKey {
 /// An interned request: every task of an array shares one.
 pub type ReqId = u32;
 
+/// The workers of a placement: one, or the nodes of a multi-node task (root first); one is
+/// kept inline, so a single-node placement allocates nothing for it.
+pub type Workers = smallvec::SmallVec<[WorkerId; 1]>;
+
 /// Ready tasks with the same priority, job and request form one queue. Passes visit them in
 /// [`Scheduler::pass_order`].
 pub(super) type QueueKey = (Reverse<i32>, JobId, ReqId);
@@ -31,7 +35,7 @@ pub(super) type QueueKey = (Reverse<i32>, JobId, ReqId);
 pub struct Assignment {
     pub key: TaskKey,
     /// One worker, or all nodes of a multi-node task (root first).
-    pub workers: Vec<WorkerId>,
+    pub workers: Workers,
     pub variant: u32,
     pub allocation: Allocation,
     /// `None`: the task starts now in free resources. `Some(r)`: the task is queued on the
@@ -60,7 +64,7 @@ pub(super) struct SWorker {
 }
 
 pub(super) struct Placement {
-    pub(super) workers: Vec<WorkerId>,
+    pub(super) workers: Workers,
     pub(super) variant: u32,
     pub(super) allocation: Allocation,
     pub(super) multi_node: bool,
@@ -401,7 +405,7 @@ impl Scheduler {
             let single = self
                 .running
                 .values()
-                .filter(|p| p.workers == [*id] && !w.reserved)
+                .filter(|p| p.workers.as_slice() == [*id] && !w.reserved)
                 .count();
             if !w.reserved {
                 assert_eq!(

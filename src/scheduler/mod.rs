@@ -16,6 +16,6 @@ mod ready;
 mod tests;
 mod utilization;
 
-pub use self::core::{Assignment, ReqId, Scheduler, TaskKey};
+pub use self::core::{Assignment, ReqId, Scheduler, TaskKey, Workers};
 pub use self::demand::{DemandQuery, DemandReport, Unrunnable};
 pub use self::pass::{PassResult, PLACEMENTS_PER_CHECK};

@@ -283,7 +283,7 @@ impl Scheduler {
         self.running.insert(
             key,
             Placement {
-                workers: vec![wid],
+                workers: smallvec::smallvec![wid],
                 variant,
                 allocation: allocation.clone(),
                 multi_node: false,
@@ -292,7 +292,7 @@ impl Scheduler {
         );
         pass.out.push(Assignment {
             key,
-            workers: vec![wid],
+            workers: smallvec::smallvec![wid],
             variant,
             allocation,
             after: None,
@@ -416,7 +416,7 @@ impl Scheduler {
             self.running.insert(
                 key,
                 Placement {
-                    workers: nodes.clone(),
+                    workers: nodes.iter().copied().collect(),
                     variant,
                     allocation: Allocation::default(),
                     multi_node: true,
@@ -425,7 +425,7 @@ impl Scheduler {
             );
             pass.out.push(Assignment {
                 key,
-                workers: nodes,
+                workers: nodes.into(),
                 variant,
                 allocation: Allocation::default(),
                 after: None,

@@ -58,7 +58,7 @@ impl Scheduler {
                     *self.queued_per_level.entry(qkey.0).or_default() += 1;
                     out.push(Assignment {
                         key,
-                        workers: vec![wid],
+                        workers: smallvec::smallvec![wid],
                         variant: p.variant,
                         allocation: p.allocation.clone(),
                         after: Some(after),
@@ -284,7 +284,7 @@ impl Scheduler {
         for (key, q) in &self.queued {
             let p = self.running.get(&q.after);
             assert!(
-                p.is_some_and(|p| p.next == Some(*key) && p.workers == [q.worker]),
+                p.is_some_and(|p| p.next == Some(*key) && p.workers.as_slice() == [q.worker]),
                 "queued task {key:?} is not behind a running task of its worker"
             );
             assert!(

@@ -122,7 +122,7 @@ fn time_request_respects_worker_deadline() {
         ResourceAmount::ZERO,
     );
     let a = s.schedule(0);
-    assert_eq!(a[0].workers, vec![2]);
+    assert_eq!(a[0].workers.as_slice(), [2]);
 }
 
 #[test]
@@ -172,11 +172,11 @@ fn multi_node_takes_whole_workers_of_one_group() {
     let a = s.schedule(0);
     s.sanity_check();
     let mn_a = a.iter().find(|a| a.key == key(1, 0)).unwrap();
-    assert_eq!(mn_a.workers, vec![1, 3]);
+    assert_eq!(mn_a.workers.as_slice(), [1, 3]);
     assert!(a
         .iter()
         .filter(|a| a.key.job == 2)
-        .all(|a| a.workers == vec![2]));
+        .all(|a| a.workers.as_slice() == [2]));
     assert_eq!(s.multi_node_role(1), Some(true));
     assert_eq!(s.multi_node_role(3), Some(false));
     assert_eq!(s.multi_node_role(2), None);
@@ -476,7 +476,7 @@ fn idle_worker_takes_queued_tasks_back() {
     worker(&mut s, 2, "1");
     let b = s.schedule(0);
     assert_eq!(b.len(), 1);
-    assert_eq!(b[0].workers, vec![2]);
+    assert_eq!(b[0].workers.as_slice(), [2]);
     assert!(s.take_retractions().is_empty());
     // A third worker with 2 CPUs and nothing ready: both queued tasks are asked back.
     worker(&mut s, 3, "2");
@@ -495,7 +495,7 @@ fn idle_worker_takes_queued_tasks_back() {
     s.sanity_check();
     let c = s.schedule(0);
     assert_eq!(c.len(), 1);
-    assert_eq!((c[0].key, c[0].workers.clone()), (queued[0].0, vec![3]));
+    assert_eq!((c[0].key, c[0].workers.to_vec()), (queued[0].0, vec![3]));
     s.sanity_check();
 }
 

@@ -202,7 +202,7 @@ impl ServerCore {
         job_id: JobId,
         task: TaskId,
         instance: InstanceId,
-        workers: Vec<WorkerId>,
+        workers: crate::scheduler::Workers,
     ) {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return;
@@ -217,7 +217,7 @@ impl ServerCore {
         job.assign(idx, instance, workers.first().copied().unwrap_or(0));
         let group = job.tasks[idx].group as usize;
         if workers.len() > 1 || job.groups[group].body.resources.is_multi_node() {
-            job.multi_node.insert(task, workers);
+            job.multi_node.insert(task, workers.into_vec());
         }
         self.changed_jobs.insert(job_id);
     }

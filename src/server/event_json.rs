@@ -94,7 +94,7 @@ mod tests {
                 job: 1,
                 task: 0,
                 instance: 0,
-                workers,
+                workers: workers.into(),
                 variant,
             })
         };

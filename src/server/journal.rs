@@ -72,7 +72,7 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
         instance: InstanceId,
-        workers: Vec<WorkerId>,
+        workers: crate::scheduler::Workers,
     },
     TaskFinished {
         job: JobId,
@@ -111,7 +111,7 @@ pub enum JournalEvent {
         job: JobId,
         task: TaskId,
         instance: InstanceId,
-        workers: Vec<WorkerId>,
+        workers: crate::scheduler::Workers,
         /// Index of the resource variant it runs with.
         variant: u32,
     },

@@ -172,8 +172,8 @@ impl ServerCore {
             }
             let key = TaskKey { job, task };
             let (workers, variant) = match self.scheduler.placement(key) {
-                Some((workers, variant)) => (workers.to_vec(), variant),
-                None => (vec![worker], 0),
+                Some((workers, variant)) => (workers.into(), variant),
+                None => (smallvec::smallvec![worker], 0),
             };
             self.commit(JournalEvent::TaskStarted {
                 job,

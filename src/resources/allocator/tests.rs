@@ -115,8 +115,8 @@ fn fractions_share_one_label_and_come_last() {
     w.release(&a);
     let c = w.try_allocate(&cpus("1.5")).unwrap();
     assert_eq!(
-        c.resources[0].indices,
-        vec![(1, ResourceAmount::ONE), (0, ResourceAmount(5000))]
+        c.resources[0].indices.as_slice(),
+        [(1, ResourceAmount::ONE), (0, ResourceAmount(5000))]
     );
     assert_eq!(c.resources[0].amount, ResourceAmount::new(1, 5000));
     w.sanity_check();
@@ -497,7 +497,7 @@ fn coupled_pools_are_taken_from_coupled_groups() {
 fn leave_free(w: &mut WorkerAllocator, pool: u32, name: &str, free: &[u32]) {
     w.hold(&[(name, None)]).unwrap();
     w.release(&Allocation {
-        resources: vec![ResourceAllocation {
+        resources: smallvec::smallvec![ResourceAllocation {
             resource: pool,
             amount: ResourceAmount::whole(free.len() as u64),
             indices: free.iter().map(|&i| (i, ResourceAmount::ONE)).collect(),

@@ -6,7 +6,9 @@
 # server and the workers spent per task.
 #
 # Usage: benchmarks/workers.sh [N] [W...]          (defaults: 2000000 1 8 64)
-# Optional: C=128 (slots per worker).
+# Optional: C=128 (slots per worker). PIN=1 runs the server on CPU 0 and every worker on the
+# other CPUs (taskset), as on a cluster where the server has a login node's core to itself and
+# the workers' processes do not share its core and caches.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -16,6 +18,18 @@ COUNTS=("${@:-1 8 64}")
 # shellcheck disable=SC2206
 COUNTS=(${COUNTS[*]})
 C=${C:-128}
+PIN=${PIN:-0}
+SERVER_CPUS=""
+WORKER_CPUS=""
+if [[ $PIN == 1 ]]; then
+    last=$(($(nproc) - 1))
+    if ((last < 1)); then
+        echo "PIN=1 needs at least 2 CPUs" >&2
+        exit 1
+    fi
+    SERVER_CPUS=0
+    WORKER_CPUS=1-$last
+fi
 
 build_hq bench-noop
 
@@ -23,7 +37,8 @@ build_hq bench-noop
 start_workers() {
     local i pids=()
     for i in $(seq "$1"); do
-        "$HQ" --server-dir "$BENCH_TMP/server" worker start --work-dir "$BENCH_TMP/worker$i" \
+        ${WORKER_CPUS:+taskset -c "$WORKER_CPUS"} "$HQ" --server-dir "$BENCH_TMP/server" \
+            worker start --work-dir "$BENCH_TMP/worker$i" \
             --cpus "$C" --noop-tasks >"$BENCH_TMP/worker$i.log" 2>&1 &
         pids+=("$!")
         BENCH_PIDS+=("$!")
@@ -42,6 +57,9 @@ start_workers() {
 printf '%8s %10s %12s %16s %16s\n' workers seconds tasks/s "server µs/task" "workers µs/task"
 for W in "${COUNTS[@]}"; do
     start_server
+    if [[ -n $SERVER_CPUS ]]; then
+        taskset -apc "$SERVER_CPUS" "$SERVER_PID" >/dev/null
+    fi
     start_workers "$W"
     log "server pid $SERVER_PID, $W workers with --cpus $C, N=$N"
     server0=$(cpu_s "$SERVER_PID")

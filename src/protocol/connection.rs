@@ -144,7 +144,21 @@ impl FrameReceiver {
 }
 
 impl FrameSender {
+    /// Sends a message and flushes it to the socket.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ProtocolError> {
+        let frame = self.frame(msg)?;
+        self.inner.send(frame).await?;
+        Ok(())
+    }
+
+    /// Queues a message to go out with the next [`send`](Self::send) (one write for both).
+    pub async fn feed<T: Serialize>(&mut self, msg: &T) -> Result<(), ProtocolError> {
+        let frame = self.frame(msg)?;
+        self.inner.feed(frame).await?;
+        Ok(())
+    }
+
+    fn frame<T: Serialize>(&mut self, msg: &T) -> Result<Bytes, ProtocolError> {
         let data = postcard::to_allocvec(msg)?;
         // Checked before sealing: a sealed frame that is not sent would desynchronise nonces.
         let size = data.len() + if self.seal.is_some() { TAG_LEN } else { 0 };
@@ -155,8 +169,7 @@ impl FrameSender {
             Some(seal) => seal.seal(&data),
             None => data,
         };
-        self.inner.send(Bytes::from(data)).await?;
-        Ok(())
+        Ok(Bytes::from(data))
     }
 }
 

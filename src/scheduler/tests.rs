@@ -536,3 +536,15 @@ fn nothing_is_queued_on_workers_with_min_utilization_or_held_for_multi_node() {
     assert_eq!((starts(&a).len(), a.len()), (2, 2));
     s.sanity_check();
 }
+
+/// A placement's workers are kept inline but encode (in task events, in the journal) as the
+/// vector they replaced.
+#[test]
+fn workers_encode_like_a_vector() {
+    for ids in [vec![], vec![4u32], vec![1, 3, 9]] {
+        let inline: Workers = ids.iter().copied().collect();
+        let bytes = postcard::to_allocvec(&ids).unwrap();
+        assert_eq!(postcard::to_allocvec(&inline).unwrap(), bytes);
+        assert_eq!(postcard::from_bytes::<Workers>(&bytes).unwrap(), inline);
+    }
+}

@@ -33,12 +33,16 @@ impl Unsent {
         self.by
     }
 
-    /// Sends what waits: starts, then results.
+    /// Sends what waits: starts, then results (in one write when there are both).
     pub async fn flush(&mut self, sender: &mut FrameSender) -> Result<(), ProtocolError> {
         self.by = None;
         if !self.started.is_empty() {
             let keys = std::mem::take(&mut self.started);
-            sender.send(&FromWorker::Started(keys)).await?;
+            let started = FromWorker::Started(keys);
+            match self.results.is_empty() {
+                true => sender.send(&started).await?,
+                false => sender.feed(&started).await?,
+            }
         }
         if !self.results.is_empty() {
             let results = std::mem::take(&mut self.results);

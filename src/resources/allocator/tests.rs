@@ -536,3 +536,57 @@ fn strict_policies_demand_the_coupling_optimal_placement() {
     };
     assert_eq!(cpu_groups, gpu_groups);
 }
+
+/// Allocations keep small lists inline, but travel (to workers) and are journaled exactly as
+/// the vectors they replaced, so journals and peers of earlier builds still read them.
+#[test]
+fn allocation_encodes_like_vectors() {
+    #[derive(Serialize)]
+    struct PoolAsVec {
+        resource: u32,
+        amount: ResourceAmount,
+        indices: Vec<(u32, ResourceAmount)>,
+    }
+    #[derive(Serialize)]
+    struct AllocationAsVec {
+        resources: Vec<PoolAsVec>,
+    }
+    let pools = [
+        (0, vec![(2, ResourceAmount::ONE)]),
+        (
+            1,
+            vec![
+                (0, ResourceAmount::ONE),
+                (3, ResourceAmount(5000)),
+                (7, ResourceAmount::ONE),
+            ],
+        ),
+        (2, vec![]),
+    ];
+    for count in 0..=pools.len() {
+        let used = &pools[..count];
+        let inline = Allocation {
+            resources: used
+                .iter()
+                .map(|(r, ix)| ResourceAllocation {
+                    resource: *r,
+                    amount: ResourceAmount::ONE,
+                    indices: ix.iter().copied().collect(),
+                })
+                .collect(),
+        };
+        let vectors = AllocationAsVec {
+            resources: used
+                .iter()
+                .map(|(r, ix)| PoolAsVec {
+                    resource: *r,
+                    amount: ResourceAmount::ONE,
+                    indices: ix.clone(),
+                })
+                .collect(),
+        };
+        let bytes = postcard::to_allocvec(&vectors).unwrap();
+        assert_eq!(postcard::to_allocvec(&inline).unwrap(), bytes);
+        assert_eq!(postcard::from_bytes::<Allocation>(&bytes).unwrap(), inline);
+    }
+}

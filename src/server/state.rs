@@ -136,7 +136,17 @@ impl Job {
     }
 
     pub fn index_of(&self, task: TaskId) -> Option<usize> {
-        self.tasks.binary_search_by_key(&task, |t| t.id).ok()
+        // Tasks are in ID order with unique IDs, and an array's IDs are dense: a task is
+        // usually at its offset from the first ID, which saves the binary search's ~20 cache
+        // misses per lookup in a job of millions of tasks (several lookups per task event).
+        let first = self.tasks.first()?.id;
+        let offset = task.checked_sub(first)? as usize;
+        if self.tasks.get(offset).is_some_and(|t| t.id == task) {
+            return Some(offset);
+        }
+        // IDs are unique and ascending, so the task is not beyond its offset.
+        let end = offset.saturating_add(1).min(self.tasks.len());
+        self.tasks[..end].binary_search_by_key(&task, |t| t.id).ok()
     }
 
     /// The tasks whose IDs are in `selected` (all with `None`), in ID order; found by range, so
@@ -561,5 +571,32 @@ mod tests {
         let now = 1_764_590_000_123u64;
         assert_eq!(Stamp::new(now).ms(), now);
         assert_eq!(Stamp::new(0).ms(), 0);
+    }
+
+    #[test]
+    fn index_of_finds_tasks_of_dense_and_sparse_jobs() {
+        let mut job = Job::new(1, "j".into(), None, false, 0);
+        let record = |id| Task {
+            id,
+            group: 0,
+            status: TaskStatus::Waiting,
+            crash_count: 0,
+            retries: 0,
+            next_instance: 0,
+            unfinished_deps: 0,
+            worker: 0,
+            started_ms: Stamp::default(),
+            finished_ms: Stamp::default(),
+        };
+        // Dense from 5, then gaps (an open job that got `--array 20,22,4000000000` later).
+        let ids: Vec<TaskId> = (5..15).chain([20, 22, 4_000_000_000]).collect();
+        job.tasks = ids.iter().map(|&id| record(id)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(job.index_of(*id), Some(i), "task {id}");
+        }
+        for missing in [0, 4, 15, 16, 21, 23, 3_999_999_999, u32::MAX] {
+            assert_eq!(job.index_of(missing), None, "task {missing}");
+        }
+        assert_eq!(Job::new(2, "e".into(), None, false, 0).index_of(0), None);
     }
 }

@@ -77,6 +77,8 @@ pub(super) struct Queued {
     pub(super) after: TaskKey,
     pub(super) worker: WorkerId,
     pub(super) qkey: QueueKey,
+    /// The variant of `after`'s placement, which this task takes over.
+    pub(super) variant: u32,
     /// The server asked the worker to give it back (another worker has room for it, or a
     /// higher priority waits for its slot).
     pub(super) retracting: bool,
@@ -270,7 +272,9 @@ impl Scheduler {
     /// Where a placed task runs (root first) and with which resource variant; a queued task
     /// runs where and as its predecessor does.
     pub fn placement(&self, key: TaskKey) -> Option<(&[WorkerId], u32)> {
-        let key = self.queued.get(&key).map_or(key, |q| q.after);
+        if let Some(q) = self.queued.get(&key) {
+            return Some((std::slice::from_ref(&q.worker), q.variant));
+        }
         self.running
             .get(&key)
             .map(|p| (p.workers.as_slice(), p.variant))

@@ -41,16 +41,16 @@ impl Scheduler {
                 i = 0;
             }
             let wid = candidates[i];
-            match self.chain_slot(wid, req_id, now_ms) {
-                Some(after) => {
-                    let task = queue.pop_front().unwrap_or_default();
-                    let key = TaskKey { job: qkey.1, task };
-                    let p = self.running.get_mut(&after).expect("chain slot is running");
-                    p.next = Some(key);
+            let task = queue.front().unwrap_or_default();
+            let key = TaskKey { job: qkey.1, task };
+            match self.chain_slot(wid, req_id, now_ms, key) {
+                Some((after, variant, allocation)) => {
+                    queue.pop_front();
                     let queued = Queued {
                         after,
                         worker: wid,
                         qkey,
+                        variant,
                         retracting: false,
                     };
                     self.queued.insert(key, queued);
@@ -59,8 +59,8 @@ impl Scheduler {
                     out.push(Assignment {
                         key,
                         workers: smallvec::smallvec![wid],
-                        variant: p.variant,
-                        allocation: p.allocation.clone(),
+                        variant,
+                        allocation,
                         after: Some(after),
                     });
                     i += 1;
@@ -73,12 +73,19 @@ impl Scheduler {
     }
 
     /// A running task of `req` on `wid` with nothing queued behind it whose variant's time
-    /// request the worker still allows; stale entries are dropped on the way.
-    fn chain_slot(&mut self, wid: WorkerId, req: u32, now_ms: u64) -> Option<TaskKey> {
+    /// request the worker still allows, now with `next` queued behind it; returns it with its
+    /// variant and allocation. Stale entries are dropped on the way.
+    fn chain_slot(
+        &mut self,
+        wid: WorkerId,
+        req: u32,
+        now_ms: u64,
+        next: TaskKey,
+    ) -> Option<(TaskKey, u32, crate::resources::Allocation)> {
         let worker = self.workers.get_mut(&wid)?;
         let slots = worker.chainable.get_mut(&req)?;
         while let Some(key) = slots.pop() {
-            let Some(p) = self.running.get(&key) else {
+            let Some(p) = self.running.get_mut(&key) else {
                 continue;
             };
             if p.next.is_some() || p.workers[0] != wid {
@@ -86,7 +93,8 @@ impl Scheduler {
             }
             let variant = &self.requests[req as usize].variants[p.variant as usize];
             if deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
-                return Some(key);
+                p.next = Some(next);
+                return Some((key, p.variant, p.allocation.clone()));
             }
         }
         None

@@ -27,6 +27,7 @@
 
 use super::core::{
     push_chainable, time_ok, Assignment, Placement, QueueKey, ReqId, SWorker, Scheduler, TaskKey,
+    Workers,
 };
 use super::ready::ReadyQueue;
 use crate::protocol::messages::WorkerId;
@@ -402,7 +403,7 @@ impl Scheduler {
                 by_group
                     .into_values()
                     .find(|ws| ws.len() >= r.n_nodes as usize)
-                    .map(|ws| (v as u32, ws[..r.n_nodes as usize].to_vec()))
+                    .map(|ws| (v as u32, Workers::from(&ws[..r.n_nodes as usize])))
             });
             let Some((variant, nodes)) = found else { break };
             queue.pop_front();
@@ -416,7 +417,7 @@ impl Scheduler {
             self.running.insert(
                 key,
                 Placement {
-                    workers: nodes.iter().copied().collect(),
+                    workers: nodes.clone(),
                     variant,
                     allocation: Allocation::default(),
                     multi_node: true,
@@ -425,7 +426,7 @@ impl Scheduler {
             );
             pass.out.push(Assignment {
                 key,
-                workers: nodes.into(),
+                workers: nodes,
                 variant,
                 allocation: Allocation::default(),
                 after: None,

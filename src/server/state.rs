@@ -43,6 +43,22 @@ impl Stamp {
 }
 
 impl Task {
+    /// A new task of group `group`: waiting, never run.
+    pub fn waiting(id: TaskId, group: u32) -> Self {
+        Task {
+            id,
+            group,
+            status: TaskStatus::Waiting,
+            crash_count: 0,
+            retries: 0,
+            next_instance: 0,
+            unfinished_deps: 0,
+            worker: 0,
+            started_ms: Stamp::default(),
+            finished_ms: Stamp::default(),
+        }
+    }
+
     /// Instance ID of the current or last execution.
     pub fn instance(&self) -> InstanceId {
         self.next_instance.saturating_sub(1)
@@ -326,18 +342,11 @@ impl Job {
         let old_max = self.max_task_id();
         self.tasks.reserve_exact(added as usize);
         for (gi, (g, _)) in groups.iter().enumerate() {
-            self.tasks.extend(g.ids.iter().map(|id| Task {
-                id,
-                group: first_group + gi as u32,
-                status: TaskStatus::Waiting,
-                crash_count: 0,
-                retries: 0,
-                next_instance: 0,
-                unfinished_deps: 0,
-                worker: 0,
-                started_ms: Stamp::default(),
-                finished_ms: Stamp::default(),
-            }));
+            self.tasks.extend(
+                g.ids
+                    .iter()
+                    .map(|id| Task::waiting(id, first_group + gi as u32)),
+            );
         }
         let new = &self.tasks[old_len..];
         let appended_in_order = new.windows(2).all(|w| w[0].id < w[1].id)
@@ -576,21 +585,9 @@ mod tests {
     #[test]
     fn index_of_finds_tasks_of_dense_and_sparse_jobs() {
         let mut job = Job::new(1, "j".into(), None, false, 0);
-        let record = |id| Task {
-            id,
-            group: 0,
-            status: TaskStatus::Waiting,
-            crash_count: 0,
-            retries: 0,
-            next_instance: 0,
-            unfinished_deps: 0,
-            worker: 0,
-            started_ms: Stamp::default(),
-            finished_ms: Stamp::default(),
-        };
         // Dense from 5, then gaps (an open job that got `--array 20,22,4000000000` later).
         let ids: Vec<TaskId> = (5..15).chain([20, 22, 4_000_000_000]).collect();
-        job.tasks = ids.iter().map(|&id| record(id)).collect();
+        job.tasks = ids.iter().map(|&id| Task::waiting(id, 0)).collect();
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(job.index_of(*id), Some(i), "task {id}");
         }

@@ -199,11 +199,7 @@ pub async fn spawn(req: &SpawnRequest<'_>) -> Result<TaskProcess, SpawnError> {
     run_on_spawner(Box::new(move || {
         // Nobody waits any more (the task was dropped meanwhile): do not leave the child behind.
         if let Err(Ok((pid, _))) = tx.send(prepared.start()) {
-            // SAFETY: signalling and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
+            kill_and_reap(pid);
         }
     }));
     let (pid, pidfd) = rx
@@ -219,12 +215,21 @@ pub async fn spawn(req: &SpawnRequest<'_>) -> Result<TaskProcess, SpawnError> {
     })
 }
 
+/// Ends a child of ours that nobody will wait for.
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
 type SpawnJob = Box<dyn FnOnce() + Send>;
 
 /// Hands a job to the spawner threads, started on first use (one per core, at most
 /// [`MAX_SPAWNERS`]); they never end, see the module docs.
 fn run_on_spawner(job: SpawnJob) {
-    static JOBS: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
+    static JOBS: OnceLock<mpsc::Sender<SpawnJob>> = OnceLock::new();
     let jobs = JOBS.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnJob>();
         let rx = Arc::new(Mutex::new(rx));
@@ -244,10 +249,9 @@ fn run_on_spawner(job: SpawnJob) {
                 log::warn!("cannot start a spawner thread: {e}");
             }
         }
-        Mutex::new(tx)
+        tx
     });
-    let sent = jobs.lock().map(|tx| tx.send(job));
-    if let Ok(Err(mpsc::SendError(job))) = sent {
+    if let Err(mpsc::SendError(job)) = jobs.send(job) {
         // No spawner thread could be started: start here (drops the reply if that fails).
         job();
     }
@@ -357,11 +361,8 @@ impl Prepared {
         match pidfd_open(pid) {
             Ok(fd) => Ok((pid, fd)),
             Err(e) => {
-                // SAFETY: signalling and reaping our own child, which we cannot watch.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
-                }
+                // A child we cannot watch must not run.
+                kill_and_reap(pid);
                 Err(SpawnError::Io(e))
             }
         }

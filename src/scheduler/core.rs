@@ -3,6 +3,7 @@
 //! beyond their free resources are in `queued`.
 
 use super::ready::ReadyQueue;
+use super::slab::SlabMap;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
     Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants,
@@ -91,10 +92,10 @@ pub struct Scheduler {
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
     pub(super) queues: BTreeMap<QueueKey, ReadyQueue>,
     pub(super) workers: BTreeMap<WorkerId, SWorker>,
-    pub(super) running: FxHashMap<TaskKey, Placement>,
+    pub(super) running: SlabMap<TaskKey, Placement>,
     pub(super) ready_count: usize,
     /// Tasks queued on workers (not counted as ready, not running yet).
-    pub(super) queued: FxHashMap<TaskKey, Queued>,
+    pub(super) queued: SlabMap<TaskKey, Queued>,
     /// Queued tasks the worker should give back, not yet taken.
     pub(super) retractions: Vec<(WorkerId, TaskKey)>,
     /// How many tasks of each request are queued on workers.
@@ -397,7 +398,7 @@ impl Scheduler {
     pub fn sanity_check(&self) {
         let queued: usize = self.queues.values().map(|q| q.len()).sum();
         assert_eq!(queued, self.ready_count, "ready counter out of sync");
-        for (key, p) in &self.running {
+        for (key, p) in self.running.iter() {
             for w in &p.workers {
                 assert!(
                     self.workers.contains_key(w),
@@ -429,7 +430,7 @@ pub(super) fn push_chainable(
     w: &mut SWorker,
     req: ReqId,
     key: TaskKey,
-    running: &FxHashMap<TaskKey, Placement>,
+    running: &SlabMap<TaskKey, Placement>,
 ) {
     let slots = w.chainable.entry(req).or_default();
     slots.push(key);

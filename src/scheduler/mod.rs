@@ -12,6 +12,7 @@ mod pass;
 mod pass_tests;
 mod queued;
 mod ready;
+mod slab;
 #[cfg(test)]
 mod tests;
 mod utilization;

@@ -199,7 +199,7 @@ impl Scheduler {
             return;
         }
         let mut by_req: BTreeMap<u32, Vec<(TaskKey, WorkerId)>> = BTreeMap::new();
-        for (k, q) in &self.queued {
+        for (k, q) in self.queued.iter() {
             if !q.retracting && !waiting.contains(&q.qkey.2) {
                 by_req.entry(q.qkey.2).or_default().push((*k, q.worker));
             }
@@ -289,7 +289,7 @@ impl Scheduler {
 
     /// Invariants of queued tasks (tests call it through `sanity_check`).
     pub(super) fn sanity_check_queued(&self) {
-        for (key, q) in &self.queued {
+        for (key, q) in self.queued.iter() {
             let p = self.running.get(&q.after);
             assert!(
                 p.is_some_and(|p| p.next == Some(*key) && p.workers.as_slice() == [q.worker]),
@@ -300,7 +300,7 @@ impl Scheduler {
                 "{key:?} queued and running"
             );
         }
-        for (key, p) in &self.running {
+        for (key, p) in self.running.iter() {
             if let Some(next) = p.next {
                 assert!(
                     self.queued.get(&next).is_some_and(|q| q.after == *key),

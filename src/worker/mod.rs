@@ -19,7 +19,7 @@ use crate::common::serverdir;
 use crate::protocol::messages::*;
 use crate::protocol::{handshake, FrameReceiver, FrameSender, ProtocolError};
 use crate::resources::ResourceDescriptor;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ pub enum Shutdown {
 }
 
 type ExecutionKey = (JobId, TaskId, InstanceId);
-type RunningTasks = HashMap<ExecutionKey, Running>;
+type RunningTasks = FxHashMap<ExecutionKey, Running>;
 
 /// A running execution as the worker loop knows it.
 /// Its entry stays until its result is sent (a task queued behind it starts then).
@@ -160,8 +160,8 @@ pub async fn run(
         overview,
         opts,
         idle_timeout,
-        bodies: HashMap::new(),
-        running: HashMap::new(),
+        bodies: FxHashMap::default(),
+        running: FxHashMap::default(),
         queue: Default::default(),
         late: Vec::new(),
         reserved: false,
@@ -324,7 +324,7 @@ struct WorkerLoop {
     overview: Option<mpsc::UnboundedReceiver<Box<HwState>>>,
     opts: WorkerOptions,
     idle_timeout: Option<Duration>,
-    bodies: HashMap<BodyKey, Arc<BodyMsg>>,
+    bodies: FxHashMap<BodyKey, Arc<BodyMsg>>,
     running: RunningTasks,
     /// Tasks queued behind running executions.
     queue: queue::TaskQueue,

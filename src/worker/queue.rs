@@ -9,15 +9,15 @@
 
 use super::WorkerLoop;
 use crate::protocol::messages::{ExecutionKey, TaskAssignment};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::time::Duration;
 
 #[derive(Default)]
 pub struct TaskQueue {
     /// By predecessor: the task that starts when it ends.
-    behind: HashMap<ExecutionKey, TaskAssignment>,
+    behind: FxHashMap<ExecutionKey, TaskAssignment>,
     /// By queued task: its predecessor.
-    before: HashMap<ExecutionKey, ExecutionKey>,
+    before: FxHashMap<ExecutionKey, ExecutionKey>,
 }
 
 fn key_of(a: &TaskAssignment) -> ExecutionKey {

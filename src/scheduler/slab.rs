@@ -171,13 +171,34 @@ mod tests {
     fn strided_and_huge_ids_stay_fast() {
         let mut m: SlabMap<TaskKey, u32> = SlabMap::default();
         for i in 0..100_000u32 {
-            let key = TaskKey { job: 1, task: i.wrapping_mul(64) };
+            let key = TaskKey {
+                job: 1,
+                task: i.wrapping_mul(64),
+            };
             m.insert(key, i);
-            m.insert(TaskKey { job: i, task: u32::MAX - i }, i);
+            m.insert(
+                TaskKey {
+                    job: i,
+                    task: u32::MAX - i,
+                },
+                i,
+            );
         }
         assert_eq!(m.len(), 200_000);
-        assert_eq!(m.get(&TaskKey { job: 1, task: 64 * 777 }), Some(&777));
-        assert_eq!(m.get(&TaskKey { job: 5, task: u32::MAX - 5 }), Some(&5));
+        assert_eq!(
+            m.get(&TaskKey {
+                job: 1,
+                task: 64 * 777
+            }),
+            Some(&777)
+        );
+        assert_eq!(
+            m.get(&TaskKey {
+                job: 5,
+                task: u32::MAX - 5
+            }),
+            Some(&5)
+        );
     }
 
     #[test]

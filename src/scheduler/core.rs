@@ -3,7 +3,7 @@
 //! beyond their free resources are in `queued`.
 
 use super::ready::ReadyQueue;
-use super::slab::SlabMap;
+use super::task_map::TaskMap;
 use crate::protocol::messages::{JobId, TaskId, WorkerId};
 use crate::resources::{
     Allocation, ResourceAmount, ResourceDescriptor, ResourceRequestEntry, ResourceRequestVariants,
@@ -92,10 +92,10 @@ pub struct Scheduler {
     request_ids: HashMap<ResourceRequestVariants, ReqId>,
     pub(super) queues: BTreeMap<QueueKey, ReadyQueue>,
     pub(super) workers: BTreeMap<WorkerId, SWorker>,
-    pub(super) running: SlabMap<TaskKey, Placement>,
+    pub(super) running: TaskMap<TaskKey, Placement>,
     pub(super) ready_count: usize,
     /// Tasks queued on workers (not counted as ready, not running yet).
-    pub(super) queued: SlabMap<TaskKey, Queued>,
+    pub(super) queued: TaskMap<TaskKey, Queued>,
     /// Queued tasks the worker should give back, not yet taken.
     pub(super) retractions: Vec<(WorkerId, TaskKey)>,
     /// How many tasks of each request are queued on workers.
@@ -430,7 +430,7 @@ pub(super) fn push_chainable(
     w: &mut SWorker,
     req: ReqId,
     key: TaskKey,
-    running: &SlabMap<TaskKey, Placement>,
+    running: &TaskMap<TaskKey, Placement>,
 ) {
     let slots = w.chainable.entry(req).or_default();
     slots.push(key);

@@ -12,7 +12,7 @@ mod pass;
 mod pass_tests;
 mod queued;
 mod ready;
-mod slab;
+mod task_map;
 #[cfg(test)]
 mod tests;
 mod utilization;

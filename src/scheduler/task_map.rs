@@ -16,8 +16,9 @@ const RUN: u64 = 64;
 /// low bits) while runs spread like a good hash over the table. A batch of results of tasks
 /// 1000..1250 reads a few contiguous cache lines instead of 250 random ones. The top seven
 /// bits (which `hashbrown` compares before the key) mix every bit, so neighbours in a run are
-/// told apart without comparing keys. IDs with a stride (every 64th task) share the first
-/// bucket of their runs, which makes probes at most `RUN` entries longer, never unbounded.
+/// told apart without comparing keys. IDs with a stride of 64 or more are each a run of their
+/// own, so they spread like a good hash (all starting at a run's first bucket); whole runs
+/// collide as randomly hashed keys do, which the unit tests below bound.
 #[derive(Default)]
 pub struct NeighbourHasher {
     words: u64,

@@ -2,16 +2,17 @@
 //! limit, and stops the whole group on cancel (SIGINT, then SIGKILL after a grace period).
 
 use super::env::{prepare, program_of, Prepared, WorkerContext};
+use super::exec::{self, StartError};
 use super::streamer::TaskStreams;
 
 use super::spawn;
-use crate::protocol::messages::{BodyMsg, TaskAssignment, TaskOutcome};
+use crate::protocol::messages::{BodyMsg, StdioDef, TaskAssignment, TaskOutcome};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -28,6 +29,9 @@ pub struct Link {
     pub started: Box<dyn FnOnce() + Send>,
     /// The execution's `HQ_ACCESS_KEY`.
     pub access_key: String,
+    /// Where the worker loop can hand a successor over while the process runs (set once it
+    /// runs, if it was started by an exec thread).
+    pub slot: Arc<OnceLock<Arc<exec::Slot>>>,
 }
 
 /// Runs the task to its end (or until it is canceled) and reports the outcome.
@@ -37,26 +41,69 @@ pub async fn run_task(
     body: Arc<BodyMsg>,
     link: Link,
 ) -> TaskOutcome {
-    let Link {
-        cancel,
-        started,
-        access_key,
-    } = link;
     let program = match program_of(&a, &body) {
         Ok(p) => p,
         Err(e) => return TaskOutcome::Failed(e),
     };
-    let p = prepare(&ctx, &a, &body, &program, &access_key);
+    let p = prepare(&ctx, &a, &body, &program, &link.access_key);
     let mut streams = match TaskStreams::attach(&ctx, &a, &body, &program) {
         Ok(s) => s,
         Err(e) => return TaskOutcome::Failed(e),
     };
     let pipes = streams.as_mut().map(TaskStreams::take_pipes);
     let pipes = pipes.unwrap_or_default();
-    let mut outcome = execute(&p, &a, &body, cancel, pipes, started).await;
+    let mut outcome = execute(&p, &a, &body, link, pipes).await;
     if let Some(streams) = streams {
         outcome = streams.finish(outcome).await;
     }
+    clean_up(&p, outcome)
+}
+
+/// A task to start behind a running process, built on the worker loop (see
+/// [`exec::Slot::hand_over`]); `None` for one that must start the usual way when its
+/// predecessor's end is reported: it reads stdin, streams its output, or fails before its
+/// process could start.
+pub fn prepare_handover(
+    ctx: &WorkerContext,
+    a: &TaskAssignment,
+    body: &BodyMsg,
+    access_key: &str,
+) -> Option<(Prepared, exec::Launch)> {
+    let program = program_of(a, body).ok()?;
+    let streamed = [&program.stdout, &program.stderr].contains(&&StdioDef::Stream);
+    if streamed || !program.stdin.is_empty() {
+        return None;
+    }
+    let p = prepare(ctx, a, body, &program, access_key);
+    let launch = fast_launch(&p, a, Default::default())?.ok()?;
+    Some((p, launch))
+}
+
+/// Runs a task handed over behind a running process to its end; `None` if the worker loop
+/// took it back before it started.
+pub async fn run_handed(
+    p: Prepared,
+    a: TaskAssignment,
+    body: Arc<BodyMsg>,
+    link: Link,
+    pending: exec::Pending,
+) -> Option<TaskOutcome> {
+    let child = match pending.started().await? {
+        Ok(process) => Ok(TaskChild::Fast(process)),
+        Err(e) => match start_failed(&p, &e) {
+            Some(outcome) => return Some(outcome),
+            None => start_tokio(&p, &a, &body.body.program.stdin, Default::default()),
+        },
+    };
+    let outcome = match child {
+        Ok(child) => supervise(child, &p, &a, &body, link).await,
+        Err(e) => TaskOutcome::Failed(e),
+    };
+    Some(clean_up(&p, outcome))
+}
+
+/// Removes the task directory, and the output files asked to go on success.
+fn clean_up(p: &Prepared, outcome: TaskOutcome) -> TaskOutcome {
     if let Some(dir) = &p.task_dir {
         let _ = fs::remove_dir_all(dir);
     }
@@ -84,15 +131,14 @@ fn open_output(target: &Option<(std::path::PathBuf, bool)>) -> Result<Option<fs:
     Ok(Some(file))
 }
 
-fn write_node_files(p: &Prepared, a: &TaskAssignment) -> Result<(), String> {
-    let Some(dir) = &p.task_dir else {
+fn write_node_files(task_dir: Option<&Path>, nodes: &[String]) -> Result<(), String> {
+    let Some(dir) = task_dir else {
         return Ok(());
     };
     fs::create_dir_all(dir)
         .map_err(|e| format!("Cannot create task directory {}: {e}", dir.display()))?;
-    if !a.nodes.is_empty() {
-        let short: Vec<String> = a
-            .nodes
+    if !nodes.is_empty() {
+        let short: Vec<String> = nodes
             .iter()
             .map(|h| {
                 if h.parse::<std::net::IpAddr>().is_ok() {
@@ -107,41 +153,177 @@ fn write_node_files(p: &Prepared, a: &TaskAssignment) -> Result<(), String> {
                 .map_err(|e| format!("Cannot write {name}: {e}"))
         };
         write("hq-nodefile", &short)?;
-        write("hq-hostfile", &a.nodes)?;
+        write("hq-hostfile", nodes)?;
     }
     Ok(())
+}
+
+type Pipes = (Option<fs::File>, Option<fs::File>);
+
+/// What a task needs on disk before its process starts: the working directory, the task
+/// directory with its node files, and the output files (a channel without a file of its own
+/// goes to its stream pipe, if any).
+struct Setup {
+    cwd: PathBuf,
+    task_dir: Option<PathBuf>,
+    nodes: Vec<String>,
+    stdout: Option<(PathBuf, bool)>,
+    stderr: Option<(PathBuf, bool)>,
+    pipes: Pipes,
+}
+
+impl Setup {
+    fn of(p: &Prepared, a: &TaskAssignment, pipes: Pipes) -> Setup {
+        Setup {
+            cwd: p.cwd.clone(),
+            task_dir: p.task_dir.clone(),
+            nodes: a.nodes.clone(),
+            stdout: p.stdout.clone(),
+            stderr: p.stderr.clone(),
+            pipes,
+        }
+    }
+
+    fn run(self) -> Result<exec::Outputs, String> {
+        fs::create_dir_all(&self.cwd).map_err(|e| {
+            format!(
+                "Cannot create working directory {}: {e}",
+                self.cwd.display()
+            )
+        })?;
+        write_node_files(self.task_dir.as_deref(), &self.nodes)?;
+        let stdout = open_output(&self.stdout)?;
+        let stderr = open_output(&self.stderr)?;
+        Ok(exec::Outputs {
+            stdout: stdout.or(self.pipes.0),
+            stderr: stderr.or(self.pipes.1),
+        })
+    }
+}
+
+/// The start of the task's process by an exec thread (its setup runs there too); `None` if
+/// it needs `tokio::process` (stdin).
+fn fast_launch(
+    p: &Prepared,
+    a: &TaskAssignment,
+    pipes: Pipes,
+) -> Option<Result<exec::Launch, std::io::Error>> {
+    // Entries need not be UTF-8 (tasks.md): pass the raw bytes, not the lossy `String`.
+    let entry = a.entry.as_deref().map(OsStr::from_bytes);
+    let mut env: Vec<(&OsStr, &OsStr)> = p
+        .env
+        .iter()
+        .map(|(k, v)| (OsStr::new(k), OsStr::new(v)))
+        .collect();
+    if let Some(entry) = entry {
+        env.push((OsStr::new("HQ_ENTRY"), entry));
+    }
+    let req = spawn::SpawnRequest {
+        args: &p.args,
+        env: &env,
+        cwd: &p.cwd,
+        death_signal: libc::SIGTERM,
+    };
+    let setup = Setup::of(p, a, pipes);
+    Some(match spawn::prepare(&req) {
+        Ok(prepared) => Ok(exec::Launch {
+            prepared,
+            setup: Box::new(move || setup.run()),
+        }),
+        Err(spawn::SpawnError::Io(e)) => Err(e),
+        Err(spawn::SpawnError::Unsupported) => return None,
+    })
+}
+
+/// The task's outcome for a start that failed; `None` if it must start with
+/// `tokio::process` instead.
+fn start_failed(p: &Prepared, e: &StartError) -> Option<TaskOutcome> {
+    match e {
+        StartError::Setup(msg) => Some(TaskOutcome::Failed(msg.clone())),
+        StartError::Spawn(spawn::SpawnError::Io(e)) => {
+            Some(TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, e)))
+        }
+        StartError::Spawn(spawn::SpawnError::Unsupported) => None,
+    }
+}
+
+fn dup_pipes(pipes: &Pipes) -> std::io::Result<Pipes> {
+    let dup = |f: &Option<fs::File>| f.as_ref().map(fs::File::try_clone).transpose();
+    Ok((dup(&pipes.0)?, dup(&pipes.1)?))
 }
 
 async fn execute(
     p: &Prepared,
     a: &TaskAssignment,
     body: &BodyMsg,
-    cancel: oneshot::Receiver<()>,
-    pipes: (Option<fs::File>, Option<fs::File>),
-    started: impl FnOnce(),
+    link: Link,
+    pipes: Pipes,
 ) -> TaskOutcome {
-    if let Err(e) = fs::create_dir_all(&p.cwd) {
-        return TaskOutcome::Failed(format!(
-            "Cannot create working directory {}: {e}",
-            p.cwd.display()
-        ));
-    }
-    if let Err(e) = write_node_files(p, a) {
-        return TaskOutcome::Failed(e);
-    }
-    let (stdout, stderr) = match (open_output(&p.stdout), open_output(&p.stderr)) {
-        // A channel without a file of its own goes to its stream pipe, if any.
-        (Ok(o), Ok(e)) => (o.or(pipes.0), e.or(pipes.1)),
-        (Err(e), _) | (_, Err(e)) => return TaskOutcome::Failed(e),
-    };
     if p.args.is_empty() {
         return TaskOutcome::Failed("Cannot execute an empty command".into());
     }
     let stdin_data = &body.body.program.stdin;
-    let mut child = match start_process(p, a, stdin_data, stdout, stderr).await {
-        Ok(c) => c,
-        Err(e) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
-    };
+    if stdin_data.is_empty() {
+        // The exec thread gets its own copies: the pipes are needed again if it cannot start it.
+        let copies = match dup_pipes(&pipes) {
+            Ok(c) => c,
+            Err(e) => return TaskOutcome::Failed(format!("Cannot set up the output pipes: {e}")),
+        };
+        let started = match fast_launch(p, a, copies) {
+            Some(Ok(launch)) => exec::start(launch).started().await,
+            Some(Err(e)) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
+            None => None,
+        };
+        match started {
+            Some(Ok(process)) => {
+                drop(pipes);
+                return supervise(TaskChild::Fast(process), p, a, body, link).await;
+            }
+            Some(Err(e)) => {
+                if let Some(outcome) = start_failed(p, &e) {
+                    return outcome;
+                }
+            }
+            None => {}
+        }
+    }
+    match start_tokio(p, a, stdin_data, pipes) {
+        Ok(child) => supervise(child, p, a, body, link).await,
+        Err(e) => TaskOutcome::Failed(e),
+    }
+}
+
+/// Starts the task with `tokio::process` (which forks), its files made on this thread; the
+/// error is the task's.
+fn start_tokio(
+    p: &Prepared,
+    a: &TaskAssignment,
+    stdin_data: &[u8],
+    pipes: Pipes,
+) -> Result<TaskChild, String> {
+    let outputs = Setup::of(p, a, pipes).run()?;
+    start_process(p, a, stdin_data, outputs.stdout, outputs.stderr)
+        .map(TaskChild::Tokio)
+        .map_err(|e| spawn_error(&p.args, &p.cwd, &e))
+}
+
+/// Follows a started task process to its end: its time limit, a cancel, the group's end.
+async fn supervise(
+    mut child: TaskChild,
+    p: &Prepared,
+    a: &TaskAssignment,
+    body: &BodyMsg,
+    link: Link,
+) -> TaskOutcome {
+    let Link {
+        cancel,
+        started,
+        slot,
+        ..
+    } = link;
+    if let TaskChild::Fast(process) = &child {
+        let _ = slot.set(process.slot().clone());
+    }
     started();
     let pgid = child.id().map(|id| id as i32);
     let marker = p
@@ -151,7 +333,7 @@ async fn execute(
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     if let Some(mut stdin) = child.take_stdin() {
-        let data = stdin_data.clone();
+        let data = body.body.program.stdin.clone();
         tokio::spawn(async move {
             let _ = stdin.write_all(&data).await;
         });
@@ -198,7 +380,7 @@ fn kill_group(pgid: i32, signal: i32) {
 
 /// A task's process: started by [`spawn`], or by `tokio::process` when that cannot.
 enum TaskChild {
-    Fast(spawn::TaskProcess),
+    Fast(exec::TaskProcess),
     Tokio(tokio::process::Child),
 }
 
@@ -225,40 +407,16 @@ impl TaskChild {
     }
 }
 
-/// Starts the task's process in its own process group, with the parent-death signal set:
-/// with the cheap [`spawn::spawn`] when it can, else with `tokio::process` (which forks).
-async fn start_process(
+/// Starts the task's process with `tokio::process`, in its own process group, with the
+/// parent-death signal set.
+fn start_process(
     p: &Prepared,
     a: &TaskAssignment,
     stdin_data: &[u8],
     stdout: Option<fs::File>,
     stderr: Option<fs::File>,
-) -> std::io::Result<TaskChild> {
-    // Entries need not be UTF-8 (tasks.md): pass the raw bytes, not the lossy `String`.
+) -> std::io::Result<tokio::process::Child> {
     let entry = a.entry.as_deref().map(OsStr::from_bytes);
-    if stdin_data.is_empty() && spawn::available() {
-        let mut env: Vec<(&OsStr, &OsStr)> = p
-            .env
-            .iter()
-            .map(|(k, v)| (OsStr::new(k), OsStr::new(v)))
-            .collect();
-        if let Some(entry) = entry {
-            env.push((OsStr::new("HQ_ENTRY"), entry));
-        }
-        let req = spawn::SpawnRequest {
-            args: &p.args,
-            env: &env,
-            cwd: &p.cwd,
-            stdout: stdout.as_ref(),
-            stderr: stderr.as_ref(),
-            death_signal: libc::SIGTERM,
-        };
-        match spawn::spawn(&req).await {
-            Ok(process) => return Ok(TaskChild::Fast(process)),
-            Err(spawn::SpawnError::Io(e)) => return Err(e),
-            Err(spawn::SpawnError::Unsupported) => {}
-        }
-    }
     let mut cmd = Command::new(&p.args[0]);
     cmd.args(&p.args[1..])
         .envs(p.env.iter().map(|(k, v)| (k, v)))
@@ -282,7 +440,7 @@ async fn start_process(
             Ok(())
         });
     }
-    cmd.spawn().map(TaskChild::Tokio)
+    cmd.spawn()
 }
 
 /// SIGINT to the group (and to descendants that left it), up to [`KILL_GRACE`] for the leader

@@ -2,6 +2,7 @@
 //! processes, reports results in batches, and stops on idle timeout, time limit or request.
 
 pub mod env;
+mod exec;
 pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
@@ -12,6 +13,7 @@ pub mod queue;
 pub mod reaper;
 mod report;
 pub mod spawn;
+mod start;
 pub mod streamer;
 
 use self::env::WorkerContext;
@@ -94,13 +96,20 @@ pub enum Shutdown {
 type ExecutionKey = (JobId, TaskId, InstanceId);
 type RunningTasks = FxHashMap<ExecutionKey, Running>;
 
-/// A running execution as the worker loop knows it.
+/// A running execution as the worker loop knows it (or a task handed over to start when its
+/// predecessor's process exits, see `start.rs`).
 /// Its entry stays until its result is sent (a task queued behind it starts then).
 struct Running {
     /// Stops it; taken once the stop is asked for.
     cancel: Option<oneshot::Sender<()>>,
     /// Proves a notification comes from this execution (part of its `HQ_ACCESS_KEY`).
     secret: String,
+    /// Its process's exec-thread slot, once it runs there.
+    link: Arc<std::sync::OnceLock<Arc<exec::Slot>>>,
+    /// The task handed over behind it.
+    next: Option<ExecutionKey>,
+    /// Set while it waits for its predecessor's report.
+    handed: Option<start::Handed>,
 }
 
 /// Where task executions report: their start (process running) and their result.
@@ -163,6 +172,7 @@ pub async fn run(
         bodies: FxHashMap::default(),
         running: FxHashMap::default(),
         queue: Default::default(),
+        handed: 0,
         late: Vec::new(),
         reserved: false,
         started: Instant::now(),
@@ -328,6 +338,8 @@ struct WorkerLoop {
     running: RunningTasks,
     /// Tasks queued behind running executions.
     queue: queue::TaskQueue,
+    /// Entries of `running` handed over behind a running process and not yet released.
+    handed: usize,
     /// Results that could not be sent while the server was away; sent after reconnecting.
     late: Vec<TaskResult>,
     /// Held for a multi-node task (`SetReserved`): no idle timeout meanwhile.
@@ -383,29 +395,31 @@ impl WorkerLoop {
                     }
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
-                            self.late.append(&mut unsent.results);
+                            self.late.append(&mut unsent.take_results());
                             self.finish_running(&mut done_rx).await;
                         }
                         break WorkerExit::ServerLost;
                     }
                 },
                 Some(key) = started_rx.recv() => {
-                    unsent.started.push(key);
-                    unsent.started.extend(std::iter::from_fn(|| started_rx.try_recv().ok()));
+                    self.started(key, &mut unsent, &senders);
+                    while let Ok(key) = started_rx.try_recv() {
+                        self.started(key, &mut unsent, &senders);
+                    }
                     unsent.arm();
                 }
                 Some(result) = done_rx.recv() => {
                     // A task reports its start before its result: take pending starts first.
-                    unsent.started.extend(std::iter::from_fn(|| started_rx.try_recv().ok()));
-                    let mut results = vec![result];
-                    results.extend(std::iter::from_fn(|| done_rx.try_recv().ok()));
-                    for r in &results {
-                        self.ended(&(r.job, r.task, r.instance), &senders);
+                    while let Ok(key) = started_rx.try_recv() {
+                        self.started(key, &mut unsent, &senders);
+                    }
+                    self.ended(result, &mut unsent, &senders);
+                    while let Ok(result) = done_rx.try_recv() {
+                        self.ended(result, &mut unsent, &senders);
                     }
                     if self.running.is_empty() {
                         idle_since = Instant::now();
                     }
-                    unsent.results.extend(results);
                     match self.report_now() {
                         true => unsent.flush(&mut sender).await?,
                         false => unsent.arm(),
@@ -466,10 +480,9 @@ impl WorkerLoop {
                 }
                 for a in tasks {
                     match a.after {
-                        Some(after)
-                            if self.running.contains_key(&after) || self.queue.contains(&after) =>
-                        {
-                            self.queue.hold(after, a)
+                        Some(after) if self.queue.contains(&after) => self.queue.hold(after, a),
+                        Some(after) if self.running.contains_key(&after) => {
+                            self.start_behind(after, a, senders)
                         }
                         _ => self.start(a, senders),
                     }
@@ -477,7 +490,7 @@ impl WorkerLoop {
             }
             ToWorker::Cancel(keys) => {
                 for key in keys {
-                    if self.queue.remove(&key) {
+                    if self.queue.remove(&key) || self.withdraw(&key) {
                         continue;
                     }
                     let running = self.running.get_mut(&key);
@@ -487,7 +500,10 @@ impl WorkerLoop {
                 }
             }
             ToWorker::Retract(keys) => {
-                let given = keys.into_iter().filter(|k| self.queue.remove(k)).collect();
+                let given = keys
+                    .into_iter()
+                    .filter(|k| self.queue.remove(k) || self.withdraw(k))
+                    .collect();
                 return Some(FromWorker::Retracted(given));
             }
             ToWorker::ForgetJob(job) => self.bodies.retain(|k, _| k.0 != job),
@@ -496,79 +512,11 @@ impl WorkerLoop {
         None
     }
 
-    /// An execution ended: the task queued behind it starts in its allocation.
-    fn ended(&mut self, key: &ExecutionKey, senders: &TaskSenders) {
-        self.running.remove(key);
-        if let Some(next) = self.queue.take_after(key) {
-            self.start(next, senders);
-        }
-    }
-
-    fn start(&mut self, a: TaskAssignment, senders: &TaskSenders) {
-        let key = (a.job, a.task, a.instance);
-        let done = &senders.done;
-        let Some(body) = self.bodies.get(&a.body).cloned() else {
-            let outcome = TaskOutcome::Failed(
-                "internal error: task body missing on the worker, please report".into(),
-            );
-            let _ = done.send(TaskResult {
-                job: a.job,
-                task: a.task,
-                instance: a.instance,
-                outcome,
-            });
-            return;
-        };
-        if self.opts.noop_tasks {
-            let _ = senders.started.send(key);
-            let _ = done.send(TaskResult {
-                job: a.job,
-                task: a.task,
-                instance: a.instance,
-                outcome: TaskOutcome::Finished,
-            });
-            return;
-        }
-        let (cancel_tx, cancel_rx) = oneshot::channel();
-        let secret = hex::encode(rand::random::<[u8; 16]>());
-        let access_key = crate::common::notify::AccessKey {
-            socket: self.notify_socket.clone(),
-            job: a.job,
-            task: a.task,
-            instance: a.instance,
-            secret: secret.clone(),
-        };
-        let running = Running {
-            cancel: Some(cancel_tx),
-            secret,
-        };
-        self.running.insert(key, running);
-        let ctx = self.ctx.clone();
-        let done = done.clone();
-        let started = senders.started.clone();
-        let link = launcher::Link {
-            cancel: cancel_rx,
-            started: Box::new(move || {
-                let _ = started.send(key);
-            }),
-            access_key: access_key.to_string(),
-        };
-        tokio::spawn(async move {
-            let (job, task, instance) = (a.job, a.task, a.instance);
-            let outcome = launcher::run_task(ctx, a, body, link).await;
-            let _ = done.send(TaskResult {
-                job,
-                task,
-                instance,
-                outcome,
-            });
-        });
-    }
-
     /// Lets running tasks end on their own (`--on-server-lost finish-running`).
     async fn finish_running(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
         // Queued tasks never start: the server puts them back when it notices the loss.
         self.queue.clear();
+        self.withdraw_all();
         while !self.running.is_empty() {
             match done_rx.recv().await {
                 Some(r) => {
@@ -583,6 +531,7 @@ impl WorkerLoop {
     /// Stops every running task and waits until their process groups are gone.
     async fn stop_all(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
         self.queue.clear();
+        self.withdraw_all();
         let mut pending = self.running.len();
         for (_, running) in self.running.drain() {
             if let Some(cancel) = running.cancel {

@@ -97,24 +97,36 @@ impl WorkerLoop {
     /// quarter of the running tasks have a task queued behind them, the server has to send more
     /// before those slots run dry. (Without queued tasks, e.g. at a job's end, that is always.)
     pub(super) fn report_now(&self) -> bool {
-        self.queue.len() * 4 <= self.running.len()
+        (self.queue.len() + self.handed) * 4 <= self.running.len() - self.handed
     }
 
     /// Takes out the queued tasks whose time request exceeds what is left of the worker's
     /// lifetime; `None` if there are none.
     pub(super) fn expired_queued(&mut self) -> Option<Vec<ExecutionKey>> {
         let limit = self.opts.time_limit?;
-        if self.queue.is_empty() {
+        if self.queue.is_empty() && self.handed == 0 {
             return None;
         }
         let left = limit.saturating_sub(self.started.elapsed());
         let bodies = &self.bodies;
-        let given = self.queue.remove_where(|a| {
+        let mut given = self.queue.remove_where(|a| {
             let request = bodies
                 .get(&a.body)
                 .and_then(|b| b.body.resources.variants.get(a.variant as usize));
             request.is_some_and(|r| Duration::from_secs(r.min_time_secs) > left)
         });
+        let mut handed: Vec<ExecutionKey> = self
+            .running
+            .iter()
+            .filter(|(_, r)| {
+                let min_time = r.handed.as_ref().map_or(0, |h| h.min_time_secs);
+                Duration::from_secs(min_time) > left
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        handed.retain(|k| self.withdraw(k));
+        given.append(&mut handed);
+        given.sort_unstable();
         (!given.is_empty()).then_some(given)
     }
 }

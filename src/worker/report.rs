@@ -16,6 +16,10 @@ pub const REPORT_DELAY: Duration = Duration::from_millis(1);
 pub struct Unsent {
     pub started: Vec<ExecutionKey>,
     pub results: Vec<TaskResult>,
+    /// Starts and results of handed-over tasks (`start.rs`), sent after `results`, which hold
+    /// their predecessors' results.
+    pub started_after: Vec<ExecutionKey>,
+    pub results_after: Vec<TaskResult>,
     /// When the oldest unsent report must go at the latest.
     by: Option<Instant>,
 }
@@ -33,22 +37,37 @@ impl Unsent {
         self.by
     }
 
-    /// Sends what waits: starts, then results (in one write when there are both).
+    /// Sends what waits: starts, results, then the handed-over tasks' starts and results (in
+    /// one write).
     pub async fn flush(&mut self, sender: &mut FrameSender) -> Result<(), ProtocolError> {
         self.by = None;
-        if !self.started.is_empty() {
-            let keys = std::mem::take(&mut self.started);
-            let started = FromWorker::Started(keys);
-            match self.results.is_empty() {
-                true => sender.send(&started).await?,
-                false => sender.feed(&started).await?,
+        let messages = [
+            FromWorker::Started(std::mem::take(&mut self.started)),
+            FromWorker::Results(std::mem::take(&mut self.results)),
+            FromWorker::Started(std::mem::take(&mut self.started_after)),
+            FromWorker::Results(std::mem::take(&mut self.results_after)),
+        ];
+        let mut messages = messages.into_iter().filter(|m| match m {
+            FromWorker::Started(keys) => !keys.is_empty(),
+            FromWorker::Results(results) => !results.is_empty(),
+            _ => true,
+        });
+        let mut current = messages.next();
+        while let Some(message) = current {
+            current = messages.next();
+            match current {
+                Some(_) => sender.feed(&message).await?,
+                None => sender.send(&message).await?,
             }
         }
-        if !self.results.is_empty() {
-            let results = std::mem::take(&mut self.results);
-            sender.send(&FromWorker::Results(results)).await?;
-        }
         Ok(())
+    }
+
+    /// The results not sent yet, in the order they must be sent.
+    pub fn take_results(&mut self) -> Vec<TaskResult> {
+        let mut results = std::mem::take(&mut self.results);
+        results.append(&mut self.results_after);
+        results
     }
 }
 

@@ -6,11 +6,8 @@
 //! async-signal-safe calls before `execve`. The exit is awaited through a pidfd.
 //!
 //! `CLONE_VFORK` suspends the calling thread until the child has called `execve` (a few hundred
-//! microseconds for a small program), so the clone runs on dedicated spawner threads, not on
-//! the worker's event loop: the loop keeps taking results and messages meanwhile, and several
-//! tasks start at once on several cores. The threads live as long as the worker, so the
-//! parent-death signal (which the kernel ties to the creating thread) still means "the worker
-//! died".
+//! microseconds for a small program), so the clone runs on an exec thread (`exec.rs`), not on
+//! the worker's event loop, and that thread is also the one that reaps the process.
 //!
 //! The child ends up as `std::process::Command` would make it: stdio on fds 0-2, the working
 //! directory, its own process group, handled signals and SIGPIPE back to default, an empty
@@ -23,21 +20,13 @@ use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::ExitStatus;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+use std::sync::OnceLock;
 
 /// Stack of the short-lived child between `clone` and `execve`.
 const CHILD_STACK: usize = 64 * 1024;
-
-/// Most spawner threads (at most one per core is useful: each waits for its child's `execve`).
-const MAX_SPAWNERS: usize = 8;
 
 thread_local! {
     static CHILD_STACKS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
@@ -49,9 +38,6 @@ pub struct SpawnRequest<'a> {
     /// Added to (or replacing entries of) the worker's own environment, in order.
     pub env: &'a [(&'a OsStr, &'a OsStr)],
     pub cwd: &'a Path,
-    /// `None` means `/dev/null`.
-    pub stdout: Option<&'a File>,
-    pub stderr: Option<&'a File>,
     /// Signal sent to the task when the worker thread that started it dies.
     pub death_signal: libc::c_int,
 }
@@ -62,35 +48,6 @@ pub enum SpawnError {
     Io(io::Error),
     /// Needs a feature this spawner does not have; use `tokio::process` instead.
     Unsupported,
-}
-
-/// A started task process.
-pub struct TaskProcess {
-    pid: libc::pid_t,
-    pidfd: AsyncFd<OwnedFd>,
-    status: Option<ExitStatus>,
-}
-
-/// Whether this kernel has pidfds (Linux 5.3+); checked once.
-pub fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| match pidfd_open(std::process::id() as libc::pid_t) {
-        Ok(_) => true,
-        Err(e) => {
-            log::debug!("pidfd_open is unavailable ({e}); tasks are started with fork");
-            false
-        }
-    })
-}
-
-fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: a plain syscall; on success it returns a new file descriptor that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by the kernel and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -127,13 +84,12 @@ struct ChildArgs {
     error: libc::c_int,
 }
 
-/// A child ready to be cloned on a spawner thread: [`ChildArgs`] with the data its pointers
-/// point into, and its own copies of the output files (open until the clone returned).
-struct Prepared {
+/// A child ready to be cloned on an exec thread: [`ChildArgs`] with the data its pointers
+/// point into. Its output files are given to [`Prepared::start`].
+pub struct Prepared {
     child: ChildArgs,
     _args: Vec<CString>,
     _env: BTreeMap<OsString, CString>,
-    _files: Vec<File>,
 }
 
 // SAFETY: the raw pointers in `child.argv` and `child.envp` point into the heap buffers of
@@ -192,31 +148,8 @@ fn task_environment(env: &[(&OsStr, &OsStr)]) -> io::Result<BTreeMap<OsString, C
         .collect()
 }
 
-/// Starts the process described by `req` on a spawner thread.
-pub async fn spawn(req: &SpawnRequest<'_>) -> Result<TaskProcess, SpawnError> {
-    let prepared = prepare(req)?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    run_on_spawner(Box::new(move || {
-        // Nobody waits any more (the task was dropped meanwhile): do not leave the child behind.
-        if let Err(Ok((pid, _))) = tx.send(prepared.start()) {
-            kill_and_reap(pid);
-        }
-    }));
-    let (pid, pidfd) = rx
-        .await
-        .map_err(|_| SpawnError::Io(io::Error::other("the spawner thread stopped")))??;
-    // SAFETY: the AsyncFd owns the pidfd, which stays open and the same until it is dropped.
-    let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
-        .map_err(|e| SpawnError::Io(e.into()))?;
-    Ok(TaskProcess {
-        pid,
-        pidfd,
-        status: None,
-    })
-}
-
 /// Ends a child of ours that nobody will wait for.
-fn kill_and_reap(pid: libc::pid_t) {
+pub(super) fn kill_and_reap(pid: libc::pid_t) {
     // SAFETY: signalling and reaping our own child.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
@@ -224,41 +157,8 @@ fn kill_and_reap(pid: libc::pid_t) {
     }
 }
 
-type SpawnJob = Box<dyn FnOnce() + Send>;
-
-/// Hands a job to the spawner threads, started on first use (one per core, at most
-/// [`MAX_SPAWNERS`]); they never end, see the module docs.
-fn run_on_spawner(job: SpawnJob) {
-    static JOBS: OnceLock<mpsc::Sender<SpawnJob>> = OnceLock::new();
-    let jobs = JOBS.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnJob>();
-        let rx = Arc::new(Mutex::new(rx));
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for i in 0..threads.clamp(1, MAX_SPAWNERS) {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("hq-spawner-{i}"))
-                .spawn(move || loop {
-                    let job = rx.lock().map(|r| r.recv());
-                    match job {
-                        Ok(Ok(job)) => job(),
-                        _ => break,
-                    }
-                });
-            if let Err(e) = spawned {
-                log::warn!("cannot start a spawner thread: {e}");
-            }
-        }
-        tx
-    });
-    if let Err(mpsc::SendError(job)) = jobs.send(job) {
-        // No spawner thread could be started: start here (drops the reply if that fails).
-        job();
-    }
-}
-
 /// Builds everything the child needs, on the caller's thread.
-fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
+pub fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
     let Some(program) = req.args.first() else {
         return Err(SpawnError::Io(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -274,12 +174,9 @@ fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
             .collect::<io::Result<_>>()?;
         let env = task_environment(req.env)?;
         let cwd = cstring(OsStr::new(req.cwd).as_bytes())?;
-        let stdout = req.stdout.map(File::try_clone).transpose()?;
-        let stderr = req.stderr.map(File::try_clone).transpose()?;
-        let files = (stdout, stderr);
-        Ok((null, args, env, cwd, candidates(program, req.env)?, files))
+        Ok((null, args, env, cwd, candidates(program, req.env)?))
     })();
-    let (null, args, env, cwd, candidates, (stdout, stderr)) = prepared.map_err(SpawnError::Io)?;
+    let (null, args, env, cwd, candidates) = prepared.map_err(SpawnError::Io)?;
     let end = std::iter::once(std::ptr::null());
     let argv = args.iter().map(|c| c.as_ptr()).chain(end.clone()).collect();
     let envp = base_environment()
@@ -294,11 +191,7 @@ fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
         envp,
         candidates,
         cwd,
-        fds: [
-            null,
-            stdout.as_ref().map_or(null, |f| f.as_raw_fd()),
-            stderr.as_ref().map_or(null, |f| f.as_raw_fd()),
-        ],
+        fds: [null; 3],
         death_signal: req.death_signal,
         error: 0,
     };
@@ -306,15 +199,21 @@ fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
         child,
         _args: args,
         _env: env,
-        _files: stdout.into_iter().chain(stderr).collect(),
     })
 }
 
 impl Prepared {
-    /// Clones the child (this thread waits until it called `execve`); returns its PID and a
-    /// pidfd. The copies of the output files are closed on return.
-    fn start(mut self) -> Result<(libc::pid_t, OwnedFd), SpawnError> {
+    /// Clones the child with `stdout` and `stderr` (`None`: `/dev/null`); this thread waits
+    /// until it called `execve`. Returns its PID; the caller reaps it.
+    pub fn start(
+        mut self,
+        stdout: Option<File>,
+        stderr: Option<File>,
+    ) -> Result<libc::pid_t, SpawnError> {
         let child = &mut self.child;
+        let null = child.fds[0];
+        child.fds[1] = stdout.as_ref().map_or(null, |f| f.as_raw_fd());
+        child.fds[2] = stderr.as_ref().map_or(null, |f| f.as_raw_fd());
         // One stack per thread, reused: CLONE_VFORK suspends this thread until the child is
         // done with it, so two children never share it (a fresh zeroed 64 KiB per task cost a
         // memset and page faults).
@@ -358,14 +257,9 @@ impl Prepared {
                 SpawnError::Io(io::Error::from_raw_os_error(child_error))
             });
         }
-        match pidfd_open(pid) {
-            Ok(fd) => Ok((pid, fd)),
-            Err(e) => {
-                // A child we cannot watch must not run.
-                kill_and_reap(pid);
-                Err(SpawnError::Io(e))
-            }
-        }
+        // The files stay open until here: the child has its own copies after `execve`.
+        drop((stdout, stderr));
+        Ok(pid)
     }
 }
 
@@ -438,132 +332,5 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             error = libc::EACCES;
         }
         fail(error)
-    }
-}
-
-impl TaskProcess {
-    pub fn id(&self) -> u32 {
-        self.pid as u32
-    }
-
-    fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
-        if let Some(s) = self.status {
-            return Ok(Some(s));
-        }
-        let mut status = 0;
-        loop {
-            // SAFETY: waiting for our own child, without blocking.
-            let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if r == 0 {
-                return Ok(None);
-            }
-            let s = ExitStatus::from_raw(status);
-            self.status = Some(s);
-            return Ok(Some(s));
-        }
-    }
-
-    /// Waits for the process to exit (cancel-safe).
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        loop {
-            if let Some(s) = self.try_reap()? {
-                return Ok(s);
-            }
-            let mut ready = self.pidfd.readable().await?;
-            ready.clear_ready();
-        }
-    }
-}
-
-impl Drop for TaskProcess {
-    fn drop(&mut self) {
-        // Do not leave a zombie behind if the task ended while nobody was waiting.
-        let _ = self.try_reap();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request<'a>(args: &'a [String], env: &'a [(&'a OsStr, &'a OsStr)]) -> SpawnRequest<'a> {
-        SpawnRequest {
-            args,
-            env,
-            cwd: Path::new("/"),
-            stdout: None,
-            stderr: None,
-            death_signal: libc::SIGTERM,
-        }
-    }
-
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[tokio::test]
-    async fn exit_codes_and_path_lookup() {
-        if !available() {
-            return;
-        }
-        let ok = args(&["true"]);
-        let mut p = spawn(&request(&ok, &[])).await.unwrap();
-        assert!(p.wait().await.unwrap().success());
-        let fail = args(&["sh", "-c", "exit 3"]);
-        let mut p = spawn(&request(&fail, &[])).await.unwrap();
-        assert_eq!(p.wait().await.unwrap().code(), Some(3));
-        let missing = args(&["surely-not-a-program-xyz"]);
-        match spawn(&request(&missing, &[])).await {
-            Err(SpawnError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::NotFound),
-            _ => panic!("expected NotFound"),
-        }
-        let no_path = [(OsStr::new("PATH"), OsStr::new("/nonexistent"))];
-        assert!(matches!(
-            spawn(&request(&ok, &no_path)).await,
-            Err(SpawnError::Io(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn env_cwd_and_stdout() {
-        if !available() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let out = File::create(dir.path().join("out")).unwrap();
-        let a = args(&["sh", "-c", "echo $HQ_X $(pwd)"]);
-        let env = [(OsStr::new("HQ_X"), OsStr::new("y"))];
-        let mut req = request(&a, &env);
-        req.cwd = dir.path();
-        req.stdout = Some(&out);
-        let mut p = spawn(&req).await.unwrap();
-        assert!(p.wait().await.unwrap().success());
-        let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
-        let cwd = dir.path().canonicalize().unwrap();
-        assert_eq!(text, format!("y {}\n", cwd.display()));
-    }
-
-    #[tokio::test]
-    async fn script_without_shebang_is_unsupported() {
-        if !available() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("s");
-        std::fs::write(&script, "exit 0\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let a = vec![script.display().to_string()];
-        assert!(matches!(
-            spawn(&request(&a, &[])).await,
-            Err(SpawnError::Unsupported)
-        ));
     }
 }

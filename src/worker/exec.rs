@@ -1,0 +1,267 @@
+//! Exec threads: each runs one task process at a time, from its clone to its reaping, and
+//! then starts the successor handed to it meanwhile ([`Slot::hand_over`]) the moment the
+//! process exits. The end of a task thus reaches the start of the task queued behind it in
+//! one thread, without the worker's event loop, which learns of both afterwards.
+//!
+//! A thread blocks in `waitpid` while its process runs, so there are as many threads as task
+//! processes at once (plus idle ones, which wait for the next start). They never end: the
+//! kernel ties a process's parent-death signal to the thread that cloned it, and "the worker
+//! died" must be what that signal means (see `spawn.rs`).
+
+use super::spawn::{self, Prepared, SpawnError};
+use std::fs::File;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use tokio::sync::oneshot;
+
+/// Stack of an exec thread (it only clones, waits and sends).
+const THREAD_STACK: usize = 256 * 1024;
+
+/// Where a task's stdout and stderr go; `None` is `/dev/null`.
+#[derive(Default)]
+pub struct Outputs {
+    pub stdout: Option<File>,
+    pub stderr: Option<File>,
+}
+
+/// What makes the task's files (working directory, output files), run on the exec thread
+/// right before the clone: for a handed-over task that is after its predecessor ended, as if
+/// the worker loop had started it then.
+pub type Setup = Box<dyn FnOnce() -> Result<Outputs, String> + Send>;
+
+/// A task process ready to start.
+pub struct Launch {
+    pub prepared: Prepared,
+    pub setup: Setup,
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    Spawn(SpawnError),
+    /// The setup failed (the task's error message).
+    Setup(String),
+}
+
+type StartReply = Result<TaskProcess, StartError>;
+type ReplyTx = oneshot::Sender<StartReply>;
+
+/// A start in progress; see [`Pending::started`].
+pub enum Pending {
+    Waiting(oneshot::Receiver<StartReply>),
+    /// No exec thread could be started.
+    Failed(io::Error),
+}
+
+impl Pending {
+    /// The started process, or why it could not start; `None` if it was withdrawn
+    /// ([`Slot::withdraw`]) before it started.
+    pub async fn started(self) -> Option<StartReply> {
+        match self {
+            Pending::Waiting(rx) => rx.await.ok(),
+            Pending::Failed(e) => Some(Err(StartError::Spawn(SpawnError::Io(e)))),
+        }
+    }
+}
+
+/// The process an exec thread runs, as the worker sees it: where a successor can be handed
+/// over while it runs.
+#[derive(Default)]
+pub struct Slot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// The process has exited (what is handed over now would start late).
+    ended: bool,
+    successor: Option<(Launch, ReplyTx)>,
+}
+
+impl Slot {
+    /// Hands `launch` over to start when this slot's process exits; `None` (and `launch` is
+    /// dropped) if the process has exited already or a successor waits here.
+    pub fn hand_over(&self, launch: Launch) -> Option<Pending> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.ended || state.successor.is_some() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        state.successor = Some((launch, tx));
+        Some(Pending::Waiting(rx))
+    }
+
+    /// Takes back the successor handed over, if it has not begun to start; returns whether it
+    /// was taken back (its [`Pending`] then yields `None`).
+    pub fn withdraw(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.successor.take().is_some()
+    }
+
+    /// The process exited: the successor to start now, if any.
+    fn end(&self) -> Option<(Launch, ReplyTx)> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.ended = true;
+        state.successor.take()
+    }
+}
+
+/// A started task process.
+pub struct TaskProcess {
+    pid: libc::pid_t,
+    exit: oneshot::Receiver<ExitStatus>,
+    status: Option<ExitStatus>,
+    slot: Arc<Slot>,
+}
+
+impl TaskProcess {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Where a successor can be handed over while this process runs.
+    pub fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    /// Waits for the process to exit (cancel-safe); its exec thread reaps it.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let status = (&mut self.exit)
+            .await
+            .map_err(|_| io::Error::other("the exec thread stopped"))?;
+        self.status = Some(status);
+        Ok(status)
+    }
+}
+
+/// Starts `launch` on an exec thread.
+pub fn start(launch: Launch) -> Pending {
+    let (tx, rx) = oneshot::channel();
+    match run_on_thread(Box::new(move || run_chain(launch, tx))) {
+        Ok(()) => Pending::Waiting(rx),
+        Err(e) => Pending::Failed(e),
+    }
+}
+
+/// Starts `launch`, then each successor handed over to the process before it exits: the
+/// successor is cloned before the predecessor's end is sent, so it starts without waiting for
+/// anyone.
+fn run_chain(launch: Launch, reply: ReplyTx) {
+    let mut next = Some((launch, reply));
+    let mut ended: Option<(oneshot::Sender<ExitStatus>, ExitStatus)> = None;
+    while let Some((launch, reply)) = next.take() {
+        let started = start_one(launch, reply);
+        if let Some((exit, status)) = ended.take() {
+            let _ = exit.send(status);
+        }
+        let Some((pid, slot, exit)) = started else {
+            return;
+        };
+        let status = wait_blocking(pid);
+        next = slot.end();
+        ended = Some((exit, status));
+    }
+    if let Some((exit, status)) = ended {
+        let _ = exit.send(status);
+    }
+}
+
+/// Sets up and clones one process and replies; `None` if it did not start (or nobody waits).
+fn start_one(
+    launch: Launch,
+    reply: ReplyTx,
+) -> Option<(libc::pid_t, Arc<Slot>, oneshot::Sender<ExitStatus>)> {
+    let outputs = match (launch.setup)() {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            let _ = reply.send(Err(StartError::Setup(e)));
+            return None;
+        }
+    };
+    let pid = match launch.prepared.start(outputs.stdout, outputs.stderr) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = reply.send(Err(StartError::Spawn(e)));
+            return None;
+        }
+    };
+    let slot = Arc::new(Slot::default());
+    let (exit_tx, exit_rx) = oneshot::channel();
+    let process = TaskProcess {
+        pid,
+        exit: exit_rx,
+        status: None,
+        slot: slot.clone(),
+    };
+    if reply.send(Ok(process)).is_err() {
+        // Nobody waits for it any more (the task was dropped meanwhile).
+        spawn::kill_and_reap(pid);
+        return None;
+    }
+    Some((pid, slot, exit_tx))
+}
+
+fn wait_blocking(pid: libc::pid_t) -> ExitStatus {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return ExitStatus::from_raw(status);
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    jobs: mpsc::Sender<Job>,
+    queue: Mutex<mpsc::Receiver<Job>>,
+    /// Threads waiting for a job.
+    idle: AtomicUsize,
+}
+
+/// Runs `job` on an idle exec thread, or on a new one if none is idle.
+fn run_on_thread(job: Job) -> io::Result<()> {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel();
+        Pool {
+            jobs,
+            queue: Mutex::new(queue),
+            idle: AtomicUsize::new(0),
+        }
+    });
+    let had_idle = pool
+        .idle
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    if had_idle {
+        // The receiver lives in the static pool, so sending cannot fail.
+        let _ = pool.jobs.send(job);
+        return Ok(());
+    }
+    std::thread::Builder::new()
+        .name("hq-exec".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            job();
+            loop {
+                pool.idle.fetch_add(1, Ordering::AcqRel);
+                match pool.queue.lock().map(|q| q.recv()) {
+                    Ok(Ok(job)) => job(),
+                    _ => break,
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+#[cfg(test)]
+#[path = "exec_tests.rs"]
+mod tests;

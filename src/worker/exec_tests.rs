@@ -1,0 +1,166 @@
+//! Tests of exec threads: starting, reaping, hand-over and withdrawal of successors.
+
+use super::*;
+use crate::worker::spawn::{prepare, SpawnRequest};
+use std::ffi::OsStr;
+use std::path::Path;
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn launch(args: &[String], env: &[(&OsStr, &OsStr)], cwd: &Path, stdout: Option<File>) -> Launch {
+    let req = SpawnRequest {
+        args,
+        env,
+        cwd,
+        death_signal: libc::SIGTERM,
+    };
+    Launch {
+        prepared: prepare(&req).unwrap(),
+        setup: Box::new(move || {
+            Ok(Outputs {
+                stdout,
+                stderr: None,
+            })
+        }),
+    }
+}
+
+async fn run(args: &[String], env: &[(&OsStr, &OsStr)]) -> StartReply {
+    start(launch(args, env, Path::new("/"), None))
+        .started()
+        .await
+        .expect("not withdrawn")
+}
+
+#[tokio::test]
+async fn exit_codes_and_path_lookup() {
+    let mut p = run(&args(&["true"]), &[]).await.unwrap();
+    assert!(p.wait().await.unwrap().success());
+    let mut p = run(&args(&["sh", "-c", "exit 3"]), &[]).await.unwrap();
+    assert_eq!(p.wait().await.unwrap().code(), Some(3));
+    match run(&args(&["surely-not-a-program-xyz"]), &[]).await {
+        Err(StartError::Spawn(SpawnError::Io(e))) => assert_eq!(e.kind(), io::ErrorKind::NotFound),
+        _ => panic!("expected NotFound"),
+    }
+    let no_path = [(OsStr::new("PATH"), OsStr::new("/nonexistent"))];
+    assert!(matches!(
+        run(&args(&["true"]), &no_path).await,
+        Err(StartError::Spawn(SpawnError::Io(_)))
+    ));
+}
+
+#[tokio::test]
+async fn env_cwd_and_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = File::create(dir.path().join("out")).unwrap();
+    let a = args(&["sh", "-c", "echo $HQ_X $(pwd)"]);
+    let env = [(OsStr::new("HQ_X"), OsStr::new("y"))];
+    let l = launch(&a, &env, dir.path(), Some(out));
+    let mut p = start(l).started().await.unwrap().unwrap();
+    assert!(p.wait().await.unwrap().success());
+    let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+    let cwd = dir.path().canonicalize().unwrap();
+    assert_eq!(text, format!("y {}\n", cwd.display()));
+}
+
+#[tokio::test]
+async fn script_without_shebang_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s");
+    std::fs::write(&script, "exit 0\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let a = vec![script.display().to_string()];
+    assert!(matches!(
+        run(&a, &[]).await,
+        Err(StartError::Spawn(SpawnError::Unsupported))
+    ));
+}
+
+#[tokio::test]
+async fn a_failing_setup_is_the_task_error() {
+    let a = args(&["true"]);
+    let mut l = launch(&a, &[], Path::new("/"), None);
+    l.setup = Box::new(|| Err("Cannot create file x".into()));
+    match start(l).started().await {
+        Some(Err(StartError::Setup(e))) => assert_eq!(e, "Cannot create file x"),
+        _ => panic!("expected the setup error"),
+    }
+}
+
+/// A predecessor that runs until `release` is called: it reads one line from a FIFO.
+struct Held {
+    fifo: std::path::PathBuf,
+    args: Vec<String>,
+}
+
+impl Held {
+    fn new(dir: &Path) -> Held {
+        let fifo = dir.join("fifo");
+        let path = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+        // SAFETY: creates a FIFO at a path we own.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let args = args(&["sh", "-c", &format!("read x < {}", fifo.display())]);
+        Held { fifo, args }
+    }
+
+    fn release(&self) {
+        std::fs::write(&self.fifo, "go\n").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_handed_over_successor_starts_when_its_predecessor_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = Held::new(dir.path());
+    let mut first = run(&held.args, &[]).await.unwrap();
+    let marker = dir.path().join("second");
+    let second = args(&["sh", "-c", &format!("echo $$ > {}", marker.display())]);
+    let pending = first
+        .slot()
+        .hand_over(launch(&second, &[], dir.path(), None))
+        .expect("the predecessor runs");
+    // Only one successor waits behind a process.
+    let again = first
+        .slot()
+        .hand_over(launch(&second, &[], dir.path(), None));
+    assert!(again.is_none());
+    let mut pending = Box::pin(pending.started());
+    assert!(futures::poll!(&mut pending).is_pending());
+    assert!(!marker.exists());
+    held.release();
+    assert!(first.wait().await.unwrap().success());
+    let mut p = pending.await.unwrap().unwrap();
+    assert!(p.wait().await.unwrap().success());
+    let pid: u32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, p.id());
+    // Its own process has ended: nothing can be handed over to it any more.
+    let late = p.slot().hand_over(launch(&second, &[], dir.path(), None));
+    assert!(late.is_none());
+}
+
+#[tokio::test]
+async fn a_withdrawn_successor_never_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = Held::new(dir.path());
+    let mut first = run(&held.args, &[]).await.unwrap();
+    let marker = dir.path().join("second");
+    let second = args(&["sh", "-c", &format!("touch {}", marker.display())]);
+    let pending = first
+        .slot()
+        .hand_over(launch(&second, &[], dir.path(), None))
+        .expect("the predecessor runs");
+    assert!(first.slot().withdraw());
+    assert!(!first.slot().withdraw());
+    assert!(pending.started().await.is_none());
+    held.release();
+    assert!(first.wait().await.unwrap().success());
+    // A successor is cloned before its predecessor's end is sent; none was.
+    assert!(!marker.exists());
+}

@@ -516,7 +516,8 @@ impl WorkerLoop {
     async fn finish_running(&mut self, done_rx: &mut mpsc::UnboundedReceiver<TaskResult>) {
         // Queued tasks never start: the server puts them back when it notices the loss.
         self.queue.clear();
-        self.withdraw_all();
+        let mut parked = self.withdraw_all();
+        self.late.append(&mut parked);
         while !self.running.is_empty() {
             match done_rx.recv().await {
                 Some(r) => {
@@ -526,6 +527,7 @@ impl WorkerLoop {
                 None => break,
             }
         }
+        self.handed = 0;
     }
 
     /// Stops every running task and waits until their process groups are gone.
@@ -533,6 +535,7 @@ impl WorkerLoop {
         self.queue.clear();
         self.withdraw_all();
         let mut pending = self.running.len();
+        self.handed = 0;
         for (_, running) in self.running.drain() {
             if let Some(cancel) = running.cancel {
                 let _ = cancel.send(());

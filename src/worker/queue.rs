@@ -97,7 +97,7 @@ impl WorkerLoop {
     /// quarter of the running tasks have a task queued behind them, the server has to send more
     /// before those slots run dry. (Without queued tasks, e.g. at a job's end, that is always.)
     pub(super) fn report_now(&self) -> bool {
-        (self.queue.len() + self.handed) * 4 <= self.running.len() - self.handed
+        (self.queue.len() + self.handed) * 4 <= self.running.len().saturating_sub(self.handed)
     }
 
     /// Takes out the queued tasks whose time request exceeds what is left of the worker's

@@ -226,17 +226,29 @@ impl WorkerLoop {
         true
     }
 
-    /// Takes back every handed-over task that has not begun to start (the worker stops).
-    pub(super) fn withdraw_all(&mut self) {
+    /// Takes back every handed-over task that has not begun to start, and takes out the
+    /// results held back for a predecessor's report (the worker stops or lost the server):
+    /// afterwards every entry of `running` still has a result to come.
+    pub(super) fn withdraw_all(&mut self) -> Vec<TaskResult> {
         let handed: Vec<ExecutionKey> = self
             .running
             .iter()
             .filter(|(_, r)| r.handed.is_some())
             .map(|(k, _)| *k)
             .collect();
+        let mut parked = Vec::new();
         for key in handed {
-            self.withdraw(&key);
+            if self.withdraw(&key) {
+                continue;
+            }
+            let entry = self.running.get_mut(&key).and_then(|r| r.handed.take());
+            self.handed -= 1;
+            if let Some(r) = entry.and_then(|h| h.parked) {
+                self.running.remove(&key);
+                parked.push(r);
+            }
         }
+        parked
     }
 }
 

@@ -123,3 +123,51 @@ fn a_worker_hands_back_queued_tasks_whose_time_request_it_no_longer_lives_for() 
     env.write("release", "");
     env.wait_job(job);
 }
+
+/// A task queued behind a running one is handed over to start the moment its predecessor's
+/// process exits (`worker/exec.rs`); its files are still made only then: both tasks write the
+/// same output file, and the second one's truncation must not cut into the first's output.
+#[test]
+fn a_task_queued_behind_another_makes_its_files_only_when_that_one_ends() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    let script = format!(
+        "if [ $HQ_TASK_ID = 1 ]; then printf '%0200d\\n' 0; \
+         while [ ! -e {} ]; do sleep 0.05; done; echo end; else echo two; fi",
+        env.file("release").display()
+    );
+    let out = env.file("shared.txt").display().to_string();
+    let job = env.submit(&[
+        "--array", "1-2", "--stdout", &out, "--", "bash", "-c", &script,
+    ]);
+    wait_until("task 2 to be queued on the worker", || {
+        scheduler_dump(&env)["queued"][0]["task"] == 2
+    });
+    assert_eq!(state(&env, job, 1), "running");
+    env.write("release", "");
+    env.wait_job(job);
+    assert_eq!(env.read("shared.txt"), "two\n");
+}
+
+/// A canceled task that waited behind a running one never starts, also when it was already
+/// handed over to start when that one ends.
+#[test]
+fn a_canceled_queued_task_never_starts() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    let first = blocking_array(&env, "1");
+    wait_until("task 1 to run", || state(&env, first, 1) == "running");
+    let marker = env.file("second-ran").display().to_string();
+    let second = env.submit(&["--", "touch", &marker]);
+    wait_until("the second job to be queued on the worker", || {
+        scheduler_dump(&env)["queued"][0]["job"] == second
+    });
+    env.ok(&["job", "cancel", &second.to_string()]);
+    env.write("release", "");
+    env.wait_job(first);
+    // A third task runs on the same slot after the first; the second never did.
+    let third = env.submit(&["--", "true"]);
+    env.wait_job(third);
+    assert!(!env.file("second-ran").exists());
+    assert_eq!(state(&env, second, 0), "canceled");
+}

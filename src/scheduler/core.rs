@@ -73,9 +73,14 @@ pub(super) struct Placement {
     pub(super) next: Option<TaskKey>,
 }
 
-/// A ready task sent to a worker ahead of time, to start in the allocation of `after`.
+/// A ready task sent to a worker ahead of time, to start in the allocation of `after`: a
+/// running task, or a task queued behind one. Two may wait behind a running task, so the one
+/// right behind it can start while the server has not yet heard of the end and sent the next
+/// (a round trip is often longer than a small task).
 pub(super) struct Queued {
     pub(super) after: TaskKey,
+    /// The task queued behind this one.
+    pub(super) next: Option<TaskKey>,
     pub(super) worker: WorkerId,
     pub(super) qkey: QueueKey,
     /// The variant of `after`'s placement, which this task takes over.

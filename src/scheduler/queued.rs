@@ -1,15 +1,17 @@
 //! Tasks queued on workers beyond their free resources, so a freed slot never waits for the
 //! server: when every fitting resource is taken, a pass queues each remaining ready task behind
-//! one running task of the same request on a worker (at most one behind each). The worker
-//! starts it in that task's allocation the moment the task ends, and the scheduler hands the
-//! allocation over in [`Scheduler::task_done`] without releasing it. A queued task is still
+//! one running task of the same request on a worker, at most two deep (one behind each
+//! running task first, then one behind each of those), so the second can start while the
+//! server has not yet heard of the first end. The worker starts the first in that task's
+//! allocation the moment the task ends, and the scheduler hands the allocation over in
+//! [`Scheduler::task_done`] without releasing it; the second moves up. A queued task is still
 //! waiting: it is not counted as ready and holds nothing. It returns to its ready queue when
 //! its worker is lost. The pass asks its worker to give it back ([`Scheduler::take_retractions`],
 //! answered through [`Scheduler::retracted`]) when another worker has room for it, when a
 //! higher priority waits for resources (the slot it would take over), and when its worker is
 //! kept free for a waiting multi-node task.
 
-use super::core::{deadline_ok, push_chainable, Placement, QueueKey, Queued};
+use super::core::{deadline_ok, push_chainable, Placement, QueueKey, Queued, SWorker};
 use super::{Assignment, Scheduler, TaskKey};
 use crate::protocol::messages::WorkerId;
 use std::cmp::Reverse;
@@ -48,6 +50,7 @@ impl Scheduler {
                     queue.pop_front();
                     let queued = Queued {
                         after,
+                        next: None,
                         worker: wid,
                         qkey,
                         variant,
@@ -72,9 +75,11 @@ impl Scheduler {
         }
     }
 
-    /// A running task of `req` on `wid` with nothing queued behind it whose variant's time
-    /// request the worker still allows, now with `next` queued behind it; returns it with its
-    /// variant and allocation. Stale entries are dropped on the way.
+    /// The end of a chain behind a running task of `req` on `wid` that has room for `next`
+    /// (the running task itself, or the task queued behind it) and whose variant's time request
+    /// the worker still allows; `next` is linked behind it, which is returned with the variant
+    /// and the allocation `next` will take over. Chains fill breadth first: every running task
+    /// gets one successor before any gets a second. Stale entries are dropped on the way.
     fn chain_slot(
         &mut self,
         wid: WorkerId,
@@ -88,14 +93,29 @@ impl Scheduler {
             let Some(p) = self.running.get_mut(&key) else {
                 continue;
             };
-            if p.next.is_some() || p.workers[0] != wid {
+            if p.workers[0] != wid {
                 continue;
             }
             let variant = &self.requests[req as usize].variants[p.variant as usize];
-            if deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
-                p.next = Some(next);
-                return Some((key, p.variant, p.allocation.clone()));
+            if !deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
+                continue;
             }
+            let after = match p.next {
+                None => {
+                    p.next = Some(next);
+                    // Room for a second one, after the other running tasks got theirs.
+                    slots.insert(0, key);
+                    key
+                }
+                Some(queued) => match self.queued.get_mut(&queued) {
+                    Some(q) if q.next.is_none() => {
+                        q.next = Some(next);
+                        queued
+                    }
+                    _ => continue,
+                },
+            };
+            return Some((after, p.variant, p.allocation.clone()));
         }
         None
     }
@@ -111,6 +131,8 @@ impl Scheduler {
             }
             return;
         };
+        // The task queued behind it (its `after` is already `next`) is now first in line.
+        p.next = q.next;
         if let Some(w) = self.workers.get_mut(&wid) {
             push_chainable(w, q.qkey.2, next, &self.running);
         }
@@ -156,14 +178,28 @@ impl Scheduler {
         }
     }
 
-    /// Removes a queued task from behind its running task, which may get another.
+    /// Removes a queued task from its chain; the task behind it (if any) moves up behind its
+    /// predecessor, and the chain's running task may get another.
     fn unlink(&mut self, key: TaskKey) -> Option<Queued> {
         let q = self.take_queued(key)?;
-        if let Some(p) = self.running.get_mut(&q.after) {
-            p.next = None;
-            if let Some(w) = self.workers.get_mut(&q.worker) {
-                push_chainable(w, q.qkey.2, q.after, &self.running);
+        if let Some(behind) = q.next.and_then(|n| self.queued.get_mut(&n)) {
+            behind.after = q.after;
+        }
+        let head = match self.running.get_mut(&q.after) {
+            Some(p) => {
+                p.next = q.next;
+                q.after
             }
+            None => match self.queued.get_mut(&q.after) {
+                Some(before) => {
+                    before.next = q.next;
+                    before.after
+                }
+                None => return Some(q),
+            },
+        };
+        if let Some(w) = self.workers.get_mut(&q.worker) {
+            push_chainable(w, q.qkey.2, head, &self.running);
         }
         Some(q)
     }
@@ -199,9 +235,15 @@ impl Scheduler {
             return;
         }
         let mut by_req: BTreeMap<u32, Vec<(TaskKey, WorkerId)>> = BTreeMap::new();
+        // Tasks asked back earlier and not given back yet will take free resources too.
+        let mut in_flight: BTreeMap<u32, usize> = BTreeMap::new();
         for (k, q) in self.queued.iter() {
-            if !q.retracting && !waiting.contains(&q.qkey.2) {
-                by_req.entry(q.qkey.2).or_default().push((*k, q.worker));
+            if waiting.contains(&q.qkey.2) {
+                continue;
+            }
+            match q.retracting {
+                false => by_req.entry(q.qkey.2).or_default().push((*k, q.worker)),
+                true => *in_flight.entry(q.qkey.2).or_default() += 1,
             }
         }
         if by_req.is_empty() {
@@ -212,15 +254,17 @@ impl Scheduler {
         }
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for wid in ids {
-            self.retract_for(wid, &mut by_req, now_ms);
+            self.retract_for(wid, &mut by_req, &mut in_flight, now_ms);
         }
     }
 
-    /// Picks queued tasks (of any worker, its own included) that fit `wid`'s free resources.
+    /// Picks queued tasks (of any worker, its own included) that fit `wid`'s free resources,
+    /// after the tasks already asked back (`in_flight`, by request) took their share.
     fn retract_for(
         &mut self,
         wid: WorkerId,
         by_req: &mut BTreeMap<u32, Vec<(TaskKey, WorkerId)>>,
+        in_flight: &mut BTreeMap<u32, usize>,
         now_ms: u64,
     ) {
         if self.held_for_multi_node.contains(&wid) {
@@ -234,17 +278,31 @@ impl Scheduler {
             return;
         };
         let mut held = Vec::new();
+        let requests = &self.requests;
+        let fit = |req: u32, w: &mut SWorker| {
+            let variants = &requests[req as usize];
+            variants.by_weight().find_map(|v| {
+                let r = &variants.variants[v];
+                if !deadline_ok(w.deadline_ms, r.min_time_secs, now_ms) {
+                    return None;
+                }
+                w.allocator.try_allocate(r)
+            })
+        };
+        for (req, n) in in_flight.iter_mut() {
+            while *n > 0 {
+                let Some(allocation) = fit(*req, w) else {
+                    break;
+                };
+                held.push(allocation);
+                *n -= 1;
+            }
+        }
         for (req, list) in by_req.iter_mut() {
-            let variants = &self.requests[*req as usize];
             while !list.is_empty() {
-                let fits = variants.by_weight().find_map(|v| {
-                    let r = &variants.variants[v];
-                    if !deadline_ok(w.deadline_ms, r.min_time_secs, now_ms) {
-                        return None;
-                    }
-                    w.allocator.try_allocate(r)
-                });
-                let Some(allocation) = fits else { break };
+                let Some(allocation) = fit(*req, w) else {
+                    break;
+                };
                 held.push(allocation);
                 let (key, on) = list.remove(0);
                 if let Some(q) = self.queued.get_mut(&key) {
@@ -290,11 +348,27 @@ impl Scheduler {
     /// Invariants of queued tasks (tests call it through `sanity_check`).
     pub(super) fn sanity_check_queued(&self) {
         for (key, q) in self.queued.iter() {
-            let p = self.running.get(&q.after);
+            let behind_running = |after: &TaskKey| {
+                self.running
+                    .get(after)
+                    .is_some_and(|p| p.workers.as_slice() == [q.worker])
+            };
+            let linked = match self.running.get(&q.after) {
+                Some(p) => p.next == Some(*key) && behind_running(&q.after),
+                None => self.queued.get(&q.after).is_some_and(|b| {
+                    b.next == Some(*key) && b.worker == q.worker && behind_running(&b.after)
+                }),
+            };
             assert!(
-                p.is_some_and(|p| p.next == Some(*key) && p.workers.as_slice() == [q.worker]),
-                "queued task {key:?} is not behind a running task of its worker"
+                linked,
+                "queued task {key:?} is not in a chain behind a running task of its worker"
             );
+            if let Some(next) = q.next {
+                assert!(
+                    self.queued.get(&next).is_some_and(|n| n.after == *key),
+                    "{key:?} points to {next:?}, which is not queued behind it"
+                );
+            }
             assert!(
                 !self.running.contains_key(key),
                 "{key:?} queued and running"

@@ -52,15 +52,19 @@ fn fills_capacity_and_no_more() {
     let a = s.schedule(0);
     s.sanity_check();
     assert_eq!(starts(&a).len(), 4);
-    // One more behind each running task.
-    assert_eq!(a.len(), 8);
-    assert_eq!(s.ready_count(), 2);
+    // Up to two more behind each running task: the last 6 queue, nothing stays ready.
+    assert_eq!(a.len(), 10);
+    assert_eq!(s.ready_count(), 0);
     s.task_done(a[0].key);
     let next = a.iter().find(|x| x.after == Some(a[0].key)).unwrap().key;
     assert!(s.is_running(next), "the task queued behind it took over");
+    s.add_ready(key(1, 10), r, 0);
+    s.add_ready(key(1, 11), r, 0);
     let b = s.schedule(0);
     s.sanity_check();
-    assert_eq!((starts(&b).len(), b.len()), (0, 1));
+    // Two chains have room for one more: the one that moved up, and one of the others.
+    assert_eq!((starts(&b).len(), b.len()), (0, 2));
+    assert_eq!(s.ready_count(), 0);
 }
 
 /// The assignments that start now (not queued behind a running task).
@@ -396,12 +400,13 @@ fn equal_priorities_do_not_hold_from_each_other() {
     s.sanity_check();
 }
 
-/// One worker with 2 CPUs and 5 tasks of one CPU: 2 start, 2 queue behind them.
-fn two_running_two_queued() -> (Scheduler, Vec<Assignment>) {
+/// One worker with 2 CPUs and 7 tasks of one CPU: 2 start, 4 queue two deep behind them
+/// (one behind each first, then one more behind each), 1 stays ready.
+fn two_running_four_queued() -> (Scheduler, Vec<Assignment>) {
     let mut s = Scheduler::new();
     worker(&mut s, 1, "2");
     let r = s.intern(&req(&[("cpus", "1")]));
-    for t in 0..5 {
+    for t in 0..7 {
         s.add_ready(key(1, t), r, 0);
     }
     let a = s.schedule(0);
@@ -415,35 +420,42 @@ fn queued(a: &[Assignment]) -> Vec<(TaskKey, TaskKey)> {
 }
 
 #[test]
-fn queues_one_task_behind_each_running_one() {
-    let (mut s, a) = two_running_two_queued();
+fn queues_two_tasks_behind_each_running_one() {
+    let (mut s, a) = two_running_four_queued();
     let now: Vec<_> = starts(&a).iter().map(|a| a.key).collect();
     let queued = queued(&a);
     assert_eq!(now, vec![key(1, 0), key(1, 1)]);
-    assert_eq!(queued.len(), 2);
+    // Breadth first: one behind each running task, then one behind each of those.
+    let running: Vec<TaskKey> = queued[..2].iter().map(|q| q.1).collect();
+    assert!(running.contains(&key(1, 0)) && running.contains(&key(1, 1)));
+    let second: Vec<TaskKey> = queued[2..].iter().map(|q| q.1).collect();
+    assert_eq!(second, vec![queued[0].0, queued[1].0]);
     assert_eq!(s.ready_count(), 1);
-    // The queued task gets the allocation of the task it waits for.
-    let (q, after) = queued[0];
+    // A queued task gets the allocation of the running task at the head of its chain.
     let alloc_of = |k| a.iter().find(|x| x.key == k).unwrap().allocation.clone();
+    let (q, after) = queued[0];
+    let (q2, _) = queued[2];
     assert_eq!(alloc_of(q), alloc_of(after));
-    assert_eq!(s.placement(q).map(|p| p.0.to_vec()), Some(vec![1]));
-    // That task ends: the queued one has started in its allocation, nothing was freed.
+    assert_eq!(alloc_of(q2), alloc_of(after));
+    assert_eq!(s.placement(q2).map(|p| p.0.to_vec()), Some(vec![1]));
+    // That task ends: the first queued one has started in its allocation, the second is now
+    // right behind it, nothing was freed.
     s.task_done(after);
     assert!(s.is_running(q));
-    assert_eq!(s.queued_count(), 1);
+    assert_eq!(s.queued_count(), 3);
     s.sanity_check();
-    // The next pass queues the remaining task behind the one that just started (or the other).
+    // The next pass queues the remaining task at the end of that chain.
     let b = s.schedule(0);
     s.sanity_check();
     assert_eq!(b.len(), 1);
-    assert!(b[0].after.is_some());
+    assert_eq!(b[0].after, Some(q2));
     assert_eq!(s.ready_count(), 0);
 }
 
 #[test]
 fn lost_worker_drops_its_queued_tasks() {
-    let (mut s, _) = two_running_two_queued();
-    assert_eq!(s.queued_on_worker(1).len(), 2);
+    let (mut s, _) = two_running_four_queued();
+    assert_eq!(s.queued_on_worker(1).len(), 4);
     let lost = s.remove_worker(1);
     assert_eq!(lost.len(), 2);
     // The server makes them ready again (`TaskRetracted`); the scheduler only forgets them.
@@ -452,25 +464,28 @@ fn lost_worker_drops_its_queued_tasks() {
 }
 
 #[test]
-fn a_queued_task_that_ends_leaves_its_predecessor_free_for_another() {
-    let (mut s, a) = two_running_two_queued();
-    let (q, after) = queued(&a)[0];
-    // Canceled while queued: its predecessor may get the last ready task instead.
+fn a_queued_task_that_ends_leaves_its_place_to_the_one_behind_it() {
+    let (mut s, a) = two_running_four_queued();
+    let chains = queued(&a);
+    let (q, after) = chains[0];
+    let (behind, _) = chains[2];
+    // Canceled while queued: the task behind it moves up, and the chain has room for the
+    // last ready task.
     s.task_done(q);
-    assert_eq!(s.queued_count(), 1);
+    assert_eq!(s.queued_count(), 3);
     s.sanity_check();
     let b = s.schedule(0);
-    assert_eq!(queued(&b), vec![(key(1, 4), after)]);
-    // The predecessor ends: its resources go to the new task, not back to the worker.
+    assert_eq!(queued(&b), vec![(key(1, 6), behind)]);
+    // The running task ends: its resources go to the task that moved up, not to the worker.
     s.task_done(after);
-    assert!(s.is_running(key(1, 4)));
+    assert!(s.is_running(behind));
     assert!(!s.worker_is_idle(1));
     s.sanity_check();
 }
 
 #[test]
 fn idle_worker_takes_queued_tasks_back() {
-    let (mut s, a) = two_running_two_queued();
+    let (mut s, a) = two_running_four_queued();
     let r = s.intern(&req(&[("cpus", "1")]));
     // The fifth task is taken by a new worker of one CPU; queued tasks stay.
     worker(&mut s, 2, "1");
@@ -501,7 +516,7 @@ fn idle_worker_takes_queued_tasks_back() {
 
 #[test]
 fn a_waiting_higher_priority_takes_back_queued_lower_ones_and_stops_queueing() {
-    let (mut s, a) = two_running_two_queued();
+    let (mut s, a) = two_running_four_queued();
     let two = s.intern(&req(&[("cpus", "2")]));
     s.add_ready(key(2, 0), two, 10);
     // The 2-CPU task waits for both CPUs: the queued 1-CPU tasks would take them over.

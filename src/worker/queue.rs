@@ -1,7 +1,8 @@
 //! Tasks the server queued on this worker behind a running execution (see
 //! `scheduler/queued.rs`): each starts in its predecessor's allocation when that one ends.
-//! At most one task waits behind each execution; a removed task's successor moves up to its
-//! predecessor, so the allocation still passes along the chain.
+//! At most one task waits behind each execution (and so at most two behind a running one); a
+//! removed task's successor moves up to its predecessor, so the allocation still passes along
+//! the chain.
 //!
 //! Every `--retract-check-interval` the worker hands back (unasked `Retracted`) the queued
 //! tasks whose time request no longer fits its remaining lifetime (`--time-limit`): the server

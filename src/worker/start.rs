@@ -223,6 +223,10 @@ impl WorkerLoop {
             pred.next = None;
         }
         self.handed -= 1;
+        // What waited behind it moves up behind its predecessor (as the server relinks it).
+        if let Some(queued) = self.queue.take_after(key) {
+            self.queue.hold(after, queued);
+        }
         true
     }
 

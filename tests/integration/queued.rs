@@ -171,3 +171,24 @@ fn a_canceled_queued_task_never_starts() {
     assert!(!env.file("second-ran").exists());
     assert_eq!(state(&env, second, 0), "canceled");
 }
+
+/// Two tasks queue behind a running one (the second moves up when the first starts), and
+/// both start there in turn without the server in between.
+#[test]
+fn two_tasks_queue_behind_a_running_one() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    let job = blocking_array(&env, "1-4");
+    wait_until("tasks 2 and 3 to be queued on the worker", || {
+        let queued = scheduler_dump(&env)["queued"].clone();
+        queued.as_array().is_some_and(|q| q.len() == 2)
+    });
+    let dump = scheduler_dump(&env);
+    assert_eq!(dump["ready_tasks"], 1, "task 4 waits at the server: {dump}");
+    env.write("release", "");
+    env.wait_job(job);
+    for task in 1..=4 {
+        assert_eq!(state(&env, job, task), "finished");
+        assert_eq!(task_info(&env, job, task)["worker"], 1);
+    }
+}

@@ -141,8 +141,12 @@ fn cancel_stops_running_tasks_and_keeps_the_reason() {
         ))]
     );
     let msgs = h.round();
-    // The next task waited on the worker behind the running one: dropped there too.
-    let cancel = ToWorker::Cancel(vec![(job, task, instance), (job, task + 1, 0)]);
+    // The next two tasks waited on the worker behind the running one: dropped there too.
+    let cancel = ToWorker::Cancel(vec![
+        (job, task, instance),
+        (job, task + 1, 0),
+        (job, task + 2, 0),
+    ]);
     assert!(msgs.contains(&(w, cancel)), "{msgs:?}");
     assert_eq!(h.core.jobs[&job].stats.canceled, 3);
     assert_eq!(

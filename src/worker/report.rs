@@ -12,14 +12,19 @@ use tokio::time::Instant;
 /// The longest a start or result waits to be reported with others.
 pub const REPORT_DELAY: Duration = Duration::from_millis(1);
 
+/// A start or a result, for [`Unsent::after`].
+pub enum Report {
+    Started(ExecutionKey),
+    Result(TaskResult),
+}
+
 #[derive(Default)]
 pub struct Unsent {
     pub started: Vec<ExecutionKey>,
     pub results: Vec<TaskResult>,
-    /// Starts and results of handed-over tasks (`start.rs`), sent after `results`, which hold
-    /// their predecessors' results.
-    pub started_after: Vec<ExecutionKey>,
-    pub results_after: Vec<TaskResult>,
+    /// Starts and results of handed-over tasks (`start.rs`), in the order they must reach
+    /// the server, sent after `results`, which hold their predecessors' results.
+    pub after: Vec<Report>,
     /// When the oldest unsent report must go at the latest.
     by: Option<Instant>,
 }
@@ -37,16 +42,22 @@ impl Unsent {
         self.by
     }
 
-    /// Sends what waits: starts, results, then the handed-over tasks' starts and results (in
-    /// one write).
+    /// Sends what waits: starts, results, then the handed-over tasks' starts and results in
+    /// their order (in one write).
     pub async fn flush(&mut self, sender: &mut FrameSender) -> Result<(), ProtocolError> {
         self.by = None;
-        let messages = [
+        let mut messages = vec![
             FromWorker::Started(std::mem::take(&mut self.started)),
             FromWorker::Results(std::mem::take(&mut self.results)),
-            FromWorker::Started(std::mem::take(&mut self.started_after)),
-            FromWorker::Results(std::mem::take(&mut self.results_after)),
         ];
+        for report in self.after.drain(..) {
+            match (messages.last_mut(), report) {
+                (Some(FromWorker::Started(keys)), Report::Started(key)) => keys.push(key),
+                (Some(FromWorker::Results(results)), Report::Result(r)) => results.push(r),
+                (_, Report::Started(key)) => messages.push(FromWorker::Started(vec![key])),
+                (_, Report::Result(r)) => messages.push(FromWorker::Results(vec![r])),
+            }
+        }
         let mut messages = messages.into_iter().filter(|m| match m {
             FromWorker::Started(keys) => !keys.is_empty(),
             FromWorker::Results(results) => !results.is_empty(),
@@ -66,7 +77,10 @@ impl Unsent {
     /// The results not sent yet, in the order they must be sent.
     pub fn take_results(&mut self) -> Vec<TaskResult> {
         let mut results = std::mem::take(&mut self.results);
-        results.append(&mut self.results_after);
+        results.extend(self.after.drain(..).filter_map(|r| match r {
+            Report::Result(r) => Some(r),
+            Report::Started(_) => None,
+        }));
         results
     }
 }

@@ -5,7 +5,7 @@
 //! task end before its successor starts. Until it begins to start, the worker can take it
 //! back (cancel, retraction, shutdown) as it takes a task out of its queue.
 
-use super::report::Unsent;
+use super::report::{Report, Unsent};
 use super::{launcher, ExecutionKey, Running, TaskSenders, WorkerLoop};
 use crate::protocol::messages::{TaskAssignment, TaskOutcome, TaskResult};
 use std::sync::Arc;
@@ -182,18 +182,19 @@ impl WorkerLoop {
                 };
                 self.handed -= 1;
                 if h.started {
-                    unsent.started_after.push(next);
+                    unsent.after.push(Report::Started(next));
                     // What waits behind it in the queue can be handed over now.
                     if let Some(queued) = self.queue.take_after(&next) {
                         self.start_behind(next, queued, senders);
                     }
                 }
                 if let Some(r) = h.parked {
-                    // Its queued successor (if any) starts now; its report follows its start.
+                    // Its result follows its start; then come the reports of what it released
+                    // in turn (a task handed over behind it), in their order.
                     let mut later = Unsent::default();
                     self.ended(r, &mut later, senders);
-                    unsent.results_after.append(&mut later.results);
-                    unsent.started_after.append(&mut later.started);
+                    let results = later.results.into_iter().map(Report::Result);
+                    unsent.after.extend(results.chain(later.after));
                 }
             }
             None => {

@@ -111,17 +111,23 @@ impl Held {
     }
 }
 
+/// A held predecessor running in `dir`, and `second` handed over behind it.
+async fn handed_behind_held(dir: &Path, second: &[String]) -> (Held, TaskProcess, Pending) {
+    let held = Held::new(dir);
+    let first = run(&held.args, &[]).await.unwrap();
+    let pending = first
+        .slot()
+        .hand_over(launch(second, &[], dir, None))
+        .expect("the predecessor runs");
+    (held, first, pending)
+}
+
 #[tokio::test]
 async fn a_handed_over_successor_starts_when_its_predecessor_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let held = Held::new(dir.path());
-    let mut first = run(&held.args, &[]).await.unwrap();
     let marker = dir.path().join("second");
     let second = args(&["sh", "-c", &format!("echo $$ > {}", marker.display())]);
-    let pending = first
-        .slot()
-        .hand_over(launch(&second, &[], dir.path(), None))
-        .expect("the predecessor runs");
+    let (held, mut first, pending) = handed_behind_held(dir.path(), &second).await;
     // Only one successor waits behind a process.
     let again = first
         .slot()
@@ -148,14 +154,9 @@ async fn a_handed_over_successor_starts_when_its_predecessor_exits() {
 #[tokio::test]
 async fn a_withdrawn_successor_never_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let held = Held::new(dir.path());
-    let mut first = run(&held.args, &[]).await.unwrap();
     let marker = dir.path().join("second");
     let second = args(&["sh", "-c", &format!("touch {}", marker.display())]);
-    let pending = first
-        .slot()
-        .hand_over(launch(&second, &[], dir.path(), None))
-        .expect("the predecessor runs");
+    let (held, mut first, pending) = handed_behind_held(dir.path(), &second).await;
     assert!(first.slot().withdraw());
     assert!(!first.slot().withdraw());
     assert!(pending.started().await.is_none());

@@ -3,7 +3,7 @@
 //! worker take a copy-on-write fault for every page it touches afterwards, which costs more than
 //! the task itself for tiny tasks. Here the child is made like glibc's `posix_spawn` does it,
 //! with `clone(CLONE_VM | CLONE_VFORK)` on a small stack of its own, and it runs only
-//! async-signal-safe calls before `execve`. The exit is awaited through a pidfd.
+//! async-signal-safe calls before `execve`. The thread that cloned it reaps it (`exec.rs`).
 //!
 //! `CLONE_VFORK` suspends the calling thread until the child has called `execve` (a few hundred
 //! microseconds for a small program), so the clone runs on an exec thread (`exec.rs`), not on

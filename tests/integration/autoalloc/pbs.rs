@@ -133,12 +133,14 @@ fn workers_that_fail_fast_pause_the_queue() {
 #[test]
 fn requeued_allocations_run_again_and_do_not_count_as_failures() {
     let (env, cleanup) = pbs_env(&[("HQ_AUTOALLOC_MAX_ALLOCATION_FAILS", "1")]);
+    // One worker at most: while hq asks PBS what became of the lost worker, it submits no
+    // other allocation for the task.
     env.ok(&w(
-        "alloc add pbs --time-limit 10m --cpus 1 --no-dry-run --idle-timeout 1m",
+        "alloc add pbs --time-limit 10m --cpus 1 --no-dry-run --idle-timeout 1m --max-worker-count 1",
     ));
-    // An idle worker: when it stops, nothing waits that would need a new allocation.
-    let job = env.submit(&["--", "true"]);
-    env.wait_job(job);
+    // A task that needs the allocation: a requeued allocation waits in the queue (for 0.6 s
+    // here, so hq sees it queued), and a queued allocation that nobody needs is scaled in.
+    env.submit(&["--", "sleep", "100"]);
     let a = wait_allocations(&env, 1, "a running allocation", |a| {
         a.first().is_some_and(|x| x["connected_workers"] == 1)
     });
@@ -151,11 +153,12 @@ fn requeued_allocations_run_again_and_do_not_count_as_failures() {
         ))
         .arg(&id)
         .env("PBS_STANDIN_DIR", &cleanup.0)
+        .env("PBS_STANDIN_REQUEUE_DELAY", "0.6")
         .output()
         .unwrap();
         assert!(
             r.status.success(),
-            "qrerun: {}",
+            "round {round}: qrerun: {}",
             String::from_utf8_lossy(&r.stderr)
         );
         wait_until("the worker to come back", || all_workers(&env) > before);

@@ -14,6 +14,8 @@ script in the background under a detached runner process. Follows the PBS behavi
 - `qstat -f ID... -F json [-x]` prints {"Jobs": {ID: {job_state, Exit_status, stime, mtime,
   Resource_List, resources_used}}}; unknown IDs: `qstat: Unknown Job Id ID` on stderr, exit 153.
 - `qdel ID`, `qrerun ID` (back to Q, then it runs again), `pbsdsh -- CMD...` (CMD once per node).
+  With PBS_STANDIN_REQUEUE_DELAY=SECS given to qrerun, the job stays queued that long before it
+  runs again, as when the scheduler takes a while to place it.
 """
 
 import fcntl
@@ -131,14 +133,15 @@ def qsub(argv):
     print(job["id"])
 
 
-def start_runner(jid):
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run", jid],
+def start_runner(jid, delay=0.0):
+    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run", jid, str(delay)],
                      start_new_session=True, stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run(jid):
+def run(jid, delay):
     """The runner: executes one job's script and records its end."""
+    time.sleep(delay)
     with lock():
         job = load(jid)
         if job is None or job["state"] not in ("Q",):
@@ -171,7 +174,7 @@ def run(jid):
             job.update(state="Q", rerun=False, mtime=time.time())
             job.pop("stime", None)
             save(job)
-            start_runner(jid)
+            start_runner(jid, job.get("requeue_delay", 0.0))
             return
         if job.get("deleted"):
             code = 271
@@ -221,6 +224,8 @@ def signal_job(jid, flag):
                 die("qdel: Job has finished " + jid, 35)
             die("%s: Request invalid for state of job %s" % (sys.argv[1], jid), 168)
         job[flag] = True
+        if flag == "rerun":
+            job["requeue_delay"] = float(os.environ.get("PBS_STANDIN_REQUEUE_DELAY", "0"))
         save(job)
         pgid = job.get("pgid")
     if pgid:
@@ -256,7 +261,7 @@ def main():
     elif cmd == "pbsdsh":
         pbsdsh(argv)
     elif cmd == "run":
-        run(argv[0])
+        run(argv[0], float(argv[1]) if len(argv) > 1 else 0.0)
     else:
         die("PBS stand-in: unknown command " + cmd, 2)
 

@@ -18,8 +18,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashSet};
 
 impl Scheduler {
-    /// Queues tasks of `queue` behind running tasks of the same request, round-robin over the
-    /// workers, after the free resources are used up.
+    /// Queues tasks of `queue` behind running tasks of the same request, after the free
+    /// resources are used up. The workers share the tasks evenly, each taking its share as a
+    /// run of neighbouring IDs: a worker reports its tasks together, and neighbouring IDs are
+    /// neighbours in the in-flight maps (see `task_map.rs`) and in the job's task table, where
+    /// one task per worker in turn would put each report's tasks a worker count apart.
     pub(super) fn queue_behind(
         &mut self,
         qkey: QueueKey,
@@ -37,42 +40,63 @@ impl Scheduler {
                 .is_some_and(|c| !c.is_empty())
         };
         let mut candidates: Vec<WorkerId> = pool.iter().copied().filter(has_slots).collect();
-        let mut i = 0;
         while !queue.is_empty() && !candidates.is_empty() {
-            if i >= candidates.len() {
-                i = 0;
-            }
-            let wid = candidates[i];
-            let task = queue.front().unwrap_or_default();
-            let key = TaskKey { job: qkey.1, task };
-            match self.chain_slot(wid, req_id, now_ms, key) {
-                Some((after, variant, allocation)) => {
-                    queue.pop_front();
-                    let queued = Queued {
-                        after,
-                        next: None,
-                        worker: wid,
-                        qkey,
-                        variant,
-                        retracting: false,
-                    };
-                    self.queued.insert(key, queued);
-                    *self.queued_per_req.entry(req_id).or_default() += 1;
-                    *self.queued_per_level.entry(qkey.0).or_default() += 1;
-                    out.push(Assignment {
-                        key,
-                        workers: smallvec::smallvec![wid],
-                        variant,
-                        allocation,
-                        after: Some(after),
-                    });
-                    i += 1;
-                }
-                None => {
-                    candidates.swap_remove(i);
+            let share = queue.len().div_ceil(candidates.len());
+            let mut i = 0;
+            while i < candidates.len() && !queue.is_empty() {
+                let taken = self.queue_share(qkey, candidates[i], share, queue, now_ms, out);
+                match taken < share {
+                    true => drop(candidates.swap_remove(i)),
+                    false => i += 1,
                 }
             }
         }
+    }
+
+    /// Queues up to `share` tasks from the front of `queue` on `wid`; returns how many it
+    /// queued (fewer when the worker has no more room).
+    fn queue_share(
+        &mut self,
+        qkey: QueueKey,
+        wid: WorkerId,
+        share: usize,
+        queue: &mut super::ready::ReadyQueue,
+        now_ms: u64,
+        out: &mut Vec<Assignment>,
+    ) -> usize {
+        let req_id = qkey.2;
+        let mut taken = 0;
+        while taken < share {
+            let Some(task) = queue.front() else {
+                break;
+            };
+            let key = TaskKey { job: qkey.1, task };
+            let Some((after, variant, allocation)) = self.chain_slot(wid, req_id, now_ms, key)
+            else {
+                break;
+            };
+            queue.pop_front();
+            let queued = Queued {
+                after,
+                next: None,
+                worker: wid,
+                qkey,
+                variant,
+                retracting: false,
+            };
+            self.queued.insert(key, queued);
+            *self.queued_per_req.entry(req_id).or_default() += 1;
+            *self.queued_per_level.entry(qkey.0).or_default() += 1;
+            out.push(Assignment {
+                key,
+                workers: smallvec::smallvec![wid],
+                variant,
+                allocation,
+                after: Some(after),
+            });
+            taken += 1;
+        }
+        taken
     }
 
     /// The end of a chain behind a running task of `req` on `wid` that has room for `next`

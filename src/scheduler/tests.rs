@@ -452,6 +452,33 @@ fn queues_two_tasks_behind_each_running_one() {
     assert_eq!(s.ready_count(), 0);
 }
 
+/// Each worker's share of the queued tasks is one run of neighbouring IDs (its reports then
+/// touch neighbouring records), and the shares are even.
+#[test]
+fn workers_queue_even_runs_of_neighbouring_tasks() {
+    let mut s = Scheduler::new();
+    for w in 1..=3 {
+        worker(&mut s, w, "2");
+    }
+    let r = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..15 {
+        s.add_ready(key(1, t), r, 0);
+    }
+    let a = s.schedule(0);
+    s.sanity_check();
+    assert_eq!(starts(&a).len(), 6);
+    for w in 1..=3 {
+        let mut mine: Vec<u32> = a
+            .iter()
+            .filter(|x| x.after.is_some() && x.workers[0] == w)
+            .map(|x| x.key.task)
+            .collect();
+        mine.sort_unstable();
+        assert_eq!(mine.len(), 3, "worker {w}: {mine:?}");
+        assert_eq!(mine[2] - mine[0], 2, "worker {w}: {mine:?}");
+    }
+}
+
 #[test]
 fn lost_worker_drops_its_queued_tasks() {
     let (mut s, _) = two_running_four_queued();

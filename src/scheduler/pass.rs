@@ -134,9 +134,8 @@ impl Scheduler {
             if self.requests[qkey.2 as usize].is_multi_node() {
                 self.schedule_multi_node(qkey, &mut queue, now_ms, &mut pass);
             } else {
-                self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
+                let pool = self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
                 if !queue.is_empty() && waiting_level.is_none() && !pass.stopped {
-                    let pool = self.compact_order(&pass);
                     self.queue_behind(qkey, &mut queue, &pool, now_ms, &mut pass.out);
                 }
             }
@@ -217,15 +216,17 @@ impl Scheduler {
     }
 
     /// Fills the busiest worker that fits, then the next: a worker that cannot take one more
-    /// task of this request in this pass cannot take a later one either.
+    /// task of this request in this pass cannot take a later one either. Returns the workers
+    /// it went through, in that order.
     fn schedule_queue(
         &mut self,
         qkey: QueueKey,
         queue: &mut ReadyQueue,
         now_ms: u64,
         pass: &mut Pass,
-    ) {
-        for wid in self.compact_order(pass) {
+    ) -> Vec<WorkerId> {
+        let order = self.compact_order(pass);
+        for &wid in &order {
             while !queue.is_empty() {
                 let Some((variant, allocation)) = self.try_place(qkey.2, wid, now_ms) else {
                     break;
@@ -240,13 +241,14 @@ impl Scheduler {
                     pass,
                 );
                 if pass.placed() {
-                    return;
+                    return order;
                 }
             }
             if queue.is_empty() {
-                return;
+                break;
             }
         }
+        order
     }
 
     /// The heaviest variant of a request that fits the worker now (equal weights: the first),

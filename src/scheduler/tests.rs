@@ -45,12 +45,7 @@ fn fills_capacity_and_no_more() {
         None,
         ResourceAmount::ZERO,
     );
-    let r = s.intern(&req(&[("cpus", "1")]));
-    for t in 0..10 {
-        s.add_ready(key(1, t), r, 0);
-    }
-    let a = s.schedule(0);
-    s.sanity_check();
+    let (r, a) = one_cpu_tasks(&mut s, 10);
     assert_eq!(starts(&a).len(), 4);
     // Up to two more behind each running task: the last 6 queue, nothing stays ready.
     assert_eq!(a.len(), 10);
@@ -65,6 +60,18 @@ fn fills_capacity_and_no_more() {
     // Two chains have room for one more: the one that moved up, and one of the others.
     assert_eq!((starts(&b).len(), b.len()), (0, 2));
     assert_eq!(s.ready_count(), 0);
+}
+
+/// Makes tasks 0..n of job 1, one CPU each, ready and runs a pass (state checked after it);
+/// returns their request and the assignments.
+fn one_cpu_tasks(s: &mut Scheduler, n: u32) -> (ReqId, Vec<Assignment>) {
+    let r = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..n {
+        s.add_ready(key(1, t), r, 0);
+    }
+    let a = s.schedule(0);
+    s.sanity_check();
+    (r, a)
 }
 
 /// The assignments that start now (not queued behind a running task).
@@ -405,12 +412,7 @@ fn equal_priorities_do_not_hold_from_each_other() {
 fn two_running_four_queued() -> (Scheduler, Vec<Assignment>) {
     let mut s = Scheduler::new();
     worker(&mut s, 1, "2");
-    let r = s.intern(&req(&[("cpus", "1")]));
-    for t in 0..7 {
-        s.add_ready(key(1, t), r, 0);
-    }
-    let a = s.schedule(0);
-    s.sanity_check();
+    let (_, a) = one_cpu_tasks(&mut s, 7);
     (s, a)
 }
 
@@ -460,12 +462,7 @@ fn workers_queue_even_runs_of_neighbouring_tasks() {
     for w in 1..=3 {
         worker(&mut s, w, "2");
     }
-    let r = s.intern(&req(&[("cpus", "1")]));
-    for t in 0..15 {
-        s.add_ready(key(1, t), r, 0);
-    }
-    let a = s.schedule(0);
-    s.sanity_check();
+    let (_, a) = one_cpu_tasks(&mut s, 15);
     assert_eq!(starts(&a).len(), 6);
     for w in 1..=3 {
         let mut mine: Vec<u32> = a

@@ -11,7 +11,7 @@ use crate::resources::{
 };
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// A task across jobs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,8 +60,9 @@ pub(super) struct SWorker {
     /// The first node of that multi-node task (where its command runs).
     pub(super) main_node: bool,
     /// Running single-node tasks per request that may still get a task queued behind them
-    /// (checked when used: entries of ended or already chained tasks are skipped).
-    pub(super) chainable: FxHashMap<ReqId, Vec<TaskKey>>,
+    /// (checked when used: entries of ended or already chained tasks are skipped), taken from
+    /// the back; one that got its first successor goes back in at the front.
+    pub(super) chainable: FxHashMap<ReqId, VecDeque<TaskKey>>,
 }
 
 pub(super) struct Placement {
@@ -438,7 +439,7 @@ pub(super) fn push_chainable(
     running: &TaskMap<TaskKey, Placement>,
 ) {
     let slots = w.chainable.entry(req).or_default();
-    slots.push(key);
+    slots.push_back(key);
     if slots.len() > 2 * w.allocator.running() as usize + 16 {
         slots.retain(|k| running.get(k).is_some_and(|p| p.next.is_none()));
     }

@@ -45,9 +45,10 @@ impl Scheduler {
             let mut i = 0;
             while i < candidates.len() && !queue.is_empty() {
                 let taken = self.queue_share(qkey, candidates[i], share, queue, now_ms, out);
-                match taken < share {
-                    true => drop(candidates.swap_remove(i)),
-                    false => i += 1,
+                if taken < share {
+                    candidates.swap_remove(i);
+                } else {
+                    i += 1;
                 }
             }
         }
@@ -113,7 +114,7 @@ impl Scheduler {
     ) -> Option<(TaskKey, u32, crate::resources::Allocation)> {
         let worker = self.workers.get_mut(&wid)?;
         let slots = worker.chainable.get_mut(&req)?;
-        while let Some(key) = slots.pop() {
+        while let Some(key) = slots.pop_back() {
             let Some(p) = self.running.get_mut(&key) else {
                 continue;
             };
@@ -128,7 +129,7 @@ impl Scheduler {
                 None => {
                     p.next = Some(next);
                     // Room for a second one, after the other running tasks got theirs.
-                    slots.insert(0, key);
+                    slots.push_front(key);
                     key
                 }
                 Some(queued) => match self.queued.get_mut(&queued) {

@@ -192,3 +192,34 @@ fn two_tasks_queue_behind_a_running_one() {
         assert_eq!(task_info(&env, job, task)["worker"], 1);
     }
 }
+
+/// With several busy workers, each takes its share of the queued tasks as one run of
+/// neighbouring IDs (a worker reports its tasks together), not one task each in turn.
+#[test]
+fn busy_workers_take_runs_of_neighbouring_queued_tasks() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    env.start_worker(&["--cpus", "1"]);
+    let script = format!(
+        "if [ $HQ_TASK_ID -le 2 ]; then while [ ! -e {} ]; do sleep 0.05; done; fi",
+        env.file("release").display()
+    );
+    let job = env.submit(&["--array", "1-6", "--", "bash", "-c", &script]);
+    let mut queued = Vec::new();
+    wait_until("tasks 3 to 6 to be queued on the workers", || {
+        queued = scheduler_dump(&env)["queued"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        queued.len() == 4
+    });
+    let on = |task: u64| {
+        let q = queued.iter().find(|q| q["task"] == task).unwrap();
+        q["worker"].as_u64().unwrap()
+    };
+    assert_eq!(on(3), on(4), "{queued:?}");
+    assert_eq!(on(5), on(6), "{queued:?}");
+    assert_ne!(on(3), on(5), "{queued:?}");
+    env.write("release", "");
+    env.wait_job(job);
+}

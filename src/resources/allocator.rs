@@ -434,6 +434,18 @@ impl WorkerAllocator {
         })
     }
 
+    /// Whether nothing of a pool is free, not even part of a label (also when the worker has no
+    /// such pool): no request with an entry for it fits now.
+    pub fn exhausted(&self, name: &str) -> bool {
+        self.pools
+            .iter()
+            .find(|p| p.name == name)
+            .is_none_or(|pool| match &pool.state {
+                PoolState::Sum { free, .. } => *free == 0,
+                PoolState::Indexed(p) => p.total_full == 0 && p.partial == 0,
+            })
+    }
+
     /// Free amount of a pool (fully and partially free labels together), if it exists.
     pub fn free_amount(&self, name: &str) -> Option<ResourceAmount> {
         let pool = self.pools.iter().find(|p| p.name == name)?;

@@ -35,6 +35,7 @@ use crate::resources::{
     Allocation, AllocationRequest, ResourceAmount, ResourceRequest, CPU_RESOURCE_NAME,
 };
 use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
 
 /// Placements between two looks at the clock: a pass always places this many tasks (or all it
 /// can), so even a zero time limit makes progress.
@@ -63,6 +64,18 @@ pub(super) struct Pass<'t> {
     holds: Vec<(WorkerId, Allocation)>,
     /// Workers kept whole for waiting multi-node tasks.
     pub(super) held_workers: HashSet<WorkerId>,
+    /// The compact order of the open workers, kept while nothing is placed or held: in a busy
+    /// cluster most queues place nothing, and sorting every worker for each was much of a pass.
+    order: Option<Rc<Order>>,
+}
+
+/// The workers ordinary placement may use in a pass, busiest first (fewest wholly free CPUs;
+/// ties by ID).
+pub(super) struct Order {
+    pub(super) all: Vec<WorkerId>,
+    /// Those with some CPU free: the only ones where a request with a CPU entry (every request
+    /// made from flags has one) can fit now.
+    with_cpus: Vec<WorkerId>,
 }
 
 impl<'t> Pass<'t> {
@@ -75,7 +88,13 @@ impl<'t> Pass<'t> {
             blocked: HashSet::new(),
             holds: Vec::new(),
             held_workers: HashSet::new(),
+            order: None,
         }
+    }
+
+    /// Something was placed or held: the cached worker order is stale.
+    pub(super) fn changed(&mut self) {
+        self.order = None;
     }
 
     /// Counts a placement; returns whether the pass must stop (time limit reached).
@@ -136,7 +155,7 @@ impl Scheduler {
             } else {
                 let pool = self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
                 if !queue.is_empty() && waiting_level.is_none() && !pass.stopped {
-                    self.queue_behind(qkey, &mut queue, &pool, now_ms, &mut pass.out);
+                    self.queue_behind(qkey, &mut queue, &pool.all, now_ms, &mut pass.out);
                 }
             }
             self.ready_count -= before - queue.len();
@@ -200,33 +219,60 @@ impl Scheduler {
         !w.reserved && w.min_busy_cpus.is_zero() && !pass.held_workers.contains(&wid)
     }
 
-    /// Workers a single-node queue may use, busiest first (fewest wholly free CPUs; ties by ID).
-    fn compact_order(&self, pass: &Pass) -> Vec<WorkerId> {
-        let mut order: Vec<(bool, u64, WorkerId)> = self
+    /// Workers a single-node queue may use, in compact order (see [`Order`]); sorted again only
+    /// after something was placed or held.
+    fn compact_order(&self, pass: &mut Pass) -> Rc<Order> {
+        if let Some(order) = &pass.order {
+            return order.clone();
+        }
+        let mut sorted: Vec<(bool, u64, WorkerId, bool)> = self
             .workers
             .iter()
             .filter(|(id, w)| Self::open_for_single_node(w, **id, pass))
             .map(|(id, w)| {
                 let free = w.allocator.free_hint(CPU_RESOURCE_NAME);
-                (w.allocator.is_idle(), free.unwrap_or_default(), *id)
+                let cpus_left = !w.allocator.exhausted(CPU_RESOURCE_NAME);
+                (
+                    w.allocator.is_idle(),
+                    free.unwrap_or_default(),
+                    *id,
+                    cpus_left,
+                )
             })
             .collect();
-        order.sort_unstable();
-        order.into_iter().map(|(_, _, id)| id).collect()
+        sorted.sort_unstable();
+        let order = Rc::new(Order {
+            all: sorted.iter().map(|w| w.2).collect(),
+            with_cpus: sorted.iter().filter(|w| w.3).map(|w| w.2).collect(),
+        });
+        pass.order = Some(order.clone());
+        order
+    }
+
+    /// Whether every variant of the request asks for CPUs (a worker with none free is no use).
+    fn needs_cpus(&self, req: ReqId) -> bool {
+        self.requests[req as usize]
+            .variants
+            .iter()
+            .all(|v| v.resources.iter().any(|e| e.resource == CPU_RESOURCE_NAME))
     }
 
     /// Fills the busiest worker that fits, then the next: a worker that cannot take one more
-    /// task of this request in this pass cannot take a later one either. Returns the workers
-    /// it went through, in that order.
+    /// task of this request in this pass cannot take a later one either. Returns the order of
+    /// the workers it went through.
     fn schedule_queue(
         &mut self,
         qkey: QueueKey,
         queue: &mut ReadyQueue,
         now_ms: u64,
         pass: &mut Pass,
-    ) -> Vec<WorkerId> {
+    ) -> Rc<Order> {
         let order = self.compact_order(pass);
-        for &wid in &order {
+        let workers = match self.needs_cpus(qkey.2) {
+            true => &order.with_cpus,
+            false => &order.all,
+        };
+        for &wid in workers {
             while !queue.is_empty() {
                 let Some((variant, allocation)) = self.try_place(qkey.2, wid, now_ms) else {
                     break;
@@ -280,6 +326,7 @@ impl Scheduler {
         allocation: Allocation,
         pass: &mut Pass,
     ) {
+        pass.changed();
         if let Some(w) = self.workers.get_mut(&wid) {
             push_chainable(w, req, key, &self.running);
         }
@@ -310,10 +357,10 @@ impl Scheduler {
         now_ms: u64,
         pass: &mut Pass,
     ) -> bool {
-        let mut order = self.compact_order(pass);
-        order.reverse(); // most free first: the worker closest to fitting
+        let order = self.compact_order(pass);
         let mut held = 0;
-        for wid in order {
+        // Most free first: the worker closest to fitting.
+        for &wid in order.all.iter().rev() {
             if held == count {
                 break;
             }
@@ -329,6 +376,7 @@ impl Scheduler {
             let wants = shortfall(&mut w.allocator, &request);
             if let Some(alloc) = w.allocator.hold(&wants) {
                 pass.holds.push((wid, alloc));
+                pass.changed();
             }
             held += 1;
         }
@@ -375,6 +423,7 @@ impl Scheduler {
             });
             let Some(nodes) = found else { return any };
             pass.held_workers.extend(nodes);
+            pass.changed();
             any = true;
         }
         any
@@ -409,6 +458,7 @@ impl Scheduler {
             });
             let Some((variant, nodes)) = found else { break };
             queue.pop_front();
+            pass.changed();
             for (i, n) in nodes.iter().enumerate() {
                 if let Some(w) = self.workers.get_mut(n) {
                     w.reserved = true;

@@ -1,5 +1,5 @@
-//! Unit tests of weights (order of queues within a priority, choice of variant) and of the
-//! time limit of one pass.
+//! Unit tests of weights (order of queues within a priority, choice of variant), of the time
+//! limit of one pass, and of the worker order a pass keeps from queue to queue.
 
 use super::tests::desc;
 use super::*;
@@ -178,4 +178,43 @@ fn a_pass_within_its_time_is_not_cut_short() {
     assert_eq!(asked, 0, "8 placements: the clock is never read");
     // 8 start, 16 queue two deep behind them.
     assert_eq!(pass.assignments.len(), 24);
+}
+
+#[test]
+fn a_later_queue_sees_the_workers_as_earlier_queues_left_them() {
+    // Worker 2 is busy with 2 of 4 CPUs, worker 1 idle: busiest first is 2, then 1.
+    let mut s = Scheduler::new();
+    let four = desc("4", &[]);
+    s.add_worker(2, &four, "default".into(), None, ResourceAmount::ZERO);
+    let two = s.intern(&one(cpus("2", 1.0)));
+    s.add_ready(key(1, 0), two, 0);
+    assert_eq!(s.schedule(0)[0].workers[0], 2);
+    s.add_worker(1, &four, "default".into(), None, ResourceAmount::ZERO);
+    // Job 2's task of 3 CPUs only fits worker 1, which then has 1 CPU free against 2's two:
+    // job 3's task of 1 CPU goes there, though worker 2 came first when the pass began.
+    let three = s.intern(&one(cpus("3", 1.0)));
+    let single = s.intern(&one(cpus("1", 1.0)));
+    s.add_ready(key(2, 0), three, 0);
+    s.add_ready(key(3, 0), single, 0);
+    let a = s.schedule(0);
+    s.sanity_check();
+    let placed: Vec<(u32, u32)> = a.iter().map(|a| (a.key.job, a.workers[0])).collect();
+    assert_eq!(placed, [(2, 1), (3, 1)]);
+}
+
+#[test]
+fn a_request_without_cpus_still_fits_a_worker_whose_cpus_are_all_busy() {
+    let mut s = Scheduler::new();
+    let d = desc("2", &[("gpus", "[0]")]);
+    s.add_worker(1, &d, "default".into(), None, ResourceAmount::ZERO);
+    let both = s.intern(&one(cpus("2", 1.0)));
+    let mut gpu = ResourceRequest::default();
+    gpu.add("gpus", AllocationRequest::parse("1").unwrap())
+        .unwrap();
+    let gpu = s.intern(&one(gpu));
+    s.add_ready(key(1, 0), both, 0);
+    s.add_ready(key(2, 0), gpu, 0);
+    let a = s.schedule(0);
+    s.sanity_check();
+    assert_eq!(started_jobs(&a), [1, 2]);
 }

@@ -7,6 +7,7 @@ mod demand;
 #[cfg(test)]
 mod demand_tests;
 mod dump;
+mod order;
 mod pass;
 #[cfg(test)]
 mod pass_tests;

@@ -29,6 +29,7 @@ use super::core::{
     push_chainable, time_ok, Assignment, Placement, QueueKey, ReqId, SWorker, Scheduler, TaskKey,
     Workers,
 };
+use super::order::{Order, OrderKey};
 use super::ready::ReadyQueue;
 use crate::protocol::messages::WorkerId;
 use crate::resources::{
@@ -64,18 +65,11 @@ pub(super) struct Pass<'t> {
     holds: Vec<(WorkerId, Allocation)>,
     /// Workers kept whole for waiting multi-node tasks.
     pub(super) held_workers: HashSet<WorkerId>,
-    /// The compact order of the open workers, kept while nothing is placed or held: in a busy
-    /// cluster most queues place nothing, and sorting every worker for each was much of a pass.
+    /// The compact order of the open workers, sorted once (`None` until the first queue, and
+    /// after a multi-node task changed which workers are open) and then kept up to date.
     order: Option<Rc<Order>>,
-}
-
-/// The workers ordinary placement may use in a pass, busiest first (fewest wholly free CPUs;
-/// ties by ID).
-pub(super) struct Order {
-    pub(super) all: Vec<WorkerId>,
-    /// Those with some CPU free: the only ones where a request with a CPU entry (every request
-    /// made from flags has one) can fit now.
-    with_cpus: Vec<WorkerId>,
+    /// Workers placed on or held from since the order was last brought up to date.
+    touched: Vec<WorkerId>,
 }
 
 impl<'t> Pass<'t> {
@@ -89,12 +83,21 @@ impl<'t> Pass<'t> {
             holds: Vec::new(),
             held_workers: HashSet::new(),
             order: None,
+            touched: Vec::new(),
         }
     }
 
-    /// Something was placed or held: the cached worker order is stale.
-    pub(super) fn changed(&mut self) {
+    /// Something was placed on or held from the worker: it may move in the order.
+    pub(super) fn touched(&mut self, wid: WorkerId) {
+        if self.touched.last() != Some(&wid) {
+            self.touched.push(wid);
+        }
+    }
+
+    /// Which workers are open changed: the order is sorted again.
+    fn reopened(&mut self) {
         self.order = None;
+        self.touched.clear();
     }
 
     /// Counts a placement; returns whether the pass must stop (time limit reached).
@@ -155,7 +158,7 @@ impl Scheduler {
             } else {
                 let pool = self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
                 if !queue.is_empty() && waiting_level.is_none() && !pass.stopped {
-                    self.queue_behind(qkey, &mut queue, &pool.all, now_ms, &mut pass.out);
+                    self.queue_behind(qkey, &mut queue, &pool, now_ms, &mut pass.out);
                 }
             }
             self.ready_count -= before - queue.len();
@@ -219,34 +222,44 @@ impl Scheduler {
         !w.reserved && w.min_busy_cpus.is_zero() && !pass.held_workers.contains(&wid)
     }
 
-    /// Workers a single-node queue may use, in compact order (see [`Order`]); sorted again only
-    /// after something was placed or held.
+    /// Workers a single-node queue may use, in compact order (see [`Order`]): sorted for the
+    /// first queue, then only the workers touched since move.
     fn compact_order(&self, pass: &mut Pass) -> Rc<Order> {
-        if let Some(order) = &pass.order {
-            return order.clone();
-        }
-        let mut sorted: Vec<(bool, u64, WorkerId, bool)> = self
-            .workers
-            .iter()
-            .filter(|(id, w)| Self::open_for_single_node(w, **id, pass))
-            .map(|(id, w)| {
-                let free = w.allocator.free_hint(CPU_RESOURCE_NAME);
-                let cpus_left = !w.allocator.exhausted(CPU_RESOURCE_NAME);
-                (
-                    w.allocator.is_idle(),
-                    free.unwrap_or_default(),
-                    *id,
-                    cpus_left,
-                )
-            })
-            .collect();
-        sorted.sort_unstable();
-        let order = Rc::new(Order {
-            all: sorted.iter().map(|w| w.2).collect(),
-            with_cpus: sorted.iter().filter(|w| w.3).map(|w| w.2).collect(),
-        });
+        let mut touched = std::mem::take(&mut pass.touched);
+        let order = match pass.order.take() {
+            Some(mut order) => {
+                touched.sort_unstable();
+                touched.dedup();
+                if !touched.is_empty() {
+                    let order = Rc::make_mut(&mut order);
+                    for wid in touched.drain(..) {
+                        let w = self.workers.get(&wid);
+                        order.update(wid, w.and_then(|w| self.order_key(wid, w, pass)));
+                    }
+                }
+                order
+            }
+            None => Rc::new(Order::new(
+                self.workers
+                    .iter()
+                    .filter_map(|(id, w)| self.order_key(*id, w, pass))
+                    .collect(),
+            )),
+        };
+        touched.clear();
+        pass.touched = touched;
         pass.order = Some(order.clone());
         order
+    }
+
+    /// Where an open worker stands in the compact order; `None` if it is not open.
+    fn order_key(&self, wid: WorkerId, w: &SWorker, pass: &Pass) -> Option<OrderKey> {
+        Self::open_for_single_node(w, wid, pass).then(|| OrderKey {
+            idle: w.allocator.is_idle(),
+            free: w.allocator.free_hint(CPU_RESOURCE_NAME).unwrap_or_default(),
+            id: wid,
+            cpus_left: !w.allocator.exhausted(CPU_RESOURCE_NAME),
+        })
     }
 
     /// Whether every variant of the request asks for CPUs (a worker with none free is no use).
@@ -268,11 +281,11 @@ impl Scheduler {
         pass: &mut Pass,
     ) -> Rc<Order> {
         let order = self.compact_order(pass);
-        let workers = match self.needs_cpus(qkey.2) {
-            true => &order.with_cpus,
-            false => &order.all,
+        let workers: Box<dyn Iterator<Item = WorkerId>> = match self.needs_cpus(qkey.2) {
+            true => Box::new(order.with_cpus()),
+            false => Box::new(order.all()),
         };
-        for &wid in workers {
+        'workers: for wid in workers {
             while !queue.is_empty() {
                 let Some((variant, allocation)) = self.try_place(qkey.2, wid, now_ms) else {
                     break;
@@ -287,7 +300,7 @@ impl Scheduler {
                     pass,
                 );
                 if pass.placed() {
-                    return order;
+                    break 'workers;
                 }
             }
             if queue.is_empty() {
@@ -326,7 +339,7 @@ impl Scheduler {
         allocation: Allocation,
         pass: &mut Pass,
     ) {
-        pass.changed();
+        pass.touched(wid);
         if let Some(w) = self.workers.get_mut(&wid) {
             push_chainable(w, req, key, &self.running);
         }
@@ -360,7 +373,7 @@ impl Scheduler {
         let order = self.compact_order(pass);
         let mut held = 0;
         // Most free first: the worker closest to fitting.
-        for &wid in order.all.iter().rev() {
+        for wid in order.all().rev() {
             if held == count {
                 break;
             }
@@ -376,7 +389,7 @@ impl Scheduler {
             let wants = shortfall(&mut w.allocator, &request);
             if let Some(alloc) = w.allocator.hold(&wants) {
                 pass.holds.push((wid, alloc));
-                pass.changed();
+                pass.touched(wid);
             }
             held += 1;
         }
@@ -423,7 +436,7 @@ impl Scheduler {
             });
             let Some(nodes) = found else { return any };
             pass.held_workers.extend(nodes);
-            pass.changed();
+            pass.reopened();
             any = true;
         }
         any
@@ -458,7 +471,7 @@ impl Scheduler {
             });
             let Some((variant, nodes)) = found else { break };
             queue.pop_front();
-            pass.changed();
+            pass.reopened();
             for (i, n) in nodes.iter().enumerate() {
                 if let Some(w) = self.workers.get_mut(n) {
                     w.reserved = true;

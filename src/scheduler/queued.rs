@@ -27,7 +27,7 @@ impl Scheduler {
         &mut self,
         qkey: QueueKey,
         queue: &mut super::ready::ReadyQueue,
-        pool: &[WorkerId],
+        pool: &super::order::Order,
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {
@@ -39,7 +39,7 @@ impl Scheduler {
                 .and_then(|w| w.chainable.get(&req_id))
                 .is_some_and(|c| !c.is_empty())
         };
-        let mut candidates: Vec<WorkerId> = pool.iter().copied().filter(has_slots).collect();
+        let mut candidates: Vec<WorkerId> = pool.all().filter(has_slots).collect();
         while !queue.is_empty() && !candidates.is_empty() {
             let share = queue.len().div_ceil(candidates.len());
             let mut i = 0;

@@ -35,6 +35,7 @@ use crate::protocol::messages::WorkerId;
 use crate::resources::{
     Allocation, AllocationRequest, ResourceAmount, ResourceRequest, CPU_RESOURCE_NAME,
 };
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
@@ -70,6 +71,9 @@ pub(super) struct Pass<'t> {
     order: Option<Rc<Order>>,
     /// Workers placed on or held from since the order was last brought up to date.
     touched: Vec<WorkerId>,
+    /// Workers that may have running tasks of a request to queue behind (a superset: checked
+    /// when used), found at the first queue that queues any and then kept up to date.
+    chainable_on: Option<FxHashMap<ReqId, Vec<WorkerId>>>,
 }
 
 impl<'t> Pass<'t> {
@@ -84,6 +88,7 @@ impl<'t> Pass<'t> {
             held_workers: HashSet::new(),
             order: None,
             touched: Vec::new(),
+            chainable_on: None,
         }
     }
 
@@ -91,6 +96,16 @@ impl<'t> Pass<'t> {
     pub(super) fn touched(&mut self, wid: WorkerId) {
         if self.touched.last() != Some(&wid) {
             self.touched.push(wid);
+        }
+    }
+
+    /// A task of `req` was placed on the worker: others may queue behind it.
+    fn placed_on(&mut self, req: ReqId, wid: WorkerId) {
+        if let Some(on) = self.chainable_on.as_mut() {
+            let on = on.entry(req).or_default();
+            if on.last() != Some(&wid) {
+                on.push(wid);
+            }
         }
     }
 
@@ -156,9 +171,10 @@ impl Scheduler {
             if self.requests[qkey.2 as usize].is_multi_node() {
                 self.schedule_multi_node(qkey, &mut queue, now_ms, &mut pass);
             } else {
-                let pool = self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
+                self.schedule_queue(qkey, &mut queue, now_ms, &mut pass);
                 if !queue.is_empty() && waiting_level.is_none() && !pass.stopped {
-                    self.queue_behind(qkey, &mut queue, &pool, now_ms, &mut pass.out);
+                    let on = self.chain_candidates(qkey.2, &mut pass);
+                    self.queue_behind(qkey, &mut queue, on, now_ms, &mut pass.out);
                 }
             }
             self.ready_count -= before - queue.len();
@@ -271,15 +287,14 @@ impl Scheduler {
     }
 
     /// Fills the busiest worker that fits, then the next: a worker that cannot take one more
-    /// task of this request in this pass cannot take a later one either. Returns the order of
-    /// the workers it went through.
+    /// task of this request in this pass cannot take a later one either.
     fn schedule_queue(
         &mut self,
         qkey: QueueKey,
         queue: &mut ReadyQueue,
         now_ms: u64,
         pass: &mut Pass,
-    ) -> Rc<Order> {
+    ) {
         let order = self.compact_order(pass);
         let workers: Box<dyn Iterator<Item = WorkerId>> = match self.needs_cpus(qkey.2) {
             true => Box::new(order.with_cpus()),
@@ -307,7 +322,39 @@ impl Scheduler {
                 break;
             }
         }
-        order
+    }
+
+    /// The open workers where tasks of `req` can queue behind running ones, busiest first.
+    fn chain_candidates(&self, req: ReqId, pass: &mut Pass) -> Vec<WorkerId> {
+        let index = pass.chainable_on.get_or_insert_with(|| {
+            let mut index: FxHashMap<ReqId, Vec<WorkerId>> = FxHashMap::default();
+            for (wid, w) in &self.workers {
+                for (r, slots) in &w.chainable {
+                    if !slots.is_empty() {
+                        index.entry(*r).or_default().push(*wid);
+                    }
+                }
+            }
+            index
+        });
+        let Some(mut on) = index.remove(&req) else {
+            return Vec::new();
+        };
+        on.sort_unstable();
+        on.dedup();
+        let mut keys: Vec<OrderKey> = on
+            .iter()
+            .filter_map(|wid| {
+                let w = self.workers.get(wid)?;
+                let slots = w.chainable.get(&req).is_some_and(|c| !c.is_empty());
+                slots.then(|| self.order_key(*wid, w, pass)).flatten()
+            })
+            .collect();
+        if let Some(index) = pass.chainable_on.as_mut() {
+            index.insert(req, on);
+        }
+        keys.sort_unstable();
+        keys.into_iter().map(|k| k.id).collect()
     }
 
     /// The heaviest variant of a request that fits the worker now (equal weights: the first),
@@ -340,6 +387,7 @@ impl Scheduler {
         pass: &mut Pass,
     ) {
         pass.touched(wid);
+        pass.placed_on(req, wid);
         if let Some(w) = self.workers.get_mut(&wid) {
             push_chainable(w, req, key, &self.running);
         }

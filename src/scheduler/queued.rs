@@ -23,23 +23,15 @@ impl Scheduler {
     /// run of neighbouring IDs: a worker reports its tasks together, and neighbouring IDs are
     /// neighbours in the in-flight maps (see `task_map.rs`) and in the job's task table, where
     /// one task per worker in turn would put each report's tasks a worker count apart.
+    /// `candidates` are the workers with running tasks of the request, busiest first.
     pub(super) fn queue_behind(
         &mut self,
         qkey: QueueKey,
         queue: &mut super::ready::ReadyQueue,
-        pool: &super::order::Order,
+        mut candidates: Vec<WorkerId>,
         now_ms: u64,
         out: &mut Vec<Assignment>,
     ) {
-        let req_id = qkey.2;
-        let has_slots = |id: &WorkerId| {
-            self.workers
-                .get(id)
-                .filter(|w| !w.reserved)
-                .and_then(|w| w.chainable.get(&req_id))
-                .is_some_and(|c| !c.is_empty())
-        };
-        let mut candidates: Vec<WorkerId> = pool.all().filter(has_slots).collect();
         while !queue.is_empty() && !candidates.is_empty() {
             let share = queue.len().div_ceil(candidates.len());
             let mut i = 0;

@@ -32,9 +32,13 @@ impl Order {
         self.sorted.iter().map(|k| k.id)
     }
 
-    /// The workers with some CPU free, busiest first.
-    pub(super) fn with_cpus(&self) -> impl Iterator<Item = WorkerId> + '_ {
-        self.sorted.iter().filter(|k| k.cpus_left).map(|k| k.id)
+    /// The workers a request can fit on now, busiest first: all of them, or only those with
+    /// some CPU free for a request that `needs_cpus`.
+    pub(super) fn placeable(&self, needs_cpus: bool) -> impl Iterator<Item = WorkerId> + '_ {
+        let sorted = self.sorted.iter();
+        sorted
+            .filter(move |k| k.cpus_left || !needs_cpus)
+            .map(|k| k.id)
     }
 
     /// Moves worker `id` to where `key` puts it (`None`: it is no longer open).
@@ -66,7 +70,8 @@ mod tests {
     fn busiest_first_and_idle_last() {
         let order = Order::new(vec![key(true, 8, 1), key(false, 3, 2), key(false, 0, 3)]);
         assert_eq!(order.all().collect::<Vec<_>>(), [3, 2, 1]);
-        assert_eq!(order.with_cpus().collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(order.placeable(true).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(order.placeable(false).collect::<Vec<_>>(), [3, 2, 1]);
     }
 
     #[test]

@@ -239,7 +239,7 @@ impl Scheduler {
     }
 
     /// Workers a single-node queue may use, in compact order (see [`Order`]): sorted for the
-    /// first queue, then only the workers touched since move.
+    /// first queue; after that only the workers touched since the last queue move.
     fn compact_order(&self, pass: &mut Pass) -> Rc<Order> {
         let mut touched = std::mem::take(&mut pass.touched);
         let order = match pass.order.take() {
@@ -296,11 +296,7 @@ impl Scheduler {
         pass: &mut Pass,
     ) {
         let order = self.compact_order(pass);
-        let workers: Box<dyn Iterator<Item = WorkerId>> = match self.needs_cpus(qkey.2) {
-            true => Box::new(order.with_cpus()),
-            false => Box::new(order.all()),
-        };
-        'workers: for wid in workers {
+        'workers: for wid in order.placeable(self.needs_cpus(qkey.2)) {
             while !queue.is_empty() {
                 let Some((variant, allocation)) = self.try_place(qkey.2, wid, now_ms) else {
                     break;

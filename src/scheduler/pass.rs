@@ -384,9 +384,6 @@ impl Scheduler {
     ) {
         pass.touched(wid);
         pass.placed_on(req, wid);
-        if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, req, key, &self.running);
-        }
         self.running.insert(
             key,
             Placement {
@@ -397,6 +394,10 @@ impl Scheduler {
                 next: None,
             },
         );
+        // After the insert: compacting the list keeps only running tasks.
+        if let Some(w) = self.workers.get_mut(&wid) {
+            push_chainable(w, req, key, &self.running);
+        }
         pass.out.push(Assignment {
             key,
             workers: smallvec::smallvec![wid],

@@ -150,10 +150,11 @@ impl Scheduler {
         };
         // The task queued behind it (its `after` is already `next`) is now first in line.
         p.next = q.next;
+        self.running.insert(next, p);
+        // After the insert: compacting the list keeps only running tasks.
         if let Some(w) = self.workers.get_mut(&wid) {
             push_chainable(w, q.qkey.2, next, &self.running);
         }
-        self.running.insert(next, p);
     }
 
     /// Queued tasks the pass wants back, with the worker to ask.

@@ -587,3 +587,34 @@ fn workers_encode_like_a_vector() {
         assert_eq!(postcard::from_bytes::<Workers>(&bytes).unwrap(), inline);
     }
 }
+
+#[test]
+fn a_task_started_as_its_workers_list_is_compacted_can_still_be_queued_behind() {
+    let mut s = Scheduler::new();
+    s.add_worker(
+        1,
+        &desc("1", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
+    let r = s.intern(&req(&[("cpus", "1")]));
+    // Tasks that end without successors leave stale entries in the worker's list of tasks to
+    // queue behind, until it outgrows its bound (2 × running + 16) and is compacted.
+    for t in 0..19 {
+        s.add_ready(key(1, t), r, 0);
+        assert_eq!(starts(&s.schedule(0)).len(), 1);
+        if t < 18 {
+            s.task_done(key(1, t));
+        }
+    }
+    s.add_ready(key(1, 19), r, 0);
+    let a = s.schedule(0);
+    s.sanity_check();
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        a[0].after,
+        Some(key(1, 18)),
+        "queued behind the running task"
+    );
+}

@@ -431,17 +431,24 @@ impl Scheduler {
 }
 
 /// Records a running task others may queue behind; entries of ended or chained tasks are only
-/// dropped when used, so the list is compacted when it outgrows the running tasks.
+/// dropped when used, so the list is compacted when it outgrows the running tasks. The
+/// compaction keeps what `chain_slot` would take: a running task with room behind it or behind
+/// its one queued successor.
 pub(super) fn push_chainable(
     w: &mut SWorker,
     req: ReqId,
     key: TaskKey,
     running: &TaskMap<TaskKey, Placement>,
+    queued: &TaskMap<TaskKey, Queued>,
 ) {
     let slots = w.chainable.entry(req).or_default();
     slots.push_back(key);
     if slots.len() > 2 * w.allocator.running() as usize + 16 {
-        slots.retain(|k| running.get(k).is_some_and(|p| p.next.is_none()));
+        let room = |p: &Placement| match p.next {
+            None => true,
+            Some(next) => queued.get(&next).is_some_and(|q| q.next.is_none()),
+        };
+        slots.retain(|k| running.get(k).is_some_and(room));
     }
 }
 

@@ -396,7 +396,7 @@ impl Scheduler {
         );
         // After the insert: compacting the list keeps only running tasks.
         if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, req, key, &self.running);
+            push_chainable(w, req, key, &self.running, &self.queued);
         }
         pass.out.push(Assignment {
             key,

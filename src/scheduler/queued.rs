@@ -153,7 +153,7 @@ impl Scheduler {
         self.running.insert(next, p);
         // After the insert: compacting the list keeps only running tasks.
         if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, q.qkey.2, next, &self.running);
+            push_chainable(w, q.qkey.2, next, &self.running, &self.queued);
         }
     }
 
@@ -217,7 +217,7 @@ impl Scheduler {
             },
         };
         if let Some(w) = self.workers.get_mut(&q.worker) {
-            push_chainable(w, q.qkey.2, head, &self.running);
+            push_chainable(w, q.qkey.2, head, &self.running, &self.queued);
         }
         Some(q)
     }

@@ -618,3 +618,38 @@ fn a_task_started_as_its_workers_list_is_compacted_can_still_be_queued_behind() 
         "queued behind the running task"
     );
 }
+
+#[test]
+fn compacting_the_workers_list_keeps_running_tasks_with_room_for_a_second_successor() {
+    let mut s = Scheduler::new();
+    s.add_worker(
+        1,
+        &desc("2", &[]),
+        "default".into(),
+        None,
+        ResourceAmount::ZERO,
+    );
+    let r = s.intern(&req(&[("cpus", "1")]));
+    for t in 0..3 {
+        s.add_ready(key(1, t), r, 0);
+    }
+    let a = s.schedule(0);
+    assert_eq!(a[2].after, Some(key(1, 1)), "task 2 waits behind task 1");
+    // The other slot runs tasks one by one, which leave stale entries until the list is
+    // compacted (more than 2 × 2 + 16 entries).
+    s.task_done(key(1, 0));
+    for t in 3..22 {
+        s.add_ready(key(1, t), r, 0);
+        assert_eq!(starts(&s.schedule(0)).len(), 1);
+        if t < 21 {
+            s.task_done(key(1, t));
+        }
+    }
+    // Two running tasks, two deep each: task 2 and three more fit.
+    for t in 22..25 {
+        s.add_ready(key(1, t), r, 0);
+    }
+    let a = s.schedule(0);
+    s.sanity_check();
+    assert_eq!(a.len(), 3, "all three queued: {a:?}");
+}

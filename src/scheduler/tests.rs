@@ -588,17 +588,23 @@ fn workers_encode_like_a_vector() {
     }
 }
 
-#[test]
-fn a_task_started_as_its_workers_list_is_compacted_can_still_be_queued_behind() {
+/// A scheduler with worker 1 of `cpus`, and the request of one CPU.
+fn one_worker_one_cpu_tasks(cpus: &str) -> (Scheduler, ReqId) {
     let mut s = Scheduler::new();
     s.add_worker(
         1,
-        &desc("1", &[]),
+        &desc(cpus, &[]),
         "default".into(),
         None,
         ResourceAmount::ZERO,
     );
     let r = s.intern(&req(&[("cpus", "1")]));
+    (s, r)
+}
+
+#[test]
+fn a_task_started_as_its_workers_list_is_compacted_can_still_be_queued_behind() {
+    let (mut s, r) = one_worker_one_cpu_tasks("1");
     // Tasks that end without successors leave stale entries in the worker's list of tasks to
     // queue behind, until it outgrows its bound (2 × running + 16) and is compacted.
     for t in 0..19 {
@@ -621,15 +627,7 @@ fn a_task_started_as_its_workers_list_is_compacted_can_still_be_queued_behind() 
 
 #[test]
 fn compacting_the_workers_list_keeps_running_tasks_with_room_for_a_second_successor() {
-    let mut s = Scheduler::new();
-    s.add_worker(
-        1,
-        &desc("2", &[]),
-        "default".into(),
-        None,
-        ResourceAmount::ZERO,
-    );
-    let r = s.intern(&req(&[("cpus", "1")]));
+    let (mut s, r) = one_worker_one_cpu_tasks("2");
     for t in 0..3 {
         s.add_ready(key(1, t), r, 0);
     }

@@ -110,11 +110,24 @@ pub struct Scheduler {
     pub(super) queued_per_level: BTreeMap<Reverse<i32>, usize>,
     /// Workers the last pass kept free for a waiting multi-node task of higher priority.
     pub(super) held_for_multi_node: HashSet<WorkerId>,
+    /// How deep a chain of queued tasks may be; `None` is [`QUEUE_DEPTH`].
+    depth: Option<usize>,
 }
 
 impl Scheduler {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many tasks may be queued behind one running task.
+    pub(super) fn queue_depth(&self) -> usize {
+        self.depth.unwrap_or(QUEUE_DEPTH)
+    }
+
+    /// Sets how many tasks may be queued behind one running task (at least one).
+    #[cfg(test)]
+    pub fn set_queue_depth(&mut self, depth: usize) {
+        self.depth = Some(depth.max(1));
     }
 
     /// Interns a request so identical tasks share it.
@@ -440,15 +453,38 @@ pub(super) fn push_chainable(
     key: TaskKey,
     running: &TaskMap<TaskKey, Placement>,
     queued: &TaskMap<TaskKey, Queued>,
+    depth: usize,
 ) {
     let slots = w.chainable.entry(req).or_default();
     slots.push_back(key);
     if slots.len() > 2 * w.allocator.running() as usize + 16 {
         let room = |p: &Placement| match p.next {
             None => true,
-            Some(next) => queued.get(&next).is_some_and(|q| q.next.is_none()),
+            Some(first) => chain_tail(queued, first).is_some_and(|(_, len)| len < depth),
         };
         slots.retain(|k| running.get(k).is_some_and(room));
+    }
+}
+
+/// How many tasks may be queued behind one running task. A worker reports its ends in batches
+/// (up to `worker/report.rs`'s delay, which the runtime's timer makes 1–2 ms), and the server
+/// answers with the next tasks: for tasks shorter than that round trip, a slot runs through
+/// several queued tasks before the server hears of the first end. Eight keep a slot busy for
+/// tasks down to about a quarter of a millisecond.
+pub(super) const QUEUE_DEPTH: usize = 8;
+
+/// The last task of the chain of queued tasks that starts with `first`, and the chain's length;
+/// `None` if the chain is broken (a link points to a task that is not queued).
+pub(super) fn chain_tail(
+    queued: &TaskMap<TaskKey, Queued>,
+    first: TaskKey,
+) -> Option<(TaskKey, usize)> {
+    let (mut tail, mut len) = (first, 1);
+    loop {
+        match queued.get(&tail)?.next {
+            None => return Some((tail, len)),
+            Some(next) => (tail, len) = (next, len + 1),
+        }
     }
 }
 

@@ -395,8 +395,9 @@ impl Scheduler {
             },
         );
         // After the insert: compacting the list keeps only running tasks.
+        let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, req, key, &self.running, &self.queued);
+            push_chainable(w, req, key, &self.running, &self.queued, depth);
         }
         pass.out.push(Assignment {
             key,

@@ -1,17 +1,17 @@
 //! Tasks queued on workers beyond their free resources, so a freed slot never waits for the
 //! server: when every fitting resource is taken, a pass queues each remaining ready task behind
-//! one running task of the same request on a worker, at most two deep (one behind each
-//! running task first, then one behind each of those), so the second can start while the
-//! server has not yet heard of the first end. The worker starts the first in that task's
-//! allocation the moment the task ends, and the scheduler hands the allocation over in
-//! [`Scheduler::task_done`] without releasing it; the second moves up. A queued task is still
+//! one running task of the same request on a worker, in a chain up to `QUEUE_DEPTH` deep (`core.rs`)
+//! (breadth first: each running task gets one before any gets a second, and so on), so a slot
+//! keeps running while the server has not yet heard of its last ends. The worker starts the
+//! first in that task's allocation the moment the task ends, and the scheduler hands the
+//! allocation over in [`Scheduler::task_done`] without releasing it; the rest move up. A queued task is still
 //! waiting: it is not counted as ready and holds nothing. It returns to its ready queue when
 //! its worker is lost. The pass asks its worker to give it back ([`Scheduler::take_retractions`],
 //! answered through [`Scheduler::retracted`]) when another worker has room for it, when a
 //! higher priority waits for resources (the slot it would take over), and when its worker is
 //! kept free for a waiting multi-node task.
 
-use super::core::{deadline_ok, push_chainable, Placement, QueueKey, Queued, SWorker};
+use super::core::{chain_tail, deadline_ok, push_chainable, Placement, QueueKey, Queued, SWorker};
 use super::{Assignment, Scheduler, TaskKey};
 use crate::protocol::messages::WorkerId;
 use std::cmp::Reverse;
@@ -104,6 +104,7 @@ impl Scheduler {
         now_ms: u64,
         next: TaskKey,
     ) -> Option<(TaskKey, u32, crate::resources::Allocation)> {
+        let depth = self.queue_depth();
         let worker = self.workers.get_mut(&wid)?;
         let slots = worker.chainable.get_mut(&req)?;
         while let Some(key) = slots.pop_back() {
@@ -117,21 +118,25 @@ impl Scheduler {
             if !deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
                 continue;
             }
-            let after = match p.next {
+            let (after, len) = match p.next {
                 None => {
                     p.next = Some(next);
-                    // Room for a second one, after the other running tasks got theirs.
-                    slots.push_front(key);
-                    key
+                    (key, 1)
                 }
-                Some(queued) => match self.queued.get_mut(&queued) {
-                    Some(q) if q.next.is_none() => {
-                        q.next = Some(next);
-                        queued
+                Some(first) => match chain_tail(&self.queued, first) {
+                    Some((tail, len)) if len < depth => {
+                        if let Some(q) = self.queued.get_mut(&tail) {
+                            q.next = Some(next);
+                        }
+                        (tail, len + 1)
                     }
                     _ => continue,
                 },
             };
+            if len < depth {
+                // Room for another, after the other running tasks got theirs.
+                slots.push_front(key);
+            }
             return Some((after, p.variant, p.allocation.clone()));
         }
         None
@@ -152,8 +157,9 @@ impl Scheduler {
         p.next = q.next;
         self.running.insert(next, p);
         // After the insert: compacting the list keeps only running tasks.
+        let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, q.qkey.2, next, &self.running, &self.queued);
+            push_chainable(w, q.qkey.2, next, &self.running, &self.queued, depth);
         }
     }
 
@@ -211,13 +217,18 @@ impl Scheduler {
             None => match self.queued.get_mut(&q.after) {
                 Some(before) => {
                     before.next = q.next;
-                    before.after
+                    let mut up = before.after;
+                    while let Some(b) = self.queued.get(&up) {
+                        up = b.after;
+                    }
+                    up
                 }
                 None => return Some(q),
             },
         };
+        let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&q.worker) {
-            push_chainable(w, q.qkey.2, head, &self.running, &self.queued);
+            push_chainable(w, q.qkey.2, head, &self.running, &self.queued, depth);
         }
         Some(q)
     }
@@ -374,7 +385,14 @@ impl Scheduler {
             let linked = match self.running.get(&q.after) {
                 Some(p) => p.next == Some(*key) && behind_running(&q.after),
                 None => self.queued.get(&q.after).is_some_and(|b| {
-                    b.next == Some(*key) && b.worker == q.worker && behind_running(&b.after)
+                    let mut up = b.after;
+                    let mut hops = 0;
+                    while let Some(x) = self.queued.get(&up) {
+                        up = x.after;
+                        hops += 1;
+                        assert!(hops < self.queue_depth(), "chain too deep");
+                    }
+                    b.next == Some(*key) && b.worker == q.worker && behind_running(&up)
                 }),
             };
             assert!(

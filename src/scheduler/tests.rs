@@ -407,10 +407,11 @@ fn equal_priorities_do_not_hold_from_each_other() {
     s.sanity_check();
 }
 
-/// One worker with 2 CPUs and 7 tasks of one CPU: 2 start, 4 queue two deep behind them
-/// (one behind each first, then one more behind each), 1 stays ready.
+/// One worker with 2 CPUs, chains two deep, and 7 tasks of one CPU: 2 start, 4 queue two deep
+/// behind them (one behind each first, then one more behind each), 1 stays ready.
 fn two_running_four_queued() -> (Scheduler, Vec<Assignment>) {
     let mut s = Scheduler::new();
+    s.set_queue_depth(2);
     worker(&mut s, 1, "2");
     let (_, a) = one_cpu_tasks(&mut s, 7);
     (s, a)
@@ -452,6 +453,34 @@ fn queues_two_tasks_behind_each_running_one() {
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].after, Some(q2));
     assert_eq!(s.ready_count(), 0);
+}
+
+/// Without a depth set, each running task gets a chain of `QUEUE_DEPTH` queued tasks, filled
+/// breadth first, and what does not fit stays ready.
+#[test]
+fn chains_are_as_deep_as_the_queue_depth() {
+    let depth = super::core::QUEUE_DEPTH;
+    let mut s = Scheduler::new();
+    worker(&mut s, 1, "2");
+    let (_, a) = one_cpu_tasks(&mut s, 2 + 2 * depth as u32 + 1);
+    assert_eq!(starts(&a).len(), 2);
+    let queued = queued(&a);
+    assert_eq!(queued.len(), 2 * depth);
+    assert_eq!(s.ready_count(), 1);
+    // Level by level: the tasks of level n sit behind those of level n - 1.
+    for level in 1..depth {
+        for q in &queued[2 * level..2 * level + 2] {
+            assert!(queued[2 * (level - 1)..2 * level].iter().any(|p| p.0 == q.1));
+        }
+    }
+    // The first running task ends: the one behind it starts, and the next pass fills its
+    // chain up again with the task that was left ready.
+    s.task_done(queued[0].1);
+    let b = s.schedule(0);
+    assert_eq!(b.len(), 1);
+    assert!(b[0].after.is_some());
+    assert_eq!(s.ready_count(), 0);
+    s.sanity_check();
 }
 
 /// Each worker's share of the queued tasks is one run of neighbouring IDs (its reports then

@@ -1,6 +1,6 @@
 //! Exec threads: each runs one task process at a time, from its clone to its reaping, and
-//! then starts the successor handed to it meanwhile ([`Slot::hand_over`]) the moment the
-//! process exits. The end of a task thus reaches the start of the task queued behind it in
+//! then starts the next of the successors handed to it meanwhile ([`Slot::hand_over`]) the
+//! moment the process exits. The end of a task thus reaches the start of the task queued behind it in
 //! one thread, without the worker's event loop, which learns of both afterwards.
 //!
 //! A thread blocks in `waitpid` while its process runs, so there are as many threads as task
@@ -9,6 +9,7 @@
 //! died" must be what that signal means (see `spawn.rs`).
 
 use super::spawn::{self, Prepared, SpawnError};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -66,8 +67,9 @@ impl Pending {
     }
 }
 
-/// The process an exec thread runs, as the worker sees it: where a successor can be handed
-/// over while it runs.
+/// The chain of processes an exec thread runs one after another, as the worker sees it:
+/// successors handed over ([`Slot::hand_over`]) start in order, each the moment the process
+/// before it exits. Every process of the chain shares its slot.
 #[derive(Default)]
 pub struct Slot {
     state: Mutex<SlotState>,
@@ -75,36 +77,46 @@ pub struct Slot {
 
 #[derive(Default)]
 struct SlotState {
-    /// The process has exited (what is handed over now would start late).
+    /// The last process exited with nobody behind it (what is handed over now would start
+    /// late).
     ended: bool,
-    successor: Option<(Launch, ReplyTx)>,
+    successors: VecDeque<(Ticket, Launch, ReplyTx)>,
+    tickets: u64,
 }
 
+/// Names a successor handed over, to withdraw it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket(u64);
+
 impl Slot {
-    /// Hands `launch` over to start when this slot's process exits; `None` (and `launch` is
-    /// dropped) if the process has exited already or a successor waits here.
-    pub fn hand_over(&self, launch: Launch) -> Option<Pending> {
+    /// Hands `launch` over to start after the processes of this chain that run or wait;
+    /// `None` (and `launch` is dropped) if the chain has ended.
+    pub fn hand_over(&self, launch: Launch) -> Option<(Pending, Ticket)> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.ended || state.successor.is_some() {
+        if state.ended {
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        state.successor = Some((launch, tx));
-        Some(Pending::Waiting(rx))
+        state.tickets += 1;
+        let ticket = Ticket(state.tickets);
+        state.successors.push_back((ticket, launch, tx));
+        Some((Pending::Waiting(rx), ticket))
     }
 
-    /// Takes back the successor handed over, if it has not begun to start; returns whether it
-    /// was taken back (its [`Pending`] then yields `None`).
-    pub fn withdraw(&self) -> bool {
+    /// Takes back a successor handed over, if it has not begun to start; returns whether it
+    /// was taken back (its [`Pending`] then yields `None`). Those behind it move up.
+    pub fn withdraw(&self, ticket: Ticket) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.successor.take().is_some()
+        let found = state.successors.iter().position(|(t, ..)| *t == ticket);
+        found.and_then(|i| state.successors.remove(i)).is_some()
     }
 
-    /// The process exited: the successor to start now, if any.
+    /// The process exited (or did not start): the successor to start now, if any.
     fn end(&self) -> Option<(Launch, ReplyTx)> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.ended = true;
-        state.successor.take()
+        let next = state.successors.pop_front();
+        state.ended = next.is_none();
+        next.map(|(_, launch, reply)| (launch, reply))
     }
 }
 
@@ -121,7 +133,7 @@ impl TaskProcess {
         self.pid as u32
     }
 
-    /// Where a successor can be handed over while this process runs.
+    /// Its chain, where successors can be handed over while it runs.
     pub fn slot(&self) -> &Arc<Slot> {
         &self.slot
     }
@@ -139,7 +151,7 @@ impl TaskProcess {
     }
 }
 
-/// Starts `launch` on an exec thread.
+/// Starts `launch` on an exec thread, the first process of a new chain.
 pub fn start(launch: Launch) -> Pending {
     let (tx, rx) = oneshot::channel();
     match run_on_thread(Box::new(move || run_chain(launch, tx))) {
@@ -148,34 +160,35 @@ pub fn start(launch: Launch) -> Pending {
     }
 }
 
-/// Starts `launch`, then each successor handed over to the process before it exits: the
-/// successor is cloned before the predecessor's end is sent, so it starts without waiting for
-/// anyone.
+/// Starts `launch`, then each successor handed over to the chain, in order: a successor is
+/// cloned before its predecessor's end is sent, so it starts without waiting for anyone. One
+/// that cannot start is answered with its error, and the next one starts at once.
 fn run_chain(launch: Launch, reply: ReplyTx) {
+    let slot = Arc::new(Slot::default());
     let mut next = Some((launch, reply));
     let mut ended: Option<(oneshot::Sender<ExitStatus>, ExitStatus)> = None;
     while let Some((launch, reply)) = next.take() {
-        let started = start_one(launch, reply);
+        let started = start_one(launch, reply, &slot);
         if let Some((exit, status)) = ended.take() {
             let _ = exit.send(status);
         }
-        let Some((pid, slot, exit)) = started else {
-            return;
-        };
-        let status = wait_blocking(pid);
+        if let Some((pid, exit)) = started {
+            ended = Some((exit, wait_blocking(pid)));
+        }
         next = slot.end();
-        ended = Some((exit, status));
     }
     if let Some((exit, status)) = ended {
         let _ = exit.send(status);
     }
 }
 
-/// Sets up and clones one process and replies; `None` if it did not start (or nobody waits).
+/// Sets up and clones one process of the chain `slot` and replies; `None` if it did not start
+/// (or nobody waits).
 fn start_one(
     launch: Launch,
     reply: ReplyTx,
-) -> Option<(libc::pid_t, Arc<Slot>, oneshot::Sender<ExitStatus>)> {
+    slot: &Arc<Slot>,
+) -> Option<(libc::pid_t, oneshot::Sender<ExitStatus>)> {
     let outputs = match (launch.setup)() {
         Ok(outputs) => outputs,
         Err(e) => {
@@ -190,7 +203,6 @@ fn start_one(
             return None;
         }
     };
-    let slot = Arc::new(Slot::default());
     let (exit_tx, exit_rx) = oneshot::channel();
     let process = TaskProcess {
         pid,
@@ -203,7 +215,7 @@ fn start_one(
         spawn::kill_and_reap(pid);
         return None;
     }
-    Some((pid, slot, exit_tx))
+    Some((pid, exit_tx))
 }
 
 fn wait_blocking(pid: libc::pid_t) -> ExitStatus {

@@ -115,7 +115,7 @@ impl Held {
 async fn handed_behind_held(dir: &Path, second: &[String]) -> (Held, TaskProcess, Pending) {
     let held = Held::new(dir);
     let first = run(&held.args, &[]).await.unwrap();
-    let pending = first
+    let (pending, _) = first
         .slot()
         .hand_over(launch(second, &[], dir, None))
         .expect("the predecessor runs");
@@ -128,11 +128,6 @@ async fn a_handed_over_successor_starts_when_its_predecessor_exits() {
     let marker = dir.path().join("second");
     let second = args(&["sh", "-c", &format!("echo $$ > {}", marker.display())]);
     let (held, mut first, pending) = handed_behind_held(dir.path(), &second).await;
-    // Only one successor waits behind a process.
-    let again = first
-        .slot()
-        .hand_over(launch(&second, &[], dir.path(), None));
-    assert!(again.is_none());
     let mut pending = Box::pin(pending.started());
     assert!(futures::poll!(&mut pending).is_pending());
     assert!(!marker.exists());
@@ -146,9 +141,48 @@ async fn a_handed_over_successor_starts_when_its_predecessor_exits() {
         .parse()
         .unwrap();
     assert_eq!(pid, p.id());
-    // Its own process has ended: nothing can be handed over to it any more.
+    // The chain has ended: nothing can be handed over to it any more.
     let late = p.slot().hand_over(launch(&second, &[], dir.path(), None));
     assert!(late.is_none());
+}
+
+/// Appends the PID of the shell to `log`.
+fn log_pid(log: &Path) -> Vec<String> {
+    args(&["sh", "-c", &format!("echo $$ >> {}", log.display())])
+}
+
+#[tokio::test]
+async fn successors_handed_over_start_in_order_and_one_that_fails_lets_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let (held, mut first, second) = handed_behind_held(dir.path(), &log_pid(&log)).await;
+    let failing = Launch {
+        setup: Box::new(|| Err("no room".into())),
+        ..launch(&log_pid(&log), &[], dir.path(), None)
+    };
+    let (third, _) = first.slot().hand_over(failing).unwrap();
+    let (fourth, _) = first
+        .slot()
+        .hand_over(launch(&log_pid(&log), &[], dir.path(), None))
+        .unwrap();
+    let mut fourth = Box::pin(fourth.started());
+    assert!(futures::poll!(&mut fourth).is_pending());
+    held.release();
+    assert!(first.wait().await.unwrap().success());
+    let mut second = second.started().await.unwrap().unwrap();
+    assert!(second.wait().await.unwrap().success());
+    match third.started().await {
+        Some(Err(StartError::Setup(e))) => assert_eq!(e, "no room"),
+        _ => panic!("the failing setup is the third's error"),
+    }
+    let mut fourth = fourth.await.unwrap().unwrap();
+    assert!(fourth.wait().await.unwrap().success());
+    let pids: Vec<u32> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(pids, vec![second.id(), fourth.id()]);
 }
 
 #[tokio::test]
@@ -156,12 +190,26 @@ async fn a_withdrawn_successor_never_starts() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("second");
     let second = args(&["sh", "-c", &format!("touch {}", marker.display())]);
-    let (held, mut first, pending) = handed_behind_held(dir.path(), &second).await;
-    assert!(first.slot().withdraw());
-    assert!(!first.slot().withdraw());
+    let held = Held::new(dir.path());
+    let mut first = run(&held.args, &[]).await.unwrap();
+    let (pending, ticket) = first
+        .slot()
+        .hand_over(launch(&second, &[], dir.path(), None))
+        .unwrap();
+    let log = dir.path().join("log");
+    let (behind, _) = first
+        .slot()
+        .hand_over(launch(&log_pid(&log), &[], dir.path(), None))
+        .unwrap();
+    assert!(first.slot().withdraw(ticket));
+    assert!(!first.slot().withdraw(ticket));
     assert!(pending.started().await.is_none());
     held.release();
     assert!(first.wait().await.unwrap().success());
-    // A successor is cloned before its predecessor's end is sent; none was.
+    // The one behind it moved up: it starts when the first exits.
+    let mut behind = behind.started().await.unwrap().unwrap();
+    assert!(behind.wait().await.unwrap().success());
+    assert!(log.exists());
+    // A successor is cloned before its predecessor's end is sent; the withdrawn one never was.
     assert!(!marker.exists());
 }

@@ -1,12 +1,13 @@
-//! Starting executions: right away, or handed over to the exec thread of the running process
-//! they wait behind (`exec.rs`), which starts them the moment it exits. A handed-over task
+//! Starting executions: right away, or handed over to the exec-thread chain of the process
+//! they wait behind (`exec.rs`), which starts them the moment it exits; a task can be handed
+//! over behind one that was handed over itself and has not started yet. A handed-over task
 //! is in `running` from then on, but for the server it still waits: its start and result are
 //! held back until its predecessor's result has been reported, so the server always sees a
 //! task end before its successor starts. Until it begins to start, the worker can take it
 //! back (cancel, retraction, shutdown) as it takes a task out of its queue.
 
 use super::report::{Report, Unsent};
-use super::{launcher, ExecutionKey, Running, TaskSenders, WorkerLoop};
+use super::{exec, launcher, ExecutionKey, Running, TaskSenders, WorkerLoop};
 use crate::protocol::messages::{TaskAssignment, TaskOutcome, TaskResult};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -14,6 +15,8 @@ use tokio::sync::oneshot;
 /// A handed-over task whose predecessor's end the worker loop has not seen yet.
 pub(super) struct Handed {
     pub after: ExecutionKey,
+    /// Its place in the exec-thread chain it was handed to.
+    pub ticket: exec::Ticket,
     /// Its variant's time request (for `expired_queued`).
     pub min_time_secs: u64,
     /// Its process has started (reported once the predecessor's result is).
@@ -48,20 +51,33 @@ impl WorkerLoop {
         });
     }
 
-    /// Queues `a` behind `after`: handed over to the exec thread of `after`'s process if it
-    /// can be, else in the queue, started when `after`'s result is seen.
+    /// Queues `a` behind `after`: handed over to the exec-thread chain of `after` if it can be,
+    /// with what the queue holds behind `a`; else in the queue, started when `after`'s result
+    /// is seen (or handed over when `after` starts).
     pub(super) fn start_behind(
         &mut self,
         after: ExecutionKey,
         a: TaskAssignment,
         senders: &TaskSenders,
     ) {
-        if let Some(a) = self.hand_over(after, a, senders) {
-            self.queue.hold(after, a);
+        let (mut after, mut a) = (after, a);
+        loop {
+            let key = (a.job, a.task, a.instance);
+            if let Some(a) = self.hand_over(after, a, senders) {
+                self.queue.hold(after, a);
+                return;
+            }
+            // What waits behind it in the queue joins the same chain, so the exec thread has
+            // every task the server queued there without waiting for the loop at each start.
+            match self.queue.take_after(&key) {
+                Some(next) => (after, a) = (key, next),
+                None => return,
+            }
         }
     }
 
-    /// Hands `a` over behind `after`; gives it back if it cannot be.
+    /// Hands `a` over behind `after` (which runs, or was handed over itself) to the
+    /// exec-thread chain of `after`; gives it back if it cannot be.
     fn hand_over(
         &mut self,
         after: ExecutionKey,
@@ -71,8 +87,7 @@ impl WorkerLoop {
         let Some(pred) = self.running.get(&after) else {
             return Some(a);
         };
-        // One level only: a successor's own successor waits until the server knows it runs.
-        if pred.next.is_some() || pred.handed.is_some() || self.opts.noop_tasks {
+        if pred.next.is_some() || self.opts.noop_tasks {
             return Some(a);
         }
         let Some(slot) = pred.link.get().cloned() else {
@@ -88,12 +103,15 @@ impl WorkerLoop {
         else {
             return Some(a);
         };
-        let Some(pending) = slot.hand_over(launch) else {
+        let Some((pending, ticket)) = slot.hand_over(launch) else {
             return Some(a);
         };
+        // Its chain, for what is handed over behind it before it starts.
+        let _ = link.slot.set(slot);
         let min_time_secs = body.body.resources.variants.get(a.variant as usize);
         running.handed = Some(Handed {
             after,
+            ticket,
             min_time_secs: min_time_secs.map_or(0, |r| r.min_time_secs),
             started: false,
             parked: None,
@@ -207,24 +225,26 @@ impl WorkerLoop {
 
     /// Takes back a handed-over task that has not begun to start; whether it was.
     pub(super) fn withdraw(&mut self, key: &ExecutionKey) -> bool {
-        let Some(after) = self
-            .running
-            .get(key)
-            .and_then(|r| r.handed.as_ref())
-            .map(|h| h.after)
-        else {
+        let Some(entry) = self.running.get(key) else {
             return false;
         };
-        let slot = self.running.get(&after).and_then(|p| p.link.get().cloned());
-        if !slot.is_some_and(|s| s.withdraw()) {
+        let Some((after, ticket)) = entry.handed.as_ref().map(|h| (h.after, h.ticket)) else {
+            return false;
+        };
+        if !entry.link.get().is_some_and(|s| s.withdraw(ticket)) {
             return false;
         }
-        self.running.remove(key);
-        if let Some(pred) = self.running.get_mut(&after) {
-            pred.next = None;
-        }
+        let next = self.running.remove(key).and_then(|e| e.next);
         self.handed -= 1;
-        // What waited behind it moves up behind its predecessor (as the server relinks it).
+        // What waited behind it moves up behind its predecessor (as the server relinks it):
+        // a task handed over behind it already waits in the chain, right behind that one.
+        if let Some(pred) = self.running.get_mut(&after) {
+            pred.next = next;
+        }
+        let succ = next.and_then(|n| self.running.get_mut(&n));
+        if let Some(h) = succ.and_then(|s| s.handed.as_mut()) {
+            h.after = after;
+        }
         if let Some(queued) = self.queue.take_after(key) {
             self.queue.hold(after, queued);
         }

@@ -40,8 +40,8 @@ fn a_large_job_ships_one_page_and_then_only_changes() {
     assert!(bytes < 200_000, "snapshot of {bytes} bytes");
     assert_eq!(
         snapshot.job_detail.unwrap().wait_reasons,
-        // Two run, four are queued on the worker behind them.
-        vec!["199994 ready tasks wait for free resources on the connected workers"]
+        // Two run, sixteen are queued on the worker behind them (eight deep).
+        vec!["199982 ready tasks wait for free resources on the connected workers"]
     );
 
     // Nothing changed: no update. Then one task finishes: the update has that job's row and

@@ -76,7 +76,7 @@ fn free_capacity_of_connected_workers_is_used_first() {
     // After a real pass the worker is full, with the other 8 tasks queued behind the two
     // running ones: the queued ones wait for a running task, so they still count: 8 tasks for
     // workers of 2 CPUs are 4 new workers.
-    assert!(2 * super::core::QUEUE_DEPTH >= 8);
+    const { assert!(2 * super::core::QUEUE_DEPTH >= 8) };
     let placed = s.schedule(0);
     let queued = placed.iter().filter(|a| a.after.is_some()).count();
     assert_eq!((placed.len(), queued), (10, 8));

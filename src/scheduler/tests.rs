@@ -470,7 +470,9 @@ fn chains_are_as_deep_as_the_queue_depth() {
     // Level by level: the tasks of level n sit behind those of level n - 1.
     for level in 1..depth {
         for q in &queued[2 * level..2 * level + 2] {
-            assert!(queued[2 * (level - 1)..2 * level].iter().any(|p| p.0 == q.1));
+            assert!(queued[2 * (level - 1)..2 * level]
+                .iter()
+                .any(|p| p.0 == q.1));
         }
     }
     // The first running task ends: the one behind it starts, and the next pass fills its

@@ -659,6 +659,7 @@ fn a_task_started_as_its_workers_list_is_compacted_can_still_be_queued_behind() 
 #[test]
 fn compacting_the_workers_list_keeps_running_tasks_with_room_for_a_second_successor() {
     let (mut s, r) = one_worker_one_cpu_tasks("2");
+    s.set_queue_depth(2);
     for t in 0..3 {
         s.add_ready(key(1, t), r, 0);
     }

@@ -172,25 +172,56 @@ fn a_canceled_queued_task_never_starts() {
     assert_eq!(state(&env, second, 0), "canceled");
 }
 
-/// Two tasks queue behind a running one (the second moves up when the first starts), and
-/// both start there in turn without the server in between.
+/// Eight tasks queue behind a running one, in one chain (each moves up as the one before it
+/// starts), and all start there in turn, each at its predecessor's exit; the tenth waits at
+/// the server.
 #[test]
-fn two_tasks_queue_behind_a_running_one() {
+fn a_chain_of_eight_tasks_queues_behind_a_running_one() {
     let mut env = HqEnv::with_server();
     env.start_worker(&["--cpus", "1"]);
-    let job = blocking_array(&env, "1-4");
-    wait_until("tasks 2 and 3 to be queued on the worker", || {
+    let job = blocking_array(&env, "1-10");
+    wait_until("tasks 2 to 9 to be queued on the worker", || {
         let queued = scheduler_dump(&env)["queued"].clone();
-        queued.as_array().is_some_and(|q| q.len() == 2)
+        queued.as_array().is_some_and(|q| q.len() == 8)
     });
     let dump = scheduler_dump(&env);
-    assert_eq!(dump["ready_tasks"], 1, "task 4 waits at the server: {dump}");
+    assert_eq!(
+        dump["ready_tasks"], 1,
+        "task 10 waits at the server: {dump}"
+    );
     env.write("release", "");
     env.wait_job(job);
-    for task in 1..=4 {
+    for task in 1..=10 {
         assert_eq!(state(&env, job, task), "finished");
         assert_eq!(task_info(&env, job, task)["worker"], 1);
     }
+}
+
+/// A task canceled in the middle of a chain handed over to the exec thread never starts; the
+/// ones before and after it run in order, in the same slot.
+#[test]
+fn a_task_canceled_in_the_middle_of_a_chain_never_starts() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    let first = blocking_array(&env, "1");
+    wait_until("task 1 to run", || state(&env, first, 1) == "running");
+    let log = env.file("order.txt").display().to_string();
+    let jobs: Vec<u32> = ["b", "c", "d"]
+        .iter()
+        .map(|name| env.submit(&["--", "bash", "-c", &format!("echo {name} >> {log}")]))
+        .collect();
+    wait_until("three jobs to be queued on the worker", || {
+        scheduler_dump(&env)["queued"]
+            .as_array()
+            .is_some_and(|q| q.len() == 3)
+    });
+    env.ok(&["job", "cancel", &jobs[1].to_string()]);
+    env.write("release", "");
+    for job in [first, jobs[0], jobs[2]] {
+        env.wait_job(job);
+    }
+    assert_eq!(env.read("order.txt"), "b\nd\n");
+    assert_eq!(state(&env, jobs[1], 0), "canceled");
 }
 
 /// With several busy workers, each takes its share of the queued tasks as one run of

@@ -1,8 +1,10 @@
 //! Starts and results the worker has not reported yet. While tasks queued behind running ones
 //! keep the slots busy, the server need not hear of each end at once: reports wait up to
-//! [`REPORT_DELAY`] to travel together (fewer messages, less server CPU per task). Starts
-//! always go before the results of the same round, so the server sees a task start before it
-//! ends.
+//! [`REPORT_DELAY`] to travel together (fewer messages, less server CPU per task). They go in
+//! the order the worker loop saw them, which is the order the server needs: a task's start
+//! before its result, and a queued task's start after its predecessor's result (the loop sees
+//! a handed-over task start only once it has seen its predecessor end, see `start.rs`).
+//! Neighbouring reports of one kind share a message.
 
 use crate::protocol::messages::{ExecutionKey, FromWorker, TaskResult};
 use crate::protocol::{FrameSender, ProtocolError};
@@ -20,16 +22,17 @@ pub enum Report {
 
 #[derive(Default)]
 pub struct Unsent {
-    pub started: Vec<ExecutionKey>,
-    pub results: Vec<TaskResult>,
-    /// Starts and results of handed-over tasks (`start.rs`), in the order they must reach
-    /// the server, sent after `results`, which hold their predecessors' results.
-    pub after: Vec<Report>,
+    /// In the order they must reach the server.
+    reports: Vec<Report>,
     /// When the oldest unsent report must go at the latest.
     by: Option<Instant>,
 }
 
 impl Unsent {
+    pub fn push(&mut self, report: Report) {
+        self.reports.push(report);
+    }
+
     /// Something was added: report by the deadline unless one is set.
     pub fn arm(&mut self) {
         if self.by.is_none() {
@@ -42,15 +45,12 @@ impl Unsent {
         self.by
     }
 
-    /// Sends what waits: starts, results, then the handed-over tasks' starts and results in
-    /// their order (in one write).
+    /// Sends what waits, in order, neighbouring reports of one kind in one message (all in one
+    /// write).
     pub async fn flush(&mut self, sender: &mut FrameSender) -> Result<(), ProtocolError> {
         self.by = None;
-        let mut messages = vec![
-            FromWorker::Started(std::mem::take(&mut self.started)),
-            FromWorker::Results(std::mem::take(&mut self.results)),
-        ];
-        for report in self.after.drain(..) {
+        let mut messages: Vec<FromWorker> = Vec::new();
+        for report in self.reports.drain(..) {
             match (messages.last_mut(), report) {
                 (Some(FromWorker::Started(keys)), Report::Started(key)) => keys.push(key),
                 (Some(FromWorker::Results(results)), Report::Result(r)) => results.push(r),
@@ -58,11 +58,7 @@ impl Unsent {
                 (_, Report::Result(r)) => messages.push(FromWorker::Results(vec![r])),
             }
         }
-        let mut messages = messages.into_iter().filter(|m| match m {
-            FromWorker::Started(keys) => !keys.is_empty(),
-            FromWorker::Results(results) => !results.is_empty(),
-            _ => true,
-        });
+        let mut messages = messages.into_iter();
         let mut current = messages.next();
         while let Some(message) = current {
             current = messages.next();
@@ -76,12 +72,13 @@ impl Unsent {
 
     /// The results not sent yet, in the order they must be sent.
     pub fn take_results(&mut self) -> Vec<TaskResult> {
-        let mut results = std::mem::take(&mut self.results);
-        results.extend(self.after.drain(..).filter_map(|r| match r {
-            Report::Result(r) => Some(r),
-            Report::Started(_) => None,
-        }));
-        results
+        self.reports
+            .drain(..)
+            .filter_map(|r| match r {
+                Report::Result(r) => Some(r),
+                Report::Started(_) => None,
+            })
+            .collect()
     }
 }
 

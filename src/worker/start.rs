@@ -171,7 +171,7 @@ impl WorkerLoop {
     ) {
         match self.running.get_mut(&key).and_then(|r| r.handed.as_mut()) {
             Some(h) => h.started = true,
-            None => unsent.started.push(key),
+            None => unsent.push(Report::Started(key)),
         }
         if let Some(next) = self.queue.take_after(&key) {
             self.start_behind(key, next, senders);
@@ -186,7 +186,7 @@ impl WorkerLoop {
             h.parked = Some(r);
             return;
         }
-        unsent.results.push(r);
+        unsent.push(Report::Result(r));
         let Some(entry) = self.running.remove(&key) else {
             return;
         };
@@ -200,7 +200,7 @@ impl WorkerLoop {
                 };
                 self.handed -= 1;
                 if h.started {
-                    unsent.after.push(Report::Started(next));
+                    unsent.push(Report::Started(next));
                     // What waits behind it in the queue can be handed over now.
                     if let Some(queued) = self.queue.take_after(&next) {
                         self.start_behind(next, queued, senders);
@@ -209,10 +209,7 @@ impl WorkerLoop {
                 if let Some(r) = h.parked {
                     // Its result follows its start; then come the reports of what it released
                     // in turn (a task handed over behind it), in their order.
-                    let mut later = Unsent::default();
-                    self.ended(r, &mut later, senders);
-                    let results = later.results.into_iter().map(Report::Result);
-                    unsent.after.extend(results.chain(later.after));
+                    self.ended(r, unsent, senders);
                 }
             }
             None => {

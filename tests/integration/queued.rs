@@ -224,6 +224,25 @@ fn a_task_canceled_in_the_middle_of_a_chain_never_starts() {
     assert_eq!(state(&env, jobs[1], 0), "canceled");
 }
 
+/// Every task that ran has its start on record, also one handed over behind another that
+/// ends before the worker reports its predecessor's end (the start must reach the server before
+/// the result). Tiny tasks on two CPUs hit that order often; forty jobs make a miss certain.
+#[test]
+fn every_task_that_ran_has_a_start_on_record() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "2"]);
+    for _ in 0..40 {
+        let job = env.submit(&["--array", "1-4", "--", "echo", "tt"]);
+        env.wait_job(job);
+        let info = env
+            .run(&["job", "info", &job.to_string(), "--output-mode", "json"])
+            .json();
+        for task in info[0]["tasks"].as_array().unwrap() {
+            assert!(task["started_at"].is_string(), "job {job}: {task}");
+        }
+    }
+}
+
 /// With several busy workers, each takes its share of the queued tasks as one run of
 /// neighbouring IDs (a worker reports its tasks together), not one task each in turn.
 #[test]

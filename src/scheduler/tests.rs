@@ -47,7 +47,7 @@ fn fills_capacity_and_no_more() {
     );
     let (r, a) = one_cpu_tasks(&mut s, 10);
     assert_eq!(starts(&a).len(), 4);
-    // Up to two more behind each running task: the last 6 queue, nothing stays ready.
+    // The last 6 queue behind the running tasks, nothing stays ready.
     assert_eq!(a.len(), 10);
     assert_eq!(s.ready_count(), 0);
     s.task_done(a[0].key);

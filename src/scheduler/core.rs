@@ -488,6 +488,16 @@ pub(super) fn chain_tail(
     }
 }
 
+/// The task a queued task's chain runs behind: following `after` links from `after` to the
+/// first task that is not queued (the running task at the head of the chain).
+pub(super) fn chain_head(queued: &TaskMap<TaskKey, Queued>, after: TaskKey) -> TaskKey {
+    let mut head = after;
+    while let Some(q) = queued.get(&head) {
+        head = q.after;
+    }
+    head
+}
+
 pub(super) fn time_ok(w: &SWorker, min_time_secs: u64, now_ms: u64) -> bool {
     deadline_ok(w.deadline_ms, min_time_secs, now_ms)
 }

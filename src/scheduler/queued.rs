@@ -11,7 +11,9 @@
 //! higher priority waits for resources (the slot it would take over), and when its worker is
 //! kept free for a waiting multi-node task.
 
-use super::core::{chain_tail, deadline_ok, push_chainable, Placement, QueueKey, Queued, SWorker};
+use super::core::{
+    chain_head, chain_tail, deadline_ok, push_chainable, Placement, QueueKey, Queued, SWorker,
+};
 use super::{Assignment, Scheduler, TaskKey};
 use crate::protocol::messages::WorkerId;
 use std::cmp::Reverse;
@@ -217,11 +219,8 @@ impl Scheduler {
             None => match self.queued.get_mut(&q.after) {
                 Some(before) => {
                     before.next = q.next;
-                    let mut up = before.after;
-                    while let Some(b) = self.queued.get(&up) {
-                        up = b.after;
-                    }
-                    up
+                    let up = before.after;
+                    chain_head(&self.queued, up)
                 }
                 None => return Some(q),
             },
@@ -385,14 +384,8 @@ impl Scheduler {
             let linked = match self.running.get(&q.after) {
                 Some(p) => p.next == Some(*key) && behind_running(&q.after),
                 None => self.queued.get(&q.after).is_some_and(|b| {
-                    let mut up = b.after;
-                    let mut hops = 0;
-                    while let Some(x) = self.queued.get(&up) {
-                        up = x.after;
-                        hops += 1;
-                        assert!(hops < self.queue_depth(), "chain too deep");
-                    }
-                    b.next == Some(*key) && b.worker == q.worker && behind_running(&up)
+                    let head = chain_head(&self.queued, b.after);
+                    b.next == Some(*key) && b.worker == q.worker && behind_running(&head)
                 }),
             };
             assert!(
@@ -415,6 +408,11 @@ impl Scheduler {
                 assert!(
                     self.queued.get(&next).is_some_and(|q| q.after == *key),
                     "{key:?} points to {next:?}, which is not queued behind it"
+                );
+                let len = chain_tail(&self.queued, next).map(|(_, len)| len);
+                assert!(
+                    len.is_some_and(|len| len <= self.queue_depth()),
+                    "the chain behind {key:?} is broken or deeper than the depth: {len:?}"
                 );
             }
         }

@@ -1,7 +1,7 @@
 //! Exec threads: each runs one task process at a time, from its clone to its reaping, and
 //! then starts the next of the successors handed to it meanwhile ([`Slot::hand_over`]) the
-//! moment the process exits. The end of a task thus reaches the start of the task queued behind it in
-//! one thread, without the worker's event loop, which learns of both afterwards.
+//! moment the process exits. The end of a task thus reaches the start of the task queued
+//! behind it in one thread, without the worker's event loop, which learns of both afterwards.
 //!
 //! A thread blocks in `waitpid` while its process runs, so there are as many threads as task
 //! processes at once (plus idle ones, which wait for the next start). They never end: the

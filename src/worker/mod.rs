@@ -142,6 +142,17 @@ pub async fn run(
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
     shutdown: impl std::future::Future<Output = Shutdown>,
 ) -> Result<WorkerExit, WorkerError> {
+    // Started before registering, so the first hardware report (a prime sample, then one
+    // FIRST_REPORT later) is ready about when the worker is registered, even on a busy node;
+    // it waits in the channel until the loop sends it.
+    let overview = opts.overview_interval.map(|every| {
+        let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
+        let gpus = overview::GpuKinds {
+            nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
+            amd: has(crate::resources::AMD_GPU_RESOURCE_NAME),
+        };
+        overview::spawn(every, gpus)
+    });
     let reg = register(&opts, &[], Duration::ZERO).await?;
     on_registered(reg.worker_id, &reg.config);
     let ctx = Arc::new(WorkerContext {
@@ -155,14 +166,6 @@ pub async fn run(
     let idle_timeout = opts
         .idle_timeout
         .or(reg.server_idle_timeout_ms.map(Duration::from_millis));
-    let overview = opts.overview_interval.map(|every| {
-        let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
-        let gpus = overview::GpuKinds {
-            nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
-            amd: has(crate::resources::AMD_GPU_RESOURCE_NAME),
-        };
-        overview::spawn(every, gpus)
-    });
     let (notify_tx, notify_rx) = mpsc::unbounded_channel();
     let mut lp = WorkerLoop {
         ctx,

@@ -41,6 +41,22 @@ fn worker_info_shows_cpu_and_memory_within_two_intervals() {
     assert!(info.contains("the worker has no GPUs"), "{info}");
 }
 
+/// The first report does not wait for the interval: a worker reporting hourly shows its state
+/// soon after it starts (the README tour's `hq worker info` relies on this).
+#[test]
+fn the_first_report_comes_long_before_the_interval() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--overview-interval", "1h"]);
+    let registered = Instant::now();
+    while overview(&env)["state"].is_null() {
+        assert!(
+            registered.elapsed() < Duration::from_secs(60),
+            "no hardware report a minute after the worker started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn without_overview_interval_there_is_no_report() {
     let mut env = HqEnv::with_server();

@@ -142,10 +142,10 @@ pub async fn run(
     on_registered: impl FnOnce(WorkerId, &WorkerConfiguration),
     shutdown: impl std::future::Future<Output = Shutdown>,
 ) -> Result<WorkerExit, WorkerError> {
-    // Started before registering, so the first hardware report (a prime sample, then one
-    // FIRST_REPORT later) is ready about when the worker is registered, even on a busy node;
-    // it waits in the channel until the loop sends it.
-    let overview = opts.overview_interval.map(|every| {
+    // The first hardware report (a prime sample, then one at most 250 ms later) is taken
+    // before registering and sent right after, so a worker that clients see registered shows
+    // its hardware from the start.
+    let mut overview = opts.overview_interval.map(|every| {
         let has = |name: &str| opts.resources.resources.iter().any(|r| r.name == name);
         let gpus = overview::GpuKinds {
             nvidia: has(crate::resources::NVIDIA_GPU_RESOURCE_NAME),
@@ -153,6 +153,10 @@ pub async fn run(
         };
         overview::spawn(every, gpus)
     });
+    let first_overview = match overview.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => None,
+    };
     let reg = register(&opts, &[], Duration::ZERO).await?;
     on_registered(reg.worker_id, &reg.config);
     let ctx = Arc::new(WorkerContext {
@@ -170,6 +174,7 @@ pub async fn run(
     let mut lp = WorkerLoop {
         ctx,
         overview,
+        first_overview,
         opts,
         idle_timeout,
         bodies: FxHashMap::default(),
@@ -335,6 +340,8 @@ struct WorkerLoop {
     ctx: Arc<WorkerContext>,
     /// Hardware reports from the overview thread (`--overview-interval`).
     overview: Option<mpsc::UnboundedReceiver<Box<HwState>>>,
+    /// The report taken before registering, sent first.
+    first_overview: Option<Box<HwState>>,
     opts: WorkerOptions,
     idle_timeout: Option<Duration>,
     bodies: FxHashMap<BodyKey, Arc<BodyMsg>>,
@@ -375,6 +382,9 @@ impl WorkerLoop {
         let mut unsent = report::Unsent::default();
         // Taken out for the loop (the select below borrows it), put back at the end.
         let mut notify_rx = std::mem::replace(&mut self.notify_rx, mpsc::unbounded_channel().1);
+        if let Some(state) = self.first_overview.take() {
+            sender.send(&FromWorker::Overview(state)).await?;
+        }
         let mut overview = self.overview.take();
         tokio::pin!(shutdown);
         let exit = loop {

@@ -98,7 +98,8 @@ pub struct StartArgs {
     #[arg(long, default_value = "detect")]
     pub manager: ManagerChoice,
     /// Period of hardware-usage reports (CPU, memory, network, disk, GPUs) shown by `hq worker
-    /// info`, `hq journal stream` and `hq dashboard`; `0s` = off
+    /// info`, `hq journal stream` and `hq dashboard`; the first is sent as the worker registers
+    /// (up to 250 ms later with reports on); `0s` = off
     #[arg(long, value_parser = parse_duration)]
     pub overview_interval: Option<Duration>,
     /// How often tasks queued on this worker behind running ones (not started yet) are checked

@@ -1,10 +1,12 @@
 //! The environment, working directory and output paths of one task execution (tasks.md).
 
+use super::mailbox::Mailbox;
 use crate::common::notify::KEY_VAR;
 use crate::common::placeholders::{self, Values};
 use crate::protocol::messages::{BodyMsg, PinMode, ProgramDesc, StdioDef, TaskAssignment};
 use crate::resources::ResourceDescriptor;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything the launcher needs that is not in the assignment itself.
 pub struct WorkerContext {
@@ -14,6 +16,8 @@ pub struct WorkerContext {
     pub work_dir: PathBuf,
     pub resources: ResourceDescriptor,
     pub hq_path: String,
+    /// Where exec threads leave what the worker loop collects (`mailbox.rs`).
+    pub mailbox: Arc<Mailbox>,
 }
 
 /// A resolved execution plan: program, env, cwd and where the output goes.

@@ -3,11 +3,15 @@
 //! moment the process exits. The end of a task thus reaches the start of the task queued
 //! behind it in one thread, without the worker's event loop, which learns of both afterwards.
 //!
+//! What a thread tells the worker loop about the processes it starts after the first of a
+//! chain goes through the worker's [`Mailbox`], which the loop collects in batches.
+//!
 //! A thread blocks in `waitpid` while its process runs, so there are as many threads as task
 //! processes at once (plus idle ones, which wait for the next start). They never end: the
 //! kernel ties a process's parent-death signal to the thread that cloned it, and "the worker
 //! died" must be what that signal means (see `spawn.rs`).
 
+use super::mailbox::{Delivery, Mailbox};
 use super::spawn::{self, Prepared, SpawnError};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -46,8 +50,9 @@ pub enum StartError {
     Setup(String),
 }
 
-type StartReply = Result<TaskProcess, StartError>;
-type ReplyTx = oneshot::Sender<StartReply>;
+pub type StartReply = Result<TaskProcess, StartError>;
+pub type ReplyTx = oneshot::Sender<StartReply>;
+pub type ExitTx = oneshot::Sender<ExitStatus>;
 
 /// A start in progress; see [`Pending::started`].
 pub enum Pending {
@@ -133,6 +138,15 @@ impl TaskProcess {
         self.pid as u32
     }
 
+    /// Kills it (its exec thread reaps it): nobody waits for it.
+    pub(super) fn kill(self) {
+        // SAFETY: a signal to our own child, which its exec thread has not reaped yet (it
+        // waits for this process to exit).
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+        }
+    }
+
     /// Its chain, where successors can be handed over while it runs.
     pub fn slot(&self) -> &Arc<Slot> {
         &self.slot
@@ -151,57 +165,57 @@ impl TaskProcess {
     }
 }
 
-/// Starts `launch` on an exec thread, the first process of a new chain.
-pub fn start(launch: Launch) -> Pending {
+/// Starts `launch` on an exec thread, the first process of a new chain; what the thread
+/// tells of the processes after it goes through `mailbox` (delivered at once without one).
+pub fn start(launch: Launch, mailbox: Option<Arc<Mailbox>>) -> Pending {
     let (tx, rx) = oneshot::channel();
-    match run_on_thread(Box::new(move || run_chain(launch, tx))) {
+    match run_on_thread(Box::new(move || run_chain(launch, tx, mailbox))) {
         Ok(()) => Pending::Waiting(rx),
         Err(e) => Pending::Failed(e),
     }
 }
 
 /// Starts `launch`, then each successor handed over to the chain, in order: a successor is
-/// cloned before its predecessor's end is sent, so it starts without waiting for anyone. One
-/// that cannot start is answered with its error, and the next one starts at once.
-fn run_chain(launch: Launch, reply: ReplyTx) {
+/// cloned before its predecessor's end is told, so it starts without waiting for anyone. One
+/// that cannot start is answered with its error, and the next one starts at once. The first
+/// start is answered directly, as is the exit after which nobody waits in the chain.
+fn run_chain(launch: Launch, reply: ReplyTx, mailbox: Option<Arc<Mailbox>>) {
     let slot = Arc::new(Slot::default());
-    let mut next = Some((launch, reply));
-    let mut ended: Option<(oneshot::Sender<ExitStatus>, ExitStatus)> = None;
-    while let Some((launch, reply)) = next.take() {
-        let started = start_one(launch, reply, &slot);
-        if let Some((exit, status)) = ended.take() {
-            let _ = exit.send(status);
-        }
-        if let Some((pid, exit)) = started {
-            ended = Some((exit, wait_blocking(pid)));
-        }
-        next = slot.end();
+    let (answer, mut running) = start_one(launch, &slot);
+    if let Err(Ok(process)) = reply.send(answer) {
+        // Nobody waits for it any more (the task was dropped meanwhile).
+        running = None;
+        spawn::kill_and_reap(process.pid);
     }
-    if let Some((exit, status)) = ended {
-        let _ = exit.send(status);
+    loop {
+        let ended = running.take().map(|(pid, exit)| (exit, wait_blocking(pid)));
+        let Some((launch, reply)) = slot.end() else {
+            if let Some((exit, status)) = ended {
+                let _ = exit.send(status);
+            }
+            return;
+        };
+        let (answer, started) = start_one(launch, &slot);
+        running = started;
+        let mail = std::iter::once(Delivery::Started(reply, answer))
+            .chain(ended.map(|(exit, status)| Delivery::Exited(exit, status)));
+        match &mailbox {
+            Some(mailbox) => mailbox.post(mail),
+            None => mail.for_each(Delivery::deliver),
+        }
     }
 }
 
-/// Sets up and clones one process of the chain `slot` and replies; `None` if it did not start
-/// (or nobody waits).
-fn start_one(
-    launch: Launch,
-    reply: ReplyTx,
-    slot: &Arc<Slot>,
-) -> Option<(libc::pid_t, oneshot::Sender<ExitStatus>)> {
+/// Sets up and clones one process of the chain `slot`: the answer for its task, and what to
+/// wait for if it started.
+fn start_one(launch: Launch, slot: &Arc<Slot>) -> (StartReply, Option<(libc::pid_t, ExitTx)>) {
     let outputs = match (launch.setup)() {
         Ok(outputs) => outputs,
-        Err(e) => {
-            let _ = reply.send(Err(StartError::Setup(e)));
-            return None;
-        }
+        Err(e) => return (Err(StartError::Setup(e)), None),
     };
     let pid = match launch.prepared.start(outputs.stdout, outputs.stderr) {
         Ok(pid) => pid,
-        Err(e) => {
-            let _ = reply.send(Err(StartError::Spawn(e)));
-            return None;
-        }
+        Err(e) => return (Err(StartError::Spawn(e)), None),
     };
     let (exit_tx, exit_rx) = oneshot::channel();
     let process = TaskProcess {
@@ -210,12 +224,7 @@ fn start_one(
         status: None,
         slot: slot.clone(),
     };
-    if reply.send(Ok(process)).is_err() {
-        // Nobody waits for it any more (the task was dropped meanwhile).
-        spawn::kill_and_reap(pid);
-        return None;
-    }
-    Some((pid, exit_tx))
+    (Ok(process), Some((pid, exit_tx)))
 }
 
 fn wait_blocking(pid: libc::pid_t) -> ExitStatus {

@@ -28,7 +28,7 @@ fn launch(args: &[String], env: &[(&OsStr, &OsStr)], cwd: &Path, stdout: Option<
 }
 
 async fn run(args: &[String], env: &[(&OsStr, &OsStr)]) -> StartReply {
-    start(launch(args, env, Path::new("/"), None))
+    start(launch(args, env, Path::new("/"), None), None)
         .started()
         .await
         .expect("not withdrawn")
@@ -58,7 +58,7 @@ async fn env_cwd_and_stdout() {
     let a = args(&["sh", "-c", "echo $HQ_X $(pwd)"]);
     let env = [(OsStr::new("HQ_X"), OsStr::new("y"))];
     let l = launch(&a, &env, dir.path(), Some(out));
-    let mut p = start(l).started().await.unwrap().unwrap();
+    let mut p = start(l, None).started().await.unwrap().unwrap();
     assert!(p.wait().await.unwrap().success());
     let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
     let cwd = dir.path().canonicalize().unwrap();
@@ -99,7 +99,7 @@ async fn a_failing_setup_is_the_task_error() {
     let a = args(&["true"]);
     let mut l = launch(&a, &[], Path::new("/"), None);
     l.setup = Box::new(|| Err("Cannot create file x".into()));
-    match start(l).started().await {
+    match start(l, None).started().await {
         Some(Err(StartError::Setup(e))) => assert_eq!(e, "Cannot create file x"),
         _ => panic!("expected the setup error"),
     }
@@ -227,4 +227,69 @@ async fn a_withdrawn_successor_never_starts() {
     assert!(log.exists());
     // A successor is cloned before its predecessor's end is sent; the withdrawn one never was.
     assert!(!marker.exists());
+}
+
+#[tokio::test]
+async fn a_chain_leaves_what_follows_its_first_start_in_the_mailbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("second");
+    let second = args(&["sh", "-c", &format!("touch {}", marker.display())]);
+    let mailbox = Arc::new(Mailbox::default());
+    let held = Held::new(dir.path());
+    let l = launch(&held.args, &[], Path::new("/"), None);
+    // The first start is answered directly.
+    let mut first = start(l, Some(mailbox.clone()))
+        .started()
+        .await
+        .unwrap()
+        .unwrap();
+    let (pending, _) = first
+        .slot()
+        .hand_over(launch(&second, &[], dir.path(), None))
+        .unwrap();
+    let mut woken = Box::pin(super::super::mailbox::next(None, &mailbox));
+    assert!(futures::poll!(&mut woken).is_pending());
+    held.release();
+    // The second starts at the first's exit; the loop hears of both only when it collects.
+    woken.await;
+    for _ in 0..1000 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(marker.exists());
+    let mut pending = Box::pin(pending.started());
+    assert!(futures::poll!(&mut pending).is_pending());
+    assert!(futures::poll!(Box::pin(first.wait())).is_pending());
+    assert!(mailbox.deliver());
+    assert!(first.wait().await.unwrap().success());
+    let mut second = pending.await.unwrap().unwrap();
+    // The chain's last exit, with nobody behind it, is answered directly.
+    assert!(second.wait().await.unwrap().success());
+    // Collected and empty: disarmed, so the next post wakes the loop again.
+    assert!(!mailbox.deliver());
+}
+
+#[tokio::test]
+async fn a_direct_mailbox_delivers_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mailbox = Arc::new(Mailbox::default());
+    mailbox.set_direct(true);
+    let held = Held::new(dir.path());
+    let l = launch(&held.args, &[], Path::new("/"), None);
+    let mut first = start(l, Some(mailbox.clone()))
+        .started()
+        .await
+        .unwrap()
+        .unwrap();
+    let (pending, _) = first
+        .slot()
+        .hand_over(launch(&args(&["true"]), &[], dir.path(), None))
+        .unwrap();
+    held.release();
+    assert!(first.wait().await.unwrap().success());
+    let mut second = pending.started().await.unwrap().unwrap();
+    assert!(second.wait().await.unwrap().success());
+    assert!(!mailbox.deliver());
 }

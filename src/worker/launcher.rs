@@ -3,6 +3,7 @@
 
 use super::env::{prepare, program_of, Prepared, WorkerContext};
 use super::exec::{self, StartError};
+use super::mailbox::Mailbox;
 use super::streamer::TaskStreams;
 
 use super::spawn;
@@ -52,7 +53,7 @@ pub async fn run_task(
     };
     let pipes = streams.as_mut().map(TaskStreams::take_pipes);
     let pipes = pipes.unwrap_or_default();
-    let mut outcome = execute(&p, &a, &body, link, pipes).await;
+    let mut outcome = execute(&p, &a, &body, link, pipes, &ctx.mailbox).await;
     if let Some(streams) = streams {
         outcome = streams.finish(outcome).await;
     }
@@ -258,6 +259,7 @@ async fn execute(
     body: &BodyMsg,
     link: Link,
     pipes: Pipes,
+    mailbox: &Arc<Mailbox>,
 ) -> TaskOutcome {
     if p.args.is_empty() {
         return TaskOutcome::Failed("Cannot execute an empty command".into());
@@ -270,7 +272,7 @@ async fn execute(
             Err(e) => return TaskOutcome::Failed(format!("Cannot set up the output pipes: {e}")),
         };
         let started = match fast_launch(p, a, copies) {
-            Some(Ok(launch)) => exec::start(launch).started().await,
+            Some(Ok(launch)) => exec::start(launch, Some(mailbox.clone())).started().await,
             Some(Err(e)) => return TaskOutcome::Failed(spawn_error(&p.args, &p.cwd, &e)),
             None => None,
         };

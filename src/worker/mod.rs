@@ -6,6 +6,7 @@ mod exec;
 pub mod gpu;
 pub mod hwdetect;
 pub mod launcher;
+mod mailbox;
 pub mod manager;
 mod notify;
 pub mod overview;
@@ -166,6 +167,7 @@ pub async fn run(
         work_dir: opts.work_dir.clone(),
         resources: opts.resources.clone(),
         hq_path: hq_binary(),
+        mailbox: Default::default(),
     });
     let idle_timeout = opts
         .idle_timeout
@@ -215,6 +217,7 @@ pub async fn run(
             work_dir: old.work_dir.clone(),
             resources: old.resources.clone(),
             hq_path: old.hq_path.clone(),
+            mailbox: old.mailbox.clone(),
         });
         server_has_journal = reg.server_has_journal;
         (sender, receiver) = (reg.sender, reg.receiver);
@@ -386,6 +389,9 @@ impl WorkerLoop {
             sender.send(&FromWorker::Overview(state)).await?;
         }
         let mut overview = self.overview.take();
+        let mailbox = self.ctx.mailbox.clone();
+        mailbox.set_direct(false);
+        let mut collect_at = None;
         tokio::pin!(shutdown);
         let exit = loop {
             tokio::select! {
@@ -408,6 +414,7 @@ impl WorkerLoop {
                     }
                     Ok(None) | Err(_) => {
                         if self.opts.on_server_lost == "finish-running" {
+                            mailbox.set_direct(true);
                             self.late.append(&mut unsent.take_results());
                             self.finish_running(&mut done_rx).await;
                         }
@@ -439,6 +446,13 @@ impl WorkerLoop {
                     }
                 }
                 _ = report::until(unsent.deadline()) => unsent.flush(&mut sender).await?,
+                how = mailbox::next(collect_at, &mailbox) => {
+                    let reports = mailbox::Reports { started: &mut started_rx, done: &mut done_rx };
+                    self.collect(how, &mut collect_at, reports, &mut unsent, &senders, &mut sender).await?;
+                    if self.running.is_empty() {
+                        idle_since = Instant::now();
+                    }
+                }
                 Some(req) = notify_rx.recv() => {
                     let result = self.notification(req.key, req.message);
                     if let Ok(msg) = &result {
@@ -480,6 +494,7 @@ impl WorkerLoop {
         };
         self.notify_rx = notify_rx;
         self.overview = overview;
+        mailbox.set_direct(true);
         self.stop_all(&mut done_rx).await;
         Ok(exit)
     }

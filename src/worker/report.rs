@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The longest a start or result waits to be reported with others.
-pub const REPORT_DELAY: Duration = Duration::from_millis(1);
+pub const REPORT_DELAY: Duration = Duration::from_millis(2);
 
 /// A start or a result, for [`Unsent::after`].
 pub enum Report {
@@ -38,6 +38,10 @@ impl Unsent {
         if self.by.is_none() {
             self.by = Some(Instant::now() + REPORT_DELAY);
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reports.is_empty()
     }
 
     /// The deadline, if anything waits.

@@ -273,3 +273,28 @@ fn busy_workers_take_runs_of_neighbouring_queued_tasks() {
     env.write("release", "");
     env.wait_job(job);
 }
+
+/// The end of a task in the middle of a chain is reported while the task behind it runs: the
+/// exec thread leaves both the end and the next start in the worker's mailbox without waking
+/// the worker loop (`worker/mailbox.rs`), which must still collect them by the report delay.
+#[test]
+fn an_end_in_a_chain_is_reported_while_the_next_task_runs() {
+    let mut env = HqEnv::with_server();
+    env.start_worker(&["--cpus", "1"]);
+    let script = format!(
+        "if [ $HQ_TASK_ID != 2 ]; then while [ ! -e {}$HQ_TASK_ID ]; do sleep 0.05; done; fi",
+        env.file("release").display()
+    );
+    let job = env.submit(&["--array", "1-3", "--", "bash", "-c", &script]);
+    wait_until("tasks 2 and 3 to be queued on the worker", || {
+        scheduler_dump(&env)["queued"]
+            .as_array()
+            .is_some_and(|q| q.len() == 2)
+    });
+    env.write("release1", "");
+    wait_until("task 2 to finish", || state(&env, job, 2) == "finished");
+    assert_eq!(state(&env, job, 3), "running");
+    env.write("release3", "");
+    env.wait_job(job);
+    assert_eq!(state(&env, job, 3), "finished");
+}

@@ -293,3 +293,20 @@ async fn a_direct_mailbox_delivers_at_once() {
     assert!(second.wait().await.unwrap().success());
     assert!(!mailbox.deliver());
 }
+
+#[tokio::test]
+async fn a_task_variable_replaces_the_workers_and_the_last_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = File::create(dir.path().join("out")).unwrap();
+    let a = args(&["sh", "-c", "echo $HQ_X $HOME; env | grep -c '^HOME='"]);
+    let env = [
+        (OsStr::new("HQ_X"), OsStr::new("a")),
+        (OsStr::new("HOME"), OsStr::new("/h1")),
+        (OsStr::new("HQ_X"), OsStr::new("b")),
+    ];
+    let l = launch(&a, &env, dir.path(), Some(out));
+    let mut p = start(l, None).started().await.unwrap().unwrap();
+    assert!(p.wait().await.unwrap().success());
+    let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+    assert_eq!(text, "b /h1\n1\n");
+}

@@ -16,14 +16,14 @@
 //! `#!`, which `execvp` hands to `/bin/sh`) report [`SpawnError::Unsupported`], and the caller
 //! falls back to `tokio::process`.
 
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Stack of the short-lived child between `clone` and `execve`.
 const CHILD_STACK: usize = 64 * 1024;
@@ -50,13 +50,15 @@ pub enum SpawnError {
     Unsupported,
 }
 
+fn nul_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "nul byte found in provided data",
+    )
+}
+
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "nul byte found in provided data",
-        )
-    })
+    CString::new(bytes).map_err(|_| nul_error())
 }
 
 /// `/dev/null`, opened once for all tasks.
@@ -74,7 +76,7 @@ fn dev_null() -> io::Result<RawFd> {
 
 /// Everything the child reads, prepared by the parent (the child must not allocate).
 struct ChildArgs {
-    candidates: Vec<CString>,
+    candidates: Arc<[CString]>,
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
     cwd: CString,
@@ -89,7 +91,7 @@ struct ChildArgs {
 pub struct Prepared {
     child: ChildArgs,
     _args: Vec<CString>,
-    _env: BTreeMap<OsString, CString>,
+    _env: Vec<EnvEntry>,
 }
 
 // SAFETY: the raw pointers in `child.argv` and `child.envp` point into the heap buffers of
@@ -97,28 +99,59 @@ pub struct Prepared {
 // static base environment; nothing else refers to them.
 unsafe impl Send for Prepared {}
 
-/// Paths `execvp` would try for `program`, given the `PATH` in effect.
-fn candidates(program: &str, env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<CString>> {
+/// Paths `execvp` would try for `program`, given the `PATH` in effect: the task's, or the
+/// worker's own (which never changes, so those lists are kept by program name).
+fn candidates(program: &str, env: &[(&OsStr, &OsStr)]) -> io::Result<Arc<[CString]>> {
     if program.contains('/') {
-        return Ok(vec![cstring(program.as_bytes())?]);
+        return Ok(Arc::from([cstring(program.as_bytes())?]));
     }
-    let path: OsString = match env.iter().rev().find(|(k, _)| *k == "PATH") {
-        Some((_, v)) => (*v).into(),
-        None => std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into()),
-    };
-    path.as_bytes()
-        .split(|b| *b == b':')
+    if let Some((_, path)) = env.iter().rev().find(|(k, _)| *k == "PATH") {
+        return search_list(program, path.as_bytes());
+    }
+    /// Programs whose lists are kept (the cache starts over when it is full).
+    const KEPT: usize = 256;
+    static LISTS: OnceLock<Mutex<FxHashMap<String, Arc<[CString]>>>> = OnceLock::new();
+    let lists = LISTS.get_or_init(Default::default);
+    if let Some(list) = lists.lock().unwrap_or_else(|e| e.into_inner()).get(program) {
+        return Ok(list.clone());
+    }
+    static WORKER_PATH: OnceLock<OsString> = OnceLock::new();
+    let path = WORKER_PATH
+        .get_or_init(|| std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into()));
+    let list = search_list(program, path.as_bytes())?;
+    let mut lists = lists.lock().unwrap_or_else(|e| e.into_inner());
+    if lists.len() >= KEPT {
+        lists.clear();
+    }
+    lists.insert(program.to_owned(), list.clone());
+    Ok(list)
+}
+
+/// `program` in each directory of the `PATH` value `path` (an empty entry is the working
+/// directory).
+fn search_list(program: &str, path: &[u8]) -> io::Result<Arc<[CString]>> {
+    path.split(|b| *b == b':')
         .map(|dir| {
             if dir.is_empty() {
                 cstring(program.as_bytes())
             } else {
-                let mut full = dir.to_vec();
-                full.push(b'/');
-                full.extend_from_slice(program.as_bytes());
-                cstring(&full)
+                key_value(dir, b'/', program.as_bytes())
             }
         })
         .collect()
+}
+
+/// `a`, `sep` and `b` as one C string, allocated once.
+fn key_value(a: &[u8], sep: u8, b: &[u8]) -> io::Result<CString> {
+    let mut kv = Vec::with_capacity(a.len() + b.len() + 2);
+    kv.extend_from_slice(a);
+    kv.push(sep);
+    kv.extend_from_slice(b);
+    cstring_from(kv)
+}
+
+fn cstring_from(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| nul_error())
 }
 
 /// The worker's own environment as `KEY=VALUE` strings, read once: the worker never changes it.
@@ -127,25 +160,31 @@ fn base_environment() -> &'static [(OsString, CString)] {
     BASE.get_or_init(|| {
         std::env::vars_os()
             .filter_map(|(k, v)| {
-                let mut kv = k.as_bytes().to_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                CString::new(kv).ok().map(|kv| (k, kv))
+                let kv = key_value(k.as_bytes(), b'=', v.as_bytes()).ok()?;
+                Some((k, kv))
             })
             .collect()
     })
 }
 
+/// A task variable: the length of its name, and `NAME=VALUE`.
+type EnvEntry = (usize, CString);
+
+fn name_of(entry: &EnvEntry) -> &[u8] {
+    &entry.1.as_bytes()[..entry.0]
+}
+
 /// The task's variables as `KEY=VALUE` strings (the last one wins, as with `Command::envs`).
-fn task_environment(env: &[(&OsStr, &OsStr)]) -> io::Result<BTreeMap<OsString, CString>> {
-    env.iter()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            Ok(((*k).to_owned(), cstring(&kv)?))
-        })
-        .collect()
+fn task_environment(env: &[(&OsStr, &OsStr)]) -> io::Result<Vec<EnvEntry>> {
+    let mut entries: Vec<EnvEntry> = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        let entry = (k.len(), key_value(k.as_bytes(), b'=', v.as_bytes())?);
+        match entries.iter_mut().find(|e| name_of(e) == k.as_bytes()) {
+            Some(e) => *e = entry,
+            None => entries.push(entry),
+        }
+    }
+    Ok(entries)
 }
 
 /// Ends a child of ours that nobody will wait for.
@@ -181,9 +220,9 @@ pub fn prepare(req: &SpawnRequest) -> Result<Prepared, SpawnError> {
     let argv = args.iter().map(|c| c.as_ptr()).chain(end.clone()).collect();
     let envp = base_environment()
         .iter()
-        .filter(|(k, _)| !env.contains_key(k))
+        .filter(|(k, _)| !env.iter().any(|e| name_of(e) == k.as_bytes()))
         .map(|(_, kv)| kv.as_ptr())
-        .chain(env.values().map(|kv| kv.as_ptr()))
+        .chain(env.iter().map(|(_, kv)| kv.as_ptr()))
         .chain(end)
         .collect();
     let child = ChildArgs {
@@ -316,7 +355,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // Like execvp: try each PATH entry; remember EACCES; stop at other real errors.
         let mut error = libc::ENOENT;
         let mut eacces = false;
-        for path in &a.candidates {
+        for path in a.candidates.iter() {
             libc::execve(path.as_ptr(), a.argv.as_ptr(), a.envp.as_ptr());
             match errno() {
                 libc::EACCES => eacces = true,

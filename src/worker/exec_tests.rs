@@ -128,8 +128,18 @@ impl Held {
 
 /// A held predecessor running in `dir`, and `second` handed over behind it.
 async fn handed_behind_held(dir: &Path, second: &[String]) -> (Held, TaskProcess, Pending) {
+    handed_behind_held_via(dir, second, None).await
+}
+
+/// [`handed_behind_held`], the chain telling of what follows its first start through `mailbox`.
+async fn handed_behind_held_via(
+    dir: &Path,
+    second: &[String],
+    mailbox: Option<Arc<Mailbox>>,
+) -> (Held, TaskProcess, Pending) {
     let held = Held::new(dir);
-    let first = run(&held.args, &[]).await.unwrap();
+    let l = launch(&held.args, &[], Path::new("/"), None);
+    let first = start(l, mailbox).started().await.unwrap().unwrap();
     let (pending, _) = first
         .slot()
         .hand_over(launch(second, &[], dir, None))
@@ -235,18 +245,9 @@ async fn a_chain_leaves_what_follows_its_first_start_in_the_mailbox() {
     let marker = dir.path().join("second");
     let second = args(&["sh", "-c", &format!("touch {}", marker.display())]);
     let mailbox = Arc::new(Mailbox::default());
-    let held = Held::new(dir.path());
-    let l = launch(&held.args, &[], Path::new("/"), None);
     // The first start is answered directly.
-    let mut first = start(l, Some(mailbox.clone()))
-        .started()
-        .await
-        .unwrap()
-        .unwrap();
-    let (pending, _) = first
-        .slot()
-        .hand_over(launch(&second, &[], dir.path(), None))
-        .unwrap();
+    let (held, mut first, pending) =
+        handed_behind_held_via(dir.path(), &second, Some(mailbox.clone())).await;
     let mut woken = Box::pin(super::super::mailbox::next(None, &mailbox));
     assert!(futures::poll!(&mut woken).is_pending());
     held.release();
@@ -276,17 +277,8 @@ async fn a_direct_mailbox_delivers_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mailbox = Arc::new(Mailbox::default());
     mailbox.set_direct(true);
-    let held = Held::new(dir.path());
-    let l = launch(&held.args, &[], Path::new("/"), None);
-    let mut first = start(l, Some(mailbox.clone()))
-        .started()
-        .await
-        .unwrap()
-        .unwrap();
-    let (pending, _) = first
-        .slot()
-        .hand_over(launch(&args(&["true"]), &[], dir.path(), None))
-        .unwrap();
+    let (held, mut first, pending) =
+        handed_behind_held_via(dir.path(), &args(&["true"]), Some(mailbox.clone())).await;
     held.release();
     assert!(first.wait().await.unwrap().success());
     let mut second = pending.started().await.unwrap().unwrap();

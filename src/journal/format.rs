@@ -125,6 +125,14 @@ pub(crate) fn record_at(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), Dama
     Ok((&rest[RECORD_HEADER_LEN..end], pos + end))
 }
 
+/// Appends the postcard encoding of `value` to `buf` in place (no intermediate buffer).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+) -> postcard::Result<()> {
+    postcard::serialize_with_flavor(value, VecTail(buf))
+}
+
 /// A postcard output that appends to a borrowed `Vec`, so records are encoded in place.
 struct VecTail<'a>(&'a mut Vec<u8>);
 

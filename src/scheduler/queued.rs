@@ -277,8 +277,9 @@ impl Scheduler {
         if by_req.is_empty() {
             return;
         }
+        // Largest first: each retraction takes the smallest key from the end.
         for list in by_req.values_mut() {
-            list.sort_unstable();
+            list.sort_unstable_by(|a, b| b.cmp(a));
         }
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for wid in ids {
@@ -332,7 +333,9 @@ impl Scheduler {
                     break;
                 };
                 held.push(allocation);
-                let (key, on) = list.remove(0);
+                let Some((key, on)) = list.pop() else {
+                    break;
+                };
                 if let Some(q) = self.queued.get_mut(&key) {
                     q.retracting = true;
                 }

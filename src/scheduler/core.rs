@@ -72,6 +72,10 @@ pub(super) struct Placement {
     pub(super) multi_node: bool,
     /// The task queued on the worker to start in this allocation when this one ends.
     pub(super) next: Option<TaskKey>,
+    /// The last task of the chain that `next` starts, and the chain's length: `Some` exactly
+    /// when `next` is, kept up to date as the chain grows and shrinks, so finding room behind
+    /// a running task walks no chain.
+    pub(super) chain: Option<(TaskKey, u32)>,
 }
 
 /// A ready task sent to a worker ahead of time, to start in the allocation of `after`: a
@@ -452,16 +456,12 @@ pub(super) fn push_chainable(
     req: ReqId,
     key: TaskKey,
     running: &TaskMap<TaskKey, Placement>,
-    queued: &TaskMap<TaskKey, Queued>,
     depth: usize,
 ) {
     let slots = w.chainable.entry(req).or_default();
     slots.push_back(key);
     if slots.len() > 2 * w.allocator.running() as usize + 16 {
-        let room = |p: &Placement| match p.next {
-            None => true,
-            Some(first) => chain_tail(queued, first).is_some_and(|(_, len)| len < depth),
-        };
+        let room = |p: &Placement| p.chain.is_none_or(|(_, len)| (len as usize) < depth);
         slots.retain(|k| running.get(k).is_some_and(room));
     }
 }

@@ -2,6 +2,8 @@
 //! feeds it events (workers come and go, tasks become ready, finish, jobs are cancelled) and
 //! asks for a pass, which returns assignments with concrete resource allocations.
 
+#[cfg(test)]
+mod chain_tests;
 mod core;
 mod demand;
 #[cfg(test)]

@@ -392,12 +392,13 @@ impl Scheduler {
                 allocation: allocation.clone(),
                 multi_node: false,
                 next: None,
+                chain: None,
             },
         );
         // After the insert: compacting the list keeps only running tasks.
         let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, req, key, &self.running, &self.queued, depth);
+            push_chainable(w, req, key, &self.running, depth);
         }
         pass.out.push(Assignment {
             key,
@@ -533,6 +534,7 @@ impl Scheduler {
                     allocation: Allocation::default(),
                     multi_node: true,
                     next: None,
+                    chain: None,
                 },
             );
             pass.out.push(Assignment {

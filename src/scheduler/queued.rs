@@ -120,22 +120,21 @@ impl Scheduler {
             if !deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
                 continue;
             }
-            let (after, len) = match p.next {
+            let (after, len) = match p.chain {
                 None => {
                     p.next = Some(next);
                     (key, 1)
                 }
-                Some(first) => match chain_tail(&self.queued, first) {
-                    Some((tail, len)) if len < depth => {
-                        if let Some(q) = self.queued.get_mut(&tail) {
-                            q.next = Some(next);
-                        }
-                        (tail, len + 1)
+                Some((tail, len)) if (len as usize) < depth => {
+                    if let Some(q) = self.queued.get_mut(&tail) {
+                        q.next = Some(next);
                     }
-                    _ => continue,
-                },
+                    (tail, len + 1)
+                }
+                Some(_) => continue,
             };
-            if len < depth {
+            p.chain = Some((next, len));
+            if (len as usize) < depth {
                 // Room for another, after the other running tasks got theirs.
                 slots.push_front(key);
             }
@@ -157,11 +156,15 @@ impl Scheduler {
         };
         // The task queued behind it (its `after` is already `next`) is now first in line.
         p.next = q.next;
+        p.chain = match (q.next, p.chain) {
+            (Some(_), Some((tail, len))) => Some((tail, len - 1)),
+            _ => None,
+        };
         self.running.insert(next, p);
         // After the insert: compacting the list keeps only running tasks.
         let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&wid) {
-            push_chainable(w, q.qkey.2, next, &self.running, &self.queued, depth);
+            push_chainable(w, q.qkey.2, next, &self.running, depth);
         }
     }
 
@@ -225,9 +228,16 @@ impl Scheduler {
                 None => return Some(q),
             },
         };
+        if let Some(p) = self.running.get_mut(&head) {
+            p.chain = match p.chain {
+                Some((_, 1)) | None => None,
+                Some((tail, len)) if tail == key => Some((q.after, len - 1)),
+                Some((tail, len)) => Some((tail, len - 1)),
+            };
+        }
         let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&q.worker) {
-            push_chainable(w, q.qkey.2, head, &self.running, &self.queued, depth);
+            push_chainable(w, q.qkey.2, head, &self.running, depth);
         }
         Some(q)
     }
@@ -412,11 +422,18 @@ impl Scheduler {
                     self.queued.get(&next).is_some_and(|q| q.after == *key),
                     "{key:?} points to {next:?}, which is not queued behind it"
                 );
-                let len = chain_tail(&self.queued, next).map(|(_, len)| len);
+                let tail = chain_tail(&self.queued, next);
                 assert!(
-                    len.is_some_and(|len| len <= self.queue_depth()),
-                    "the chain behind {key:?} is broken or deeper than the depth: {len:?}"
+                    tail.is_some_and(|(_, len)| len <= self.queue_depth()),
+                    "the chain behind {key:?} is broken or deeper than the depth: {tail:?}"
                 );
+                assert_eq!(
+                    p.chain,
+                    tail.map(|(t, len)| (t, len as u32)),
+                    "the chain summary of {key:?} is out of date"
+                );
+            } else {
+                assert_eq!(p.chain, None, "{key:?} has no chain but a summary of one");
             }
         }
     }

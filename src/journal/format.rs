@@ -85,7 +85,7 @@ pub(crate) fn encode_record<T: Serialize + ?Sized>(
 ) -> Result<(), JournalError> {
     let start = buf.len();
     buf.extend_from_slice(&[0; RECORD_HEADER_LEN]);
-    if let Err(e) = postcard::serialize_with_flavor(value, VecTail(buf)) {
+    if let Err(e) = crate::common::encode::encode_into(buf, value) {
         buf.truncate(start);
         return Err(JournalError::Encode(e));
     }
@@ -123,33 +123,4 @@ pub(crate) fn record_at(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), Dama
         return Err(Damage::Checksum);
     }
     Ok((&rest[RECORD_HEADER_LEN..end], pos + end))
-}
-
-/// Appends the postcard encoding of `value` to `buf` in place (no intermediate buffer).
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    buf: &mut Vec<u8>,
-    value: &T,
-) -> postcard::Result<()> {
-    postcard::serialize_with_flavor(value, VecTail(buf))
-}
-
-/// A postcard output that appends to a borrowed `Vec`, so records are encoded in place.
-struct VecTail<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for VecTail<'_> {
-    type Output = ();
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
 }

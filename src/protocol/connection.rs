@@ -6,8 +6,9 @@
 //! buffered), and the whole handshake must finish within [`HANDSHAKE_TIMEOUT`].
 
 use super::messages::{HQ_VERSION, PROTOCOL_VERSION};
+use crate::common::encode::encode_into;
 use bytes::Bytes;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use futures::{SinkExt, StreamExt};
 use rand::RngCore;
@@ -93,17 +94,34 @@ impl Seal {
     }
 
     pub(super) fn seal(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(data.len() + TAG_LEN);
+        buf.extend_from_slice(data);
+        self.seal_in_place(&mut buf);
+        buf
+    }
+
+    /// Encrypts `buf` in place and appends the tag.
+    fn seal_in_place(&mut self, buf: &mut Vec<u8>) {
         let nonce = self.nonce();
         self.counter += 1;
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
-        self.cipher.encrypt(&nonce, data).unwrap_or_default()
+        if self.cipher.encrypt_in_place(&nonce, b"", buf).is_err() {
+            buf.clear();
+        }
     }
 
     pub(super) fn open(&mut self, data: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+        let mut buf = data.to_vec();
+        self.open_in_place(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Checks and decrypts `buf` in place (dropping the tag).
+    fn open_in_place(&mut self, buf: &mut Vec<u8>) -> Result<(), ProtocolError> {
         let nonce = self.nonce();
         self.counter += 1;
         self.cipher
-            .decrypt(&nonce, data)
+            .decrypt_in_place(&nonce, b"", buf)
             .map_err(|_| ProtocolError::Auth("a frame failed its integrity check".into()))
     }
 }
@@ -126,6 +144,8 @@ pub struct FrameReceiver {
 pub struct FrameSender {
     inner: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
     seal: Option<Seal>,
+    /// Encoded size of the last frame, the first guess for the next one's buffer.
+    last_frame: usize,
 }
 
 impl FrameReceiver {
@@ -136,7 +156,11 @@ impl FrameReceiver {
         };
         let frame = frame?;
         let msg = match &mut self.seal {
-            Some(seal) => postcard::from_bytes(&seal.open(&frame)?)?,
+            Some(seal) => {
+                let mut data = Vec::from(frame);
+                seal.open_in_place(&mut data)?;
+                postcard::from_bytes(&data)?
+            }
             None => postcard::from_bytes(&frame)?,
         };
         Ok(Some(msg))
@@ -158,17 +182,20 @@ impl FrameSender {
         Ok(())
     }
 
+    /// Encodes (and seals) a message as one frame, in one buffer sized by the last frame, so
+    /// a large message grows no buffer step by step and sealing copies nothing.
     fn frame<T: Serialize>(&mut self, msg: &T) -> Result<Bytes, ProtocolError> {
-        let data = postcard::to_allocvec(msg)?;
+        let mut data = Vec::with_capacity(self.last_frame.min(MAX_FRAME) + TAG_LEN);
+        encode_into(&mut data, msg)?;
         // Checked before sealing: a sealed frame that is not sent would desynchronise nonces.
         let size = data.len() + if self.seal.is_some() { TAG_LEN } else { 0 };
         if size > MAX_FRAME {
             return Err(ProtocolError::TooLarge { size });
         }
-        let data = match &mut self.seal {
-            Some(seal) => seal.seal(&data),
-            None => data,
-        };
+        self.last_frame = data.len();
+        if let Some(seal) = &mut self.seal {
+            seal.seal_in_place(&mut data);
+        }
         Ok(Bytes::from(data))
     }
 }
@@ -255,6 +282,7 @@ async fn exchange(
                 FrameSender {
                     inner: writer,
                     seal: None,
+                    last_frame: 0,
                 },
                 FrameReceiver {
                     inner: reader,
@@ -300,6 +328,7 @@ async fn exchange(
         FrameSender {
             inner: writer,
             seal: Some(send_seal),
+            last_frame: 0,
         },
         FrameReceiver {
             inner: reader,

@@ -3,7 +3,7 @@
 //! [`HISTORY_BYTES`] of encoded events are kept (in one buffer), the oldest are dropped first.
 
 use super::journal::JournalEvent;
-use crate::journal::format::encode_into;
+use crate::common::encode::encode_into;
 
 /// Most bytes of encoded events kept.
 pub const HISTORY_BYTES: usize = 8 << 20;

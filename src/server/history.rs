@@ -11,8 +11,9 @@ pub const HISTORY_BYTES: usize = 8 << 20;
 /// Records in one buffer, each a 4-byte length and the postcard of `(time_ms, event)`, oldest
 /// first: a task's events take their encoded size (about 10 bytes), not a heap block each.
 /// Events are encoded in place at the end; dropping the oldest only moves `start`, and the
-/// dropped bytes are cut off in one move once they are [`HISTORY_BYTES`] long (so the buffer
-/// holds at most twice the bound, and each byte is moved about once).
+/// dropped bytes are cut off in one move once they are a quarter of [`HISTORY_BYTES`] (so the
+/// buffer holds at most 1.25 times the bound, and each byte is moved about four times, in
+/// large `memmove`s).
 #[derive(Default)]
 pub struct EventHistory {
     data: Vec<u8>,
@@ -45,13 +46,13 @@ impl EventHistory {
             }
             self.dropped += 1;
         }
-        if self.start >= HISTORY_BYTES {
+        if self.start >= HISTORY_BYTES / 4 {
             self.data.drain(..self.start);
             self.start = 0;
         }
         // Give back what a burst of large events left allocated.
         if self.data.capacity() > 4 * HISTORY_BYTES {
-            self.data.shrink_to(2 * HISTORY_BYTES);
+            self.data.shrink_to(HISTORY_BYTES + HISTORY_BYTES / 2);
         }
     }
 
@@ -115,7 +116,7 @@ mod tests {
     }
 
     /// Many small events, well past the bound: the dropped ones are cut off now and then, the
-    /// buffer stays within twice the bound, and what is kept is the newest, in order, whole.
+    /// buffer stays within 1.25 times the bound, and what is kept is the newest, in order, whole.
     #[test]
     fn small_events_past_the_bound_keep_the_newest_in_order() {
         let mut h = EventHistory::default();
@@ -128,7 +129,7 @@ mod tests {
                     task: t as u32,
                 },
             );
-            assert!(h.data.len() <= 2 * HISTORY_BYTES + 64);
+            assert!(h.data.len() <= HISTORY_BYTES + HISTORY_BYTES / 4 + 64);
         }
         assert!(h.kept_bytes() <= HISTORY_BYTES);
         assert!(h.kept_bytes() > HISTORY_BYTES - 64);

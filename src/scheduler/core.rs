@@ -70,12 +70,38 @@ pub(super) struct Placement {
     pub(super) variant: u32,
     pub(super) allocation: Allocation,
     pub(super) multi_node: bool,
-    /// The task queued on the worker to start in this allocation when this one ends.
-    pub(super) next: Option<TaskKey>,
-    /// The last task of the chain that `next` starts, and the chain's length: `Some` exactly
-    /// when `next` is, kept up to date as the chain grows and shrinks, so finding room behind
-    /// a running task walks no chain.
-    pub(super) chain: Option<(TaskKey, u32)>,
+    /// The tasks queued on the worker behind this one.
+    pub(super) chain: Option<Chain>,
+}
+
+/// The chain of tasks queued behind a running one: the first starts in its allocation when it
+/// ends. The last task and the length are kept as the chain grows and shrinks, so finding
+/// room behind a running task walks no chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Chain {
+    pub(super) first: TaskKey,
+    pub(super) last: TaskKey,
+    pub(super) len: u32,
+}
+
+impl Chain {
+    /// The chain without its task `key`, which was queued behind `after` with `next` behind
+    /// it; `None` when nothing is left.
+    pub(super) fn without(
+        self,
+        key: TaskKey,
+        after: TaskKey,
+        next: Option<TaskKey>,
+    ) -> Option<Self> {
+        if self.len <= 1 {
+            return None;
+        }
+        Some(Chain {
+            first: if self.first == key { next? } else { self.first },
+            last: if self.last == key { after } else { self.last },
+            len: self.len - 1,
+        })
+    }
 }
 
 /// A ready task sent to a worker ahead of time, to start in the allocation of `after`: a
@@ -277,8 +303,8 @@ impl Scheduler {
             self.unqueue(key);
             return;
         };
-        if let Some(next) = p.next {
-            self.promote(next, p);
+        if let Some(chain) = p.chain {
+            self.promote(key, chain, p);
             return;
         }
         if p.multi_node {
@@ -461,7 +487,7 @@ pub(super) fn push_chainable(
     let slots = w.chainable.entry(req).or_default();
     slots.push_back(key);
     if slots.len() > 2 * w.allocator.running() as usize + 16 {
-        let room = |p: &Placement| p.chain.is_none_or(|(_, len)| (len as usize) < depth);
+        let room = |p: &Placement| p.chain.is_none_or(|c| (c.len as usize) < depth);
         slots.retain(|k| running.get(k).is_some_and(room));
     }
 }

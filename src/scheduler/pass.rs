@@ -391,7 +391,6 @@ impl Scheduler {
                 variant,
                 allocation: allocation.clone(),
                 multi_node: false,
-                next: None,
                 chain: None,
             },
         );
@@ -533,7 +532,6 @@ impl Scheduler {
                     variant,
                     allocation: Allocation::default(),
                     multi_node: true,
-                    next: None,
                     chain: None,
                 },
             );

@@ -12,7 +12,8 @@
 //! kept free for a waiting multi-node task.
 
 use super::core::{
-    chain_head, chain_tail, deadline_ok, push_chainable, Placement, QueueKey, Queued, SWorker,
+    chain_head, chain_tail, deadline_ok, push_chainable, Chain, Placement, QueueKey, Queued,
+    SWorker,
 };
 use super::{Assignment, Scheduler, TaskKey};
 use crate::protocol::messages::WorkerId;
@@ -120,21 +121,30 @@ impl Scheduler {
             if !deadline_ok(worker.deadline_ms, variant.min_time_secs, now_ms) {
                 continue;
             }
-            let (after, len) = match p.chain {
-                None => {
-                    p.next = Some(next);
-                    (key, 1)
-                }
-                Some((tail, len)) if (len as usize) < depth => {
-                    if let Some(q) = self.queued.get_mut(&tail) {
-                        q.next = Some(next);
-                    }
-                    (tail, len + 1)
-                }
+            let (after, chain) = match p.chain {
+                None => (
+                    key,
+                    Chain {
+                        first: next,
+                        last: next,
+                        len: 1,
+                    },
+                ),
+                Some(c) if (c.len as usize) < depth => (
+                    c.last,
+                    Chain {
+                        last: next,
+                        len: c.len + 1,
+                        ..c
+                    },
+                ),
                 Some(_) => continue,
             };
-            p.chain = Some((next, len));
-            if (len as usize) < depth {
+            if let Some(q) = self.queued.get_mut(&after) {
+                q.next = Some(next);
+            }
+            p.chain = Some(chain);
+            if (chain.len as usize) < depth {
                 // Room for another, after the other running tasks got theirs.
                 slots.push_front(key);
             }
@@ -143,9 +153,10 @@ impl Scheduler {
         None
     }
 
-    /// The queued task `next` starts in the allocation of the task that just ended.
-    pub(super) fn promote(&mut self, next: TaskKey, mut p: Placement) {
-        p.next = None;
+    /// The first task of `chain` starts in the allocation of `ended`, which just ended.
+    pub(super) fn promote(&mut self, ended: TaskKey, chain: Chain, mut p: Placement) {
+        let next = chain.first;
+        p.chain = None;
         let wid = p.workers[0];
         let Some(q) = self.take_queued(next) else {
             debug_assert!(false, "a placement points to a task that is not queued");
@@ -155,11 +166,7 @@ impl Scheduler {
             return;
         };
         // The task queued behind it (its `after` is already `next`) is now first in line.
-        p.next = q.next;
-        p.chain = match (q.next, p.chain) {
-            (Some(_), Some((tail, len))) => Some((tail, len - 1)),
-            _ => None,
-        };
+        p.chain = chain.without(next, ended, q.next);
         self.running.insert(next, p);
         // After the insert: compacting the list keeps only running tasks.
         let depth = self.queue_depth();
@@ -214,26 +221,17 @@ impl Scheduler {
         if let Some(behind) = q.next.and_then(|n| self.queued.get_mut(&n)) {
             behind.after = q.after;
         }
-        let head = match self.running.get_mut(&q.after) {
-            Some(p) => {
-                p.next = q.next;
-                q.after
+        let head = match self.queued.get_mut(&q.after) {
+            Some(before) => {
+                before.next = q.next;
+                let up = before.after;
+                chain_head(&self.queued, up)
             }
-            None => match self.queued.get_mut(&q.after) {
-                Some(before) => {
-                    before.next = q.next;
-                    let up = before.after;
-                    chain_head(&self.queued, up)
-                }
-                None => return Some(q),
-            },
+            None if self.running.contains_key(&q.after) => q.after,
+            None => return Some(q),
         };
         if let Some(p) = self.running.get_mut(&head) {
-            p.chain = match p.chain {
-                Some((_, 1)) | None => None,
-                Some((tail, len)) if tail == key => Some((q.after, len - 1)),
-                Some((tail, len)) => Some((tail, len - 1)),
-            };
+            p.chain = p.chain.and_then(|c| c.without(key, q.after, q.next));
         }
         let depth = self.queue_depth();
         if let Some(w) = self.workers.get_mut(&q.worker) {
@@ -395,7 +393,7 @@ impl Scheduler {
                     .is_some_and(|p| p.workers.as_slice() == [q.worker])
             };
             let linked = match self.running.get(&q.after) {
-                Some(p) => p.next == Some(*key) && behind_running(&q.after),
+                Some(p) => p.chain.map(|c| c.first) == Some(*key) && behind_running(&q.after),
                 None => self.queued.get(&q.after).is_some_and(|b| {
                     let head = chain_head(&self.queued, b.after);
                     b.next == Some(*key) && b.worker == q.worker && behind_running(&head)
@@ -417,7 +415,8 @@ impl Scheduler {
             );
         }
         for (key, p) in self.running.iter() {
-            if let Some(next) = p.next {
+            if let Some(chain) = p.chain {
+                let next = chain.first;
                 assert!(
                     self.queued.get(&next).is_some_and(|q| q.after == *key),
                     "{key:?} points to {next:?}, which is not queued behind it"
@@ -428,12 +427,10 @@ impl Scheduler {
                     "the chain behind {key:?} is broken or deeper than the depth: {tail:?}"
                 );
                 assert_eq!(
-                    p.chain,
-                    tail.map(|(t, len)| (t, len as u32)),
+                    Some((chain.last, chain.len as usize)),
+                    tail,
                     "the chain summary of {key:?} is out of date"
                 );
-            } else {
-                assert_eq!(p.chain, None, "{key:?} has no chain but a summary of one");
             }
         }
     }
